@@ -1,0 +1,1 @@
+"""The host side: farm and campaign files, scheduler, result store, reports."""
