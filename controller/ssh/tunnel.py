@@ -1,0 +1,157 @@
+"""Local port-forward (ssh -L): a loopback listener whose connections are carried
+over SSH direct-tcpip channels to the agent's port on the board.
+
+The board needs no open port but sshd's, and the agent may listen on the board's
+loopback only. When the SSH link dies the forwarded connections are closed at
+once (so gRPC sees UNAVAILABLE instead of hanging), and the next connection logs
+in again, so a board whose link comes back is usable without a new tunnel.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+from typing import Callable, List, Optional
+
+import paramiko
+
+from controller.ssh.client import SshSession
+from controller.ssh.errors import SshError
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 256 * 1024
+
+
+class Tunnel:
+    """Forward 127.0.0.1:<local_port> to 127.0.0.1:<remote_port> as seen from the board."""
+
+    def __init__(self, connect: Callable[[], SshSession], remote_port: int, remote_host: str = "127.0.0.1",
+                 session: Optional[SshSession] = None) -> None:
+        self._connect = connect
+        self.remote_host = remote_host
+        self.remote_port = remote_port
+        self._session = session
+        self._owns_session = session is None
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._pairs: List[tuple] = []
+        self.last_error: Optional[SshError] = None
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        # close() from another thread does not wake a blocked accept(): poll.
+        self._listener.settimeout(0.5)
+        self.local_port: int = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept_loop, name=f"tunnel:{self.local_port}", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.local_port}"
+
+    def _live_session(self) -> SshSession:
+        # One login shared by all forwarded connections; log in again after a drop.
+        with self._lock:
+            if self._session is None or not self._session.is_active():
+                if self._session is not None and self._owns_session:
+                    self._session.close()
+                self._session = self._connect()
+                self._owns_session = True
+            return self._session
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, peer = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # listener closed
+            conn.setblocking(True)
+            threading.Thread(target=self._forward, args=(conn, peer), daemon=True,
+                             name=f"tunnel:{self.local_port}<-{peer[1]}").start()
+
+    def _forward(self, conn: socket.socket, peer: tuple) -> None:
+        try:
+            session = self._live_session()
+            chan = session.transport.open_channel(
+                "direct-tcpip", (self.remote_host, self.remote_port), peer, timeout=session.target.connect_timeout
+            )
+        except SshError as exc:
+            self.last_error = exc
+            log.warning("tunnel %s: %s", self.address, exc)
+            conn.close()
+            return
+        except (paramiko.SSHException, OSError) as exc:
+            # Typically "Connect failed": nothing listens on the board's agent port.
+            log.info("tunnel %s: board refused %s:%d: %s", self.address, self.remote_host, self.remote_port, exc)
+            conn.close()
+            return
+        self.last_error = None
+        pair = (conn, chan)
+        with self._lock:
+            if self._closed.is_set():
+                conn.close()
+                chan.close()
+                return
+            self._pairs.append(pair)
+        try:
+            self._pump(conn, chan)
+        finally:
+            with self._lock:
+                if pair in self._pairs:
+                    self._pairs.remove(pair)
+            conn.close()
+            chan.close()
+
+    def _pump(self, conn: socket.socket, chan: paramiko.Channel) -> None:
+        while not self._closed.is_set():
+            try:
+                readable, _, _ = select.select([conn, chan], [], [], 1.0)
+            except (OSError, ValueError):
+                return
+            if not readable:
+                # A channel whose transport died may never become readable.
+                if not chan.get_transport().is_active():
+                    return
+                continue
+            try:
+                if conn in readable:
+                    data = conn.recv(_CHUNK)
+                    if not data:
+                        return
+                    chan.sendall(data)
+                if chan in readable:
+                    data = chan.recv(_CHUNK)
+                    if not data:
+                        return
+                    conn.sendall(data)
+            except (OSError, paramiko.SSHException, EOFError):
+                return
+
+    def close(self) -> None:
+        """Stop listening, cut every forwarded connection, log out."""
+        self._closed.set()
+        try:
+            self._listener.close()
+        except OSError:
+            pass
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+            session, self._session = self._session, None
+        for conn, chan in pairs:
+            conn.close()
+            chan.close()
+        if session is not None and self._owns_session:
+            session.close()
+        self._thread.join(timeout=2)
+
+    def __enter__(self) -> "Tunnel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
