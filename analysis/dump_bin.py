@@ -1,0 +1,422 @@
+"""Read and write MegEngine ``--bin-io-dump`` files, one var per file.
+
+Layout (little-endian, see the formats spec §1.3): u32 name_len, u32 dtype,
+u32 max_ndim, u32 shape[max_ndim], the title (name_len bytes) and the raw,
+contiguous payload. Headers are read without touching payloads, so a folder of
+large tensors can be indexed cheaply; ``DumpFile.load()`` reads one payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from analysis.dtypes import DTypeInfo, dtype_by_code
+from analysis.errors import DumpFolderError, DumpFormatError, PathLike
+
+log = logging.getLogger(__name__)
+
+#: Bytes of the fixed part of the header: name_len, dtype, max_ndim.
+FIXED_HEADER = 12
+#: TensorShape::MAX_NDIM, the number of shape slots MegEngine writes.
+DEFAULT_MAX_NDIM = 7
+#: Header size MegEngine writes (12 + 4 * 7).
+HEADER_SIZE = FIXED_HEADER + 4 * DEFAULT_MAX_NDIM
+# A stored max_ndim is honoured, but a value this large can only be garbage.
+_MAX_PLAUSIBLE_NDIM = 64
+
+_DUMP_NAME = re.compile(r"([0-9a-f]{6,})(?:-inp(0|[1-9][0-9]*))?")
+_TITLE_ID = re.compile(r"(?:inp\d+: )?var=\{id:(\d+),")
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    """Header of one binary dump file; the payload stays on disk until ``load()``."""
+
+    path: Path
+    var_id: int
+    input_index: Optional[int]
+    dtype: DTypeInfo
+    max_ndim: int
+    shape_slots: Tuple[int, ...]
+    shape: Tuple[int, ...]
+    title: str
+    title_bytes: bytes
+    data_offset: int
+    data_nbytes: int
+
+    @property
+    def n_elems(self) -> int:
+        """Number of elements of the tensor."""
+        return _prod(self.shape)
+
+    @property
+    def file_size(self) -> int:
+        """Size the file must have: header + title + payload."""
+        return self.data_offset + self.data_nbytes
+
+    def load_raw(self) -> bytes:
+        """The payload bytes exactly as MegEngine wrote them."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.data_offset)
+                raw = f.read(self.data_nbytes)
+        except OSError as exc:
+            raise DumpFormatError(self.path, None, f"cannot read: {_os_reason(exc)}") from None
+        if len(raw) != self.data_nbytes:
+            raise DumpFormatError(
+                self.path, self.data_offset + len(raw),
+                f"file shrank while reading: payload needs {self.data_nbytes} bytes, got {len(raw)}")
+        return raw
+
+    def load(self) -> np.ndarray:
+        """The tensor as a numpy array of ``shape``.
+
+        Float and integer types come back as stored; 4-bit (and 1/2-bit) packed
+        types are unpacked one element per byte (sign-extended when signed);
+        bfloat16 is widened to float32; Bool is np.bool_; quantised types are
+        their raw integers (the header has no scale).
+        """
+        info = self.dtype
+        if info.packed:
+            return _unpack_lowbit(self.load_raw(), info, self.n_elems).reshape(self.shape)
+        count = self.n_elems
+        try:
+            arr = np.fromfile(self.path, dtype=info.storage, count=count, offset=self.data_offset)
+        except OSError as exc:
+            raise DumpFormatError(self.path, None, f"cannot read: {_os_reason(exc)}") from None
+        if arr.size != count:
+            raise DumpFormatError(
+                self.path, self.data_offset,
+                f"file shrank while reading: payload needs {count} elements, got {arr.size}")
+        if info.name == "BFloat16":
+            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        elif info.name == "Bool":
+            arr = arr != 0
+        return arr.reshape(self.shape)
+
+    def title_info(self):
+        """The parsed title (``analysis.title.Title``); raises TitleError naming this file."""
+        from analysis.title import parse_title
+        from analysis.errors import TitleError
+
+        try:
+            return parse_title(self.title)
+        except TitleError as exc:
+            raise exc.with_path(self.path) from None
+
+
+def _prod(dims: Sequence[int]) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__
+
+
+def _unpack_lowbit(raw: bytes, info: DTypeInfo, n_elems: int) -> np.ndarray:
+    """Unpack 1/2/4-bit elements, element 0 in the least significant bits of byte 0."""
+    bits = info.bits
+    per_byte = 8 // bits
+    packed = np.frombuffer(raw, dtype=np.uint8)
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    mask = np.uint8((1 << bits) - 1)
+    values = ((packed[:, None] >> shifts[None, :]) & mask).reshape(-1)[:n_elems]
+    if info.signed_lowbit:
+        signed = values.astype(np.int8)
+        signed[signed >= (1 << (bits - 1))] -= np.int8(1 << bits)
+        return signed
+    return values.astype(info.value, copy=False)
+
+
+def _pack_lowbit(values: np.ndarray, info: DTypeInfo) -> bytes:
+    """Inverse of _unpack_lowbit (padding bits of the last byte are zero)."""
+    bits = info.bits
+    per_byte = 8 // bits
+    mask = (1 << bits) - 1
+    flat = np.asarray(values).reshape(-1).astype(np.int16) & mask
+    pad = (-flat.size) % per_byte
+    if pad:
+        flat = np.concatenate([flat, np.zeros(pad, dtype=np.int16)])
+    groups = flat.reshape(-1, per_byte).astype(np.uint8)
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    return np.bitwise_or.reduce(groups << shifts[None, :], axis=1).astype(np.uint8).tobytes()
+
+
+def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
+                      data_offset: int) -> Tuple[int, ...]:
+    """Recover ndim from the zero-padded slots, checked against the payload size.
+
+    MegEngine stores no ndim: unused slots are 0. A shape whose last dim is 0
+    (an empty tensor) is therefore ambiguous; it is accepted when the payload
+    is empty too.
+    """
+    ndim = 0
+    while ndim < len(slots) and slots[ndim] != 0:
+        ndim += 1
+    for i in range(ndim, len(slots)):
+        if slots[i] != 0:
+            raise DumpFormatError(
+                path, FIXED_HEADER + 4 * i,
+                f"shape slot {i} is {slots[i]} after an unused (zero) slot {ndim}; shape slots are {list(slots)}")
+    shape = tuple(slots[:ndim])
+    expected = info.payload_nbytes(_prod(shape)) if ndim else 0
+    if ndim and expected == payload:
+        return shape
+    if payload == 0 and ndim < len(slots):
+        return shape + (0,)  # empty tensor: the trailing 0 dim is the first unused slot
+    if not ndim:
+        raise DumpFormatError(path, FIXED_HEADER,
+                              f"all {len(slots)} shape slots are zero but the payload has {payload} bytes")
+    raise DumpFormatError(
+        path, data_offset,
+        f"payload is {payload} bytes but shape {_fmt_shape(shape)} x {info.name} needs {expected}")
+
+
+def _fmt_shape(shape: Sequence[int]) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
+    """Read and validate one dump file's header and title, without its payload.
+
+    The title is ASCII in MegEngine's own reader; a non-ASCII title raises
+    DumpFormatError unless ``errors="replace"`` (undecodable bytes become U+FFFD;
+    ``title_bytes`` always keeps the exact bytes).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            fixed = f.read(FIXED_HEADER)
+            if len(fixed) < FIXED_HEADER:
+                raise DumpFormatError(path, len(fixed),
+                                      f"truncated header: file has {size} bytes, a header needs at least {HEADER_SIZE}")
+            name_len, code, max_ndim = struct.unpack("<III", fixed)
+            if max_ndim == 0 or max_ndim > _MAX_PLAUSIBLE_NDIM:
+                raise DumpFormatError(path, 8, f"max_ndim is {max_ndim}, expected {DEFAULT_MAX_NDIM}")
+            header_size = FIXED_HEADER + 4 * max_ndim
+            if size < header_size:
+                raise DumpFormatError(path, size,
+                                      f"truncated header: file has {size} bytes, the header needs {header_size}")
+            slots = struct.unpack(f"<{max_ndim}I", f.read(4 * max_ndim))
+            if header_size + name_len > size:
+                raise DumpFormatError(path, header_size,
+                                      f"name length {name_len} runs past the end of the file ({size} bytes)")
+            title_bytes = f.read(name_len)
+    except IsADirectoryError:
+        raise DumpFormatError(path, None, "is a folder, expected a dump file") from None
+    except DumpFormatError:
+        raise
+    except OSError as exc:
+        raise DumpFormatError(path, None, f"cannot read: {_os_reason(exc)}") from None
+    if len(title_bytes) != name_len:
+        raise DumpFormatError(path, header_size, "file shrank while reading the title")
+    info = dtype_by_code(code, path=path, offset=4)
+    data_offset = header_size + name_len
+    payload = size - data_offset
+    shape = _shape_from_slots(path, slots, info, payload, data_offset)
+    title = _decode_title(path, title_bytes, header_size, errors)
+    var_id, input_index = _ids(path, title)
+    return DumpFile(path=path, var_id=var_id, input_index=input_index, dtype=info, max_ndim=max_ndim,
+                    shape_slots=tuple(slots), shape=shape, title=title, title_bytes=title_bytes,
+                    data_offset=data_offset, data_nbytes=payload)
+
+
+def _decode_title(path: Path, raw: bytes, offset: int, errors: str) -> str:
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        if errors == "strict":
+            raise DumpFormatError(
+                path, offset + exc.start,
+                f"title is not ASCII (byte 0x{raw[exc.start]:02x} at title position {exc.start}); "
+                "MegEngine's tools cannot read it") from None
+        return raw.decode("utf-8", errors=errors)
+
+
+def _ids(path: Path, title: str) -> Tuple[int, Optional[int]]:
+    parsed = parse_dump_name(path.name)
+    if parsed is not None:
+        return parsed
+    match = _TITLE_ID.match(title)
+    if match is None:
+        raise DumpFormatError(path, None,
+                              "file name is not a var id (%06x) and the title does not start with var={id:N,")
+    prefix = re.match(r"inp(\d+): ", title)
+    return int(match.group(1)), (int(prefix.group(1)) if prefix else None)
+
+
+def parse_dump_name(filename: str) -> Optional[Tuple[int, Optional[int]]]:
+    """``(var_id, input_index)`` for a MegEngine dump file name, else None.
+
+    Names are ``%06zx`` of the var id (lower-case hex, at least 6 digits) and,
+    for MGB_DUMP_INPUT files, ``-inp<K>`` with K the input index.
+    """
+    match = _DUMP_NAME.fullmatch(filename)
+    if match is None:
+        return None
+    digits = match.group(1)
+    if len(digits) > 6 and digits[0] == "0":
+        return None  # printf never pads past 6 digits
+    inp = match.group(2)
+    return int(digits, 16), (None if inp is None else int(inp))
+
+
+def dump_name(var_id: int, input_index: Optional[int] = None) -> str:
+    """The file name MegEngine gives a var's dump (inverse of parse_dump_name)."""
+    if var_id < 0:
+        raise ValueError(f"var id must be >= 0, got {var_id}")
+    return f"{var_id:06x}" + ("" if input_index is None else f"-inp{input_index}")
+
+
+def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
+                data: Union[bytes, bytearray, memoryview, np.ndarray], max_ndim: int = DEFAULT_MAX_NDIM) -> bytes:
+    """The bytes of one dump file, laid out exactly as MegEngine writes them."""
+    info = dtype_by_code(dtype_code)
+    shape = tuple(int(d) for d in shape)
+    if len(shape) > max_ndim:
+        raise ValueError(f"shape {shape} has more than max_ndim={max_ndim} dims")
+    for d in shape:
+        if not 0 <= d < 2 ** 32:
+            raise ValueError(f"shape {shape}: each dim must fit in a u32")
+    title_bytes = title.encode("ascii") if isinstance(title, str) else bytes(title)
+    payload = _payload_bytes(data, info, shape)
+    expected = info.payload_nbytes(_prod(shape))
+    if len(payload) != expected:
+        raise ValueError(f"data has {len(payload)} bytes but shape {shape} x {info.name} needs {expected}")
+    slots = list(shape) + [0] * (max_ndim - len(shape))
+    header = struct.pack(f"<III{max_ndim}I", len(title_bytes), dtype_code, max_ndim, *slots)
+    return header + title_bytes + payload
+
+
+def _payload_bytes(data, info: DTypeInfo, shape: Tuple[int, ...]) -> bytes:
+    if not isinstance(data, np.ndarray):
+        return bytes(data)
+    if info.packed:
+        return _pack_lowbit(data, info)
+    if info.name == "BFloat16" and data.dtype != np.uint16:
+        return _float32_to_bfloat16(data).tobytes()
+    if info.name == "Bool":
+        return np.ascontiguousarray(data, dtype=np.bool_).view(np.uint8).tobytes()
+    return np.ascontiguousarray(data, dtype=info.storage).tobytes()
+
+
+def _float32_to_bfloat16(data: np.ndarray) -> np.ndarray:
+    """Round float32 to bfloat16 storage (nearest, ties to even; NaN stays NaN)."""
+    bits = np.ascontiguousarray(data, dtype="<f4").view(np.uint32)
+    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
+    nan = np.isnan(bits.view(np.float32))
+    rounded[nan] = ((bits[nan] >> 16) | np.uint32(0x40)).astype(np.uint16)
+    return rounded
+
+
+def write_dump(path: PathLike, title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
+               data: Union[bytes, bytearray, memoryview, np.ndarray], max_ndim: int = DEFAULT_MAX_NDIM) -> Path:
+    """Write one dump file atomically (temp file + rename): a reader never sees half a file."""
+    path = Path(path)
+    blob = encode_dump(title, dtype_code, shape, data, max_ndim)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+@dataclass(frozen=True)
+class DumpEntry:
+    """A file in a dump folder whose name is a dump name."""
+
+    name: str
+    path: Path
+    var_id: int
+    input_index: Optional[int]
+
+
+@dataclass(frozen=True)
+class DumpFolder:
+    """The dump files of a folder sorted by (var id, input index), and the other names.
+
+    Stray names (not ``%06x`` / ``%06x-inpK``, sub-folders end in ``/``) are
+    reported, not fatal: MegEngine never removes old files, so folders collect them.
+    """
+
+    path: Path
+    entries: Tuple[DumpEntry, ...]
+    stray: Tuple[str, ...] = field(default=())
+
+    @property
+    def outputs(self) -> Tuple[DumpEntry, ...]:
+        """The opr output dumps (no ``-inpK`` input dumps)."""
+        return tuple(e for e in self.entries if e.input_index is None)
+
+    def names(self) -> Tuple[str, ...]:
+        """File names of the dump files, in (var id, input index) order."""
+        return tuple(e.name for e in self.entries)
+
+    def read_headers(self, *, errors: str = "strict") -> Tuple[List[DumpFile], List[DumpFormatError]]:
+        """Headers of every dump file; a bad file goes to the error list, the rest are still read."""
+        good: List[DumpFile] = []
+        bad: List[DumpFormatError] = []
+        for entry in self.entries:
+            try:
+                good.append(read_header(entry.path, errors=errors))
+            except DumpFormatError as exc:
+                log.debug("skipping %s", exc)
+                bad.append(exc)
+        return good, bad
+
+
+def _sort_key(entry: DumpEntry) -> Tuple[int, int]:
+    return entry.var_id, -1 if entry.input_index is None else entry.input_index
+
+
+def list_dump_folder(folder: Union[PathLike, DumpFolder], *, allow_empty: bool = False) -> DumpFolder:
+    """List a ``--bin-io-dump`` folder (names only; no file is opened).
+
+    Raises DumpFolderError for a missing folder, a file given as folder, an
+    unreadable folder, and (unless ``allow_empty``) a folder with no dump file.
+    """
+    if isinstance(folder, DumpFolder):
+        return folder
+    path = Path(folder)
+    try:
+        with os.scandir(path) as it:
+            items = [(e.name, e.is_dir()) for e in it]
+    except FileNotFoundError:
+        raise DumpFolderError(path, "no such folder") from None
+    except NotADirectoryError:
+        raise DumpFolderError(path, "is a file, expected a dump folder") from None
+    except OSError as exc:
+        raise DumpFolderError(path, f"cannot list folder: {_os_reason(exc)}") from None
+    entries = []
+    stray = []
+    for name, is_dir in items:
+        parsed = None if is_dir else parse_dump_name(name)
+        if parsed is None:
+            stray.append(name + "/" if is_dir else name)
+        else:
+            entries.append(DumpEntry(name=name, path=path / name, var_id=parsed[0], input_index=parsed[1]))
+    entries.sort(key=_sort_key)
+    if not entries and not allow_empty:
+        extra = f" (only {len(stray)} other entries, e.g. {sorted(stray)[0]!r})" if stray else ""
+        raise DumpFolderError(path, "holds no dump files" + extra)
+    return DumpFolder(path=path, entries=tuple(entries), stray=tuple(sorted(stray)))
