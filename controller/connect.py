@@ -1,0 +1,82 @@
+"""How the controller reaches one device's agent: a direct address, a local agent, or SSH."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Iterator, Optional
+
+from controller.agent_client import AgentClient, TlsConfig
+from controller.errors import ConfigError
+from controller.farm import Device, Farm
+
+log = logging.getLogger(__name__)
+
+#: per-call timeout of unary agent calls (facts, blob checks, cancel)
+CALL_TIMEOUT_S = 30.0
+
+
+class Endpoint:
+    """A reachable agent: the client and the address to name in messages."""
+
+    def __init__(self, client: AgentClient, address: str) -> None:
+        self.client = client
+        self.address = address
+
+
+def _token(farm: Farm, device: Device) -> Optional[str]:
+    if device.token_file is None:
+        return None
+    path = farm.resolve(device.token_file)
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file",
+                          f"cannot read {path}: {exc.strerror}") from None
+    if not token:
+        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file",
+                          f"{path} is empty")
+    return token
+
+
+def _tls(farm: Farm, device: Device) -> Optional[TlsConfig]:
+    if device.tls is None:
+        return None
+    t = device.tls
+    return TlsConfig(ca=farm.resolve(t.ca) if t.ca else None,
+                     cert=farm.resolve(t.cert) if t.cert else None,
+                     key=farm.resolve(t.key) if t.key else None,
+                     server_name=t.server_name)
+
+
+@contextlib.contextmanager
+def open_endpoint(farm: Farm, device: Device, local_agents: "LocalAgents") -> Iterator[Endpoint]:
+    """Connect to `device`'s agent for the duration of the block."""
+    if device.address is not None:
+        client = AgentClient(device.address, _token(farm, device), _tls(farm, device), CALL_TIMEOUT_S)
+        try:
+            yield Endpoint(client, device.address)
+        finally:
+            client.close()
+        return
+    if device.local:
+        agent = local_agents.ensure(device, farm.program_for(device))
+        client = AgentClient(agent.address, agent.token, None, CALL_TIMEOUT_S)
+        try:
+            yield Endpoint(client, agent.address)
+        finally:
+            client.close()
+        return
+    # ssh: the SSH part forwards a local port to the board's agent
+    from controller.ssh.connect import open_ssh_device  # imported late: paramiko is heavy
+
+    with open_ssh_device(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
+        client = AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S)
+        try:
+            yield Endpoint(client, ep.address)
+        finally:
+            client.close()
+
+
+from controller.local_agent import LocalAgents  # noqa: E402  (type only; avoids a cycle at the top)

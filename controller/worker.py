@@ -1,0 +1,272 @@
+"""One device's share of a campaign: upload, run the plan, fetch what the checks need, record it."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional
+
+from controller import events as ev
+from controller import plan
+from controller.agent_client import AgentClient, AgentClientError, Finished, FileComplete, Started
+from controller.campaign import Campaign
+from controller.errors import Cancelled, RunFailed
+from controller.store import FileInfo, RunRecord, Store
+
+log = logging.getLogger(__name__)
+
+#: grace beyond the run's own timeout before the controller cancels it itself
+DEADLINE_GRACE_S = 30.0
+#: files per fetch call: small batches give progress updates and bound a lost stream's cost
+FETCH_BATCH = 64
+
+
+@dataclasses.dataclass
+class DeviceOutcome:
+    """How a device's work ended: records by role, or why the device is unhealthy."""
+
+    device: str
+    address: str
+    records: Dict[str, RunRecord]
+    healthy: bool = True
+    reason: str = ""
+    attempts: int = 0
+    facts: Dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+class Endpointish:  # pragma: no cover - a typing aid for what open_endpoint yields
+    client: AgentClient
+    address: str
+
+
+class DeviceWorker:
+    """Runs one device's plan against its agent; the scheduler calls `work()` on a thread."""
+
+    def __init__(self, device: str, runner: str, campaign: Campaign, store: Store,
+                 connect: Callable[[], ContextManager[Endpointish]], blobs: Mapping[str, Path],
+                 listener: ev.Listener, cancel: threading.Event, where: str) -> None:
+        self.device = device
+        self.runner = runner
+        self.campaign = campaign
+        self.store = store
+        self.connect = connect
+        self.blobs = blobs  # "model" and input names -> host files
+        self.emit = listener
+        self.cancel_event = cancel
+        self.where = where
+        self._lock = threading.Lock()
+        self._client: Optional[AgentClient] = None
+        self._agent_run: Optional[str] = None
+        self._runs_total = len(plan.base_runs(campaign))
+        self._runs_done = 0
+
+    # -- cancellation, called from another thread
+
+    def cancel(self) -> None:
+        """Ask the agent to stop the run in flight (Ctrl-C); the worker then stops."""
+        self.cancel_event.set()
+        self._cancel_remote()
+
+    def _cancel_remote(self) -> None:
+        with self._lock:
+            client, run = self._client, self._agent_run
+        if client is not None and run:
+            try:
+                client.cancel(run)
+            except AgentClientError as exc:
+                log.debug("%s: cancel of %s: %s", self.device, run, exc)
+
+    # -- the job
+
+    def _event(self, phase: str, detail: str = "", done: int = 0, total: int = 0, rate: float = 0.0) -> None:
+        self.emit(ev.DeviceEvent(self.device, phase, detail, done, total, rate,
+                                 self._runs_done, self._runs_total))
+
+    def work(self) -> DeviceOutcome:
+        """The device's plan with retries; never raises for device trouble (it is reported)."""
+        attempts = self.campaign.retries + 1
+        last = ""
+        for attempt in range(1, attempts + 1):
+            if self.cancel_event.is_set():
+                raise Cancelled("cancelled")
+            try:
+                self._event(ev.CONNECTING, self.where)
+                with self.connect() as endpoint:
+                    self.where = endpoint.address
+                    outcome = self._attempt(endpoint.client)
+                    outcome.attempts = attempt
+                    outcome.address = endpoint.address
+                    self._event(ev.DONE, f"{len(outcome.records)} runs")
+                    return outcome
+            except Cancelled:
+                self._event(ev.CANCELLED)
+                raise
+            except (AgentClientError, RunFailed, OSError) as exc:
+                if self.cancel_event.is_set():
+                    self._event(ev.CANCELLED)
+                    raise Cancelled("cancelled") from None
+                last = str(exc)
+                log.warning("%s: attempt %d/%d failed: %s", self.device, attempt, attempts, last)
+                if attempt < attempts:
+                    self._event(ev.RETRY, f"attempt {attempt + 1}/{attempts}: {last}")
+                    time.sleep(min(2.0 * attempt, 5.0))
+            finally:
+                with self._lock:
+                    self._client, self._agent_run = None, None
+        self._event(ev.UNHEALTHY, last)
+        return DeviceOutcome(self.device, self.where, {}, healthy=False, reason=last, attempts=attempts)
+
+    def _attempt(self, client: AgentClient) -> DeviceOutcome:
+        with self._lock:
+            self._client = client
+        facts = dataclasses.asdict(client.facts())
+        runner = next((r for r in facts["runners"] if r["name"] == self.runner), None)
+        if runner is None or not runner["available"]:
+            have = ", ".join(r["name"] for r in facts["runners"] if r["available"]) or "none"
+            raise RunFailed(self.device, "-", f"agent has no usable runner {self.runner!r} (has: {have})")
+        shas = self._upload(client)
+        records: Dict[str, RunRecord] = {}
+        fresh: Dict[str, RunRecord] = {}
+        todo = plan.base_runs(self.campaign)
+        self._run_all(client, todo, shas, facts, records, fresh)
+        if "shake" in self.campaign.checks:
+            default = records[plan.DEFAULT]
+            shaking = any(plan.differing(records[r], default) for r in plan.shake_roles(self.campaign)
+                          if r != plan.DEFAULT)
+            if shaking:
+                more = plan.repro_runs(self.campaign)
+                self._runs_total += len(more)
+                self._run_all(client, more, shas, facts, records, fresh)
+        self._fetch(client, records, fresh)
+        for role, rec in fresh.items():
+            try:
+                client.release(rec.agent_run_id)
+            except AgentClientError as exc:
+                log.debug("%s: release of %s: %s", self.device, rec.agent_run_id, exc)
+        return DeviceOutcome(self.device, self.where, records, facts=facts)
+
+    def _upload(self, client: AgentClient) -> Dict[str, str]:
+        """Upload model and inputs as blobs; only those the agent lacks move any bytes."""
+        from controller.store import sha256_file
+
+        digests = {key: sha256_file(path) for key, path in self.blobs.items()}
+        missing = set(client.missing_blobs(sorted(set(digests.values()))))
+        total = sum(self.blobs[k].stat().st_size for k, d in digests.items() if d in missing)
+        done, start = 0, time.monotonic()
+        for key, path in self.blobs.items():
+            if digests[key] not in missing:
+                continue
+            self._event(ev.UPLOADING, path.name, done, total)
+            client.upload_blob(path)
+            missing.discard(digests[key])
+            done += path.stat().st_size
+            self._event(ev.UPLOADING, path.name, done, total, done / max(time.monotonic() - start, 1e-6))
+        return digests
+
+    def _run_all(self, client: AgentClient, todo: List[plan.PlannedRun], shas: Dict[str, str],
+                 facts: Dict[str, object], records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
+        for planned in todo:
+            if self.cancel_event.is_set():
+                raise Cancelled("cancelled")
+            rid = plan.run_id(self.device, planned.role)
+            done = self.store.load_complete(rid)
+            if done is not None:
+                log.info("%s: %s complete in the store, not redone", self.device, rid)
+                records[planned.role] = done
+            else:
+                rec = self._run_one(client, planned, shas, facts)
+                records[planned.role] = rec
+                fresh[planned.role] = rec
+            self._runs_done += 1
+
+    def _run_one(self, client: AgentClient, planned: plan.PlannedRun, shas: Dict[str, str],
+                 facts: Dict[str, object]) -> RunRecord:
+        rid = plan.run_id(self.device, planned.role)
+        inputs = {k: v for k, v in shas.items() if k != "model"}
+        spec = plan.build_spec(self.campaign, planned, self.runner, shas["model"], inputs, self.device)
+        rec = RunRecord(run_id=rid, device=self.device, role=planned.role,
+                        spec=_jsonable(dataclasses.asdict(spec)), facts=facts, started_at=time.time())
+        self._event(ev.RUNNING, planned.role)
+        timer = threading.Timer(self.campaign.timeout_s + DEADLINE_GRACE_S, self._cancel_remote)
+        timer.daemon = True
+        finished: Optional[Finished] = None
+        files = 0
+        try:
+            timer.start()
+            for event in client.run(spec):
+                if isinstance(event, Started) or not self._agent_run:
+                    with self._lock:
+                        self._agent_run = event.run_id
+                    rec.agent_run_id = event.run_id
+                if self.cancel_event.is_set():
+                    self._cancel_remote()
+                if isinstance(event, FileComplete):
+                    files += 1
+                    self._event(ev.RUNNING, f"{planned.role}: {files} files")
+                elif isinstance(event, Finished):
+                    finished = event
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._agent_run = None
+        if self.cancel_event.is_set():
+            raise Cancelled("cancelled")
+        if finished is None:  # the client raises before this; kept for safety
+            raise RunFailed(self.device, rid, "no finished event")
+        rec.finished_at = time.time()
+        rec.wall_s = finished.wall_s
+        rec.state = finished.state
+        rec.exit_code = finished.exit_code
+        rec.error = finished.error
+        rec.manifest = [FileInfo(f.name, f.size, f.sha256) for f in finished.manifest]
+        if not finished.ok:
+            rec.status = "failed"
+            self.store.save(rec)
+            raise RunFailed(self.device, rid, f"{finished.state}: {finished.error or 'exit ' + str(finished.exit_code)}")
+        if not rec.bin_digests():
+            rec.status = "failed"
+            self.store.save(rec)
+            raise RunFailed(self.device, rid, "the run wrote no binary dump files")
+        return rec
+
+    def _fetch(self, client: AgentClient, records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
+        """Fetch what the checks need from the runs made now, verify, then mark them complete."""
+        need = plan.needed_files(self.campaign, records)
+        for role, rec in records.items():
+            if role not in fresh:
+                missing = [n for n in need[role] if n not in rec.fetched]
+                if missing:  # a resumed run lacks files a new check needs: only the agent had them
+                    raise RunFailed(self.device, rec.run_id,
+                                    f"{len(missing)} needed files are not in the store; remove "
+                                    f"{self.store.run_dir(rec.run_id)} to redo it")
+        total = sum(fresh[r].size_of(n) for r in fresh for n in need[r])
+        done, start = 0, time.monotonic()
+        self._event(ev.FETCHING, "", 0, total)
+        for role, rec in fresh.items():
+            names = sorted(need[role])
+            have = self.store.local_have(rec, names)
+            todo = [n for n in names if n not in have]
+            for i in range(0, len(todo), FETCH_BATCH):
+                if self.cancel_event.is_set():
+                    raise Cancelled("cancelled")
+                got = client.fetch(rec.agent_run_id, self.store.run_dir(rec.run_id), todo[i:i + FETCH_BATCH], have)
+                n = sum(f.size for f in got)
+                done += n
+                rec.bytes_fetched += n
+                self._event(ev.FETCHING, role, done, total, done / max(time.monotonic() - start, 1e-6))
+            self.store.verify(rec, names)
+            rec.fetched = names
+        for rec in fresh.values():
+            rec.status = "complete"
+            self.store.save(rec)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
