@@ -1,0 +1,269 @@
+"""Comparison results as frozen data: VarDiff per var, RunDiff per pair of runs.
+
+Rendering (terminal text, JSON) lives in ``analysis.render``; these objects
+only answer questions: which vars differ, the first, the roots, amplification.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from analysis import roots as _roots
+from analysis.metrics import TensorMetrics
+
+#: VarDiff.status values.
+COMPARED = "compared"
+ONLY_A = "only_a"
+ONLY_B = "only_b"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Tolerance policy: a default and per-var overrides (var id -> tolerance)."""
+
+    default: float = 1e-3
+    per_var: Mapping[int, float] = field(default_factory=dict)
+
+    def __call__(self, var_id: int) -> float:
+        return float(self.per_var.get(var_id, self.default))
+
+    @staticmethod
+    def of(value: Union[float, "Tolerance", Callable[[int], float]]) -> Callable[[int], float]:
+        """Accept a number, a Tolerance or any callable var id -> tolerance."""
+        if isinstance(value, (int, float)):
+            if not value >= 0:
+                raise ValueError(f"tolerance must be a number >= 0, got {value!r}")
+            return Tolerance(float(value))
+        if callable(value):
+            return value
+        raise TypeError(f"tolerance must be a number or a callable, got {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class VarDiff:
+    """One var (one dump file name) compared between run A and run B.
+
+    ``status`` is ``compared``, ``only_a``/``only_b`` (the file exists on one
+    side only; reported, not fatal) or ``error`` (a file could not be read;
+    ``error`` says why). ``metrics`` is None unless both sides were read and
+    have the same shape. ``input_index`` is set for MGB_DUMP_INPUT files
+    (``<id>-inpK``), which repeat another var's value and never count as roots.
+    """
+
+    name: str
+    var_id: int
+    input_index: Optional[int]
+    status: str
+    tolerance: float
+    opr_name: str = ""
+    opr_type: str = ""
+    var_name: str = ""
+    inputs: Tuple[int, ...] = ()
+    shape_a: Optional[Tuple[int, ...]] = None
+    shape_b: Optional[Tuple[int, ...]] = None
+    dtype_a: Optional[str] = None
+    dtype_b: Optional[str] = None
+    metrics: Optional[TensorMetrics] = None
+    error: Optional[str] = None
+
+    @property
+    def compared(self) -> bool:
+        return self.status == COMPARED
+
+    @property
+    def shape_mismatch(self) -> bool:
+        return self.compared and self.shape_a != self.shape_b
+
+    @property
+    def dtype_mismatch(self) -> bool:
+        return self.compared and self.dtype_a != self.dtype_b
+
+    @property
+    def bitwise_equal(self) -> bool:
+        return self.metrics is not None and self.metrics.bitwise_equal and not self.dtype_mismatch
+
+    @property
+    def max_err(self) -> Optional[float]:
+        """MegEngine's metric; ``inf`` for a shape mismatch, None if not compared."""
+        if self.shape_mismatch:
+            return math.inf
+        return None if self.metrics is None else self.metrics.max_err
+
+    def differs(self, tolerance: Optional[float] = None) -> bool:
+        """Over tolerance (strictly), or shapes differ; at ``tolerance`` if given."""
+        err = self.max_err
+        if err is None:
+            return False
+        return err > (self.tolerance if tolerance is None else tolerance)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-able data (non-finite floats become the strings "inf", "-inf", "nan")."""
+        m = self.metrics
+        out: Dict[str, Any] = {
+            "name": self.name,
+            "var_id": self.var_id,
+            "input_index": self.input_index,
+            "status": self.status,
+            "opr_name": self.opr_name,
+            "opr_type": self.opr_type,
+            "var_name": self.var_name,
+            "inputs": list(self.inputs),
+            "shape_a": _list(self.shape_a),
+            "shape_b": _list(self.shape_b),
+            "dtype_a": self.dtype_a,
+            "dtype_b": self.dtype_b,
+            "shape_mismatch": self.shape_mismatch,
+            "dtype_mismatch": self.dtype_mismatch,
+            "tolerance": self.tolerance,
+            "differs": self.differs(),
+            "bitwise_equal": self.bitwise_equal,
+            "max_err": json_float(self.max_err),
+            "error": self.error,
+        }
+        if m is not None:
+            out.update(
+                n_elems=m.n_elems,
+                count_over_tol=m.count_over_tol,
+                first_index=m.first_index,
+                first_values=None if m.first_values is None else [json_float(v) for v in m.first_values],
+                max_abs=json_float(m.max_abs),
+                max_rel=json_float(m.max_rel),
+                mean_abs=json_float(m.mean_abs),
+                cosine=json_float(m.cosine),
+                sqnr_db=json_float(m.sqnr_db),
+                nan_a=m.nan_a, nan_b=m.nan_b, inf_a=m.inf_a, inf_b=m.inf_b,
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    """All VarDiffs of two runs, with the graph that links them.
+
+    ``inputs_of`` maps a var id to its owner opr's input ids (from the text
+    dump if one was given, else from the dump titles: ``graph_source``).
+    ``order`` is the execution order of var ids (ids increase in topological
+    order in MegEngine, so by default it is the sorted ids).
+    """
+
+    a: str
+    b: str
+    tolerance: float
+    vars: Tuple[VarDiff, ...]
+    inputs_of: Mapping[int, Tuple[int, ...]]
+    order: Tuple[int, ...] = ()
+    graph_source: str = "titles"
+    stray_a: Tuple[str, ...] = ()
+    stray_b: Tuple[str, ...] = ()
+
+    # -- selections ---------------------------------------------------------
+    def outputs(self) -> List[VarDiff]:
+        """Compared opr-output vars (no ``-inpK`` files) in execution order."""
+        rank = {v: i for i, v in enumerate(self.order)}
+        outs = [v for v in self.vars if v.compared and v.input_index is None]
+        return sorted(outs, key=lambda v: (rank.get(v.var_id, len(rank)), v.var_id))
+
+    def differing(self, tolerance: Optional[float] = None) -> List[VarDiff]:
+        """Differing vars in execution order (at the run's tolerances, or ``tolerance``)."""
+        return [v for v in self.outputs() if v.differs(tolerance)]
+
+    def only_a(self) -> List[VarDiff]:
+        return [v for v in self.vars if v.status == ONLY_A]
+
+    def only_b(self) -> List[VarDiff]:
+        return [v for v in self.vars if v.status == ONLY_B]
+
+    def errors(self) -> List[VarDiff]:
+        return [v for v in self.vars if v.status == ERROR]
+
+    def var(self, var_id: int) -> Optional[VarDiff]:
+        """The output VarDiff of ``var_id``, or None."""
+        return self._by_id.get(var_id)
+
+    @cached_property
+    def _by_id(self) -> Dict[int, VarDiff]:
+        return {v.var_id: v for v in self.vars if v.input_index is None}
+
+    # -- root cause ---------------------------------------------------------
+    def first(self, tolerance: Optional[float] = None) -> Optional[VarDiff]:
+        """The differing var with the smallest id (step 2 of MegEngine's guide)."""
+        vid = _roots.first_var(v.var_id for v in self.differing(tolerance))
+        return None if vid is None else self.var(vid)
+
+    def roots(self, tolerance: Optional[float] = None) -> List[VarDiff]:
+        """Differing vars none of whose inputs differ, by var id (order-independent)."""
+        ids = _roots.find_roots((v.var_id for v in self.differing(tolerance)), self.inputs_of)
+        return [self.var(i) for i in ids]
+
+    @property
+    def amplification(self) -> Dict[int, Optional[float]]:
+        """Per compared var: its error / the max error of its inputs (see roots.amplification)."""
+        errors = {v.var_id: v.max_err for v in self.outputs() if v.max_err is not None}
+        return _roots.amplification(errors, self.inputs_of)
+
+    def dependencies(self, var_id: int) -> List[int]:
+        """Vars ``var_id`` depends on, transitively, sorted."""
+        return sorted(_roots.dependencies(var_id, self.inputs_of))
+
+    def dependents(self, var_id: int) -> List[int]:
+        """Vars that depend on ``var_id`` (what its error reaches), transitively, sorted."""
+        return sorted(_roots.dependents(var_id, self.inputs_of))
+
+    def stats(self) -> Dict[str, int]:
+        """Counts: compared, bitwise equal, differing, one-sided, unreadable, mismatches."""
+        outs = self.outputs()
+        return {
+            "files": len(self.vars),
+            "compared": len(outs),
+            "bitwise_equal": sum(v.bitwise_equal for v in outs),
+            "differing": sum(v.differs() for v in outs),
+            "shape_mismatch": sum(v.shape_mismatch for v in outs),
+            "dtype_mismatch": sum(v.dtype_mismatch for v in outs),
+            "not_finite": sum(1 for v in outs if v.metrics is not None and not v.metrics.finite),
+            "only_a": len(self.only_a()),
+            "only_b": len(self.only_b()),
+            "errors": len(self.errors()),
+        }
+
+    @property
+    def clean(self) -> bool:
+        """True when nothing differs, nothing is one-sided and every file was read."""
+        s = self.stats()
+        return not (s["differing"] or s["only_a"] or s["only_b"] or s["errors"])
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain JSON-able data of the whole comparison."""
+        first = self.first()
+        amp = self.amplification
+        return {
+            "a": self.a,
+            "b": self.b,
+            "tolerance": self.tolerance,
+            "graph_source": self.graph_source,
+            "stats": self.stats(),
+            "first": None if first is None else first.var_id,
+            "roots": [v.var_id for v in self.roots()],
+            "differing": [v.var_id for v in self.differing()],
+            "amplification": {str(k): json_float(v) for k, v in sorted(amp.items())},
+            "stray_a": list(self.stray_a),
+            "stray_b": list(self.stray_b),
+            "vars": [v.to_dict() for v in self.vars],
+        }
+
+
+def json_float(x: Optional[float]) -> Union[None, float, str]:
+    """A float for JSON: non-finite values as the strings "inf", "-inf", "nan"."""
+    if x is None:
+        return None
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _list(shape: Optional[Sequence[int]]) -> Optional[List[int]]:
+    return None if shape is None else list(shape)
