@@ -33,7 +33,7 @@ HEADER_SIZE = FIXED_HEADER + 4 * DEFAULT_MAX_NDIM
 # A stored max_ndim is honoured, but a value this large can only be garbage.
 _MAX_PLAUSIBLE_NDIM = 64
 
-_DUMP_NAME = re.compile(r"([0-9a-f]{6,})(?:-inp(0|[1-9][0-9]*))?")
+_DUMP_NAME = re.compile(r"([0-9a-f]{6,16})(?:-inp(0|[1-9][0-9]{0,19}))?")
 _TITLE_ID = re.compile(r"(?:inp\d+: )?var=\{id:(\d+),")
 
 
@@ -155,13 +155,25 @@ def _pack_lowbit(values: np.ndarray, info: DTypeInfo) -> bytes:
 
 
 def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
-                      data_offset: int) -> Tuple[int, ...]:
+                      data_offset: int, title: str) -> Tuple[int, ...]:
     """Recover ndim from the zero-padded slots, checked against the payload size.
 
-    MegEngine stores no ndim: unused slots are 0. A shape whose last dim is 0
-    (an empty tensor) is therefore ambiguous; it is accepted when the payload
-    is empty too.
+    MegEngine stores no ndim: unused slots are 0, so an empty tensor (a dim of
+    0) cannot be told from the slots alone. It is accepted only when the
+    payload is empty and the title's own layout gives exactly those slots.
     """
+    try:
+        return _checked_shape(path, slots, info, payload, data_offset)
+    except DumpFormatError:
+        if payload == 0:
+            shape = _empty_shape_from_title(title, slots)
+            if shape is not None:
+                return shape
+        raise
+
+
+def _checked_shape(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
+                   data_offset: int) -> Tuple[int, ...]:
     ndim = 0
     while ndim < len(slots) and slots[ndim] != 0:
         ndim += 1
@@ -170,18 +182,28 @@ def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, paylo
             raise DumpFormatError(
                 path, FIXED_HEADER + 4 * i,
                 f"shape slot {i} is {slots[i]} after an unused (zero) slot {ndim}; shape slots are {list(slots)}")
-    shape = tuple(slots[:ndim])
-    expected = info.payload_nbytes(_prod(shape)) if ndim else 0
-    if ndim and expected == payload:
-        return shape
-    if payload == 0 and ndim < len(slots):
-        return shape + (0,)  # empty tensor: the trailing 0 dim is the first unused slot
     if not ndim:
         raise DumpFormatError(path, FIXED_HEADER,
                               f"all {len(slots)} shape slots are zero but the payload has {payload} bytes")
-    raise DumpFormatError(
-        path, data_offset,
-        f"payload is {payload} bytes but shape {_fmt_shape(shape)} x {info.name} needs {expected}")
+    shape = tuple(slots[:ndim])
+    expected = info.payload_nbytes(_prod(shape))
+    if expected != payload:
+        raise DumpFormatError(
+            path, data_offset, f"payload is {payload} bytes but shape {_fmt_shape(shape)} x {info.name} needs {expected}")
+    return shape
+
+
+def _empty_shape_from_title(title: str, slots: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
+    from analysis.errors import TitleError
+    from analysis.title import parse_title
+
+    try:
+        shape = parse_title(title).var.shape
+    except TitleError:
+        return None
+    if 0 < len(shape) <= len(slots) and 0 in shape and tuple(shape) + (0,) * (len(slots) - len(shape)) == slots:
+        return tuple(shape)
+    return None
 
 
 def _fmt_shape(shape: Sequence[int]) -> str:
@@ -226,8 +248,8 @@ def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
     info = dtype_by_code(code, path=path, offset=4)
     data_offset = header_size + name_len
     payload = size - data_offset
-    shape = _shape_from_slots(path, slots, info, payload, data_offset)
     title = _decode_title(path, title_bytes, header_size, errors)
+    shape = _shape_from_slots(path, slots, info, payload, data_offset, title)
     var_id, input_index = _ids(path, title)
     return DumpFile(path=path, var_id=var_id, input_index=input_index, dtype=info, max_ndim=max_ndim,
                     shape_slots=tuple(slots), shape=shape, title=title, title_bytes=title_bytes,

@@ -18,14 +18,15 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from analysis.errors import PathLike, TextDumpError
 
-_HEAD = re.compile(r"var(\d+) produced: name=")
-_HEAD_TAIL = re.compile(r"\{([^{}]*)\} opr(\d+)$")
-_DEP = re.compile(r"  (?:\[i(\d+)\])?var(\d+): (.*)$")
+# Ids are size_t (at most 20 digits; also keeps int() clear of its digit limit).
+_HEAD = re.compile(r"var(\d{1,20}) produced: name=")
+_HEAD_TAIL = re.compile(r"\{([^{}]*)\} opr(\d{1,20})$")
+_DEP = re.compile(r"  (?:\[i(\d{1,20})\])?var(\d{1,20}): (.*)$")
 _STATS = re.compile(
     r"min=(\S+) max=(\S+) mean=(\S+) l2=(\S+) sd=(\S+)(?: ([sd]))?(?:  <[^>]*>)?$")
-_LAZY_OPR = re.compile(r"#(\d+): opr(\d+) (.*)\{([^{}]*)\}$")
-_LAZY_VAR = re.compile(r"  var(\d+): name=(.*)$")
-_DIM = re.compile(r"(\d+)\((-?\d+)\)")
+_LAZY_OPR = re.compile(r"#(\d{1,20}): opr(\d{1,20}) (.*)\{([^{}]*)\}$")
+_LAZY_VAR = re.compile(r"  var(\d{1,20}): name=(.*)$")
+_DIM = re.compile(r"(\d{1,20})\((-?\d{1,20})\)")
 _LAZY = "<see lazy value below>"
 _BEGIN_LAZY = "==== begin lazy value recording"
 _RECORDED = "==== recorded values"
@@ -335,10 +336,11 @@ def _values(inner: str, error) -> Tuple[Tuple[Number, ...], bool]:
 
 
 def _number(text: str, error) -> Number:
-    try:
-        return int(text)
-    except ValueError:
-        pass
+    if len(text) <= 40:  # int() refuses very long digit strings with ValueError anyway
+        try:
+            return int(text)
+        except ValueError:
+            pass
     try:
         return float(text)  # handles nan, -nan, inf, -inf and %g exponents
     except ValueError:

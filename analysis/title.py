@@ -19,17 +19,18 @@ from typing import Iterator, List, Optional, Tuple
 
 from analysis.errors import TitleError
 
-_ITEM_HEAD = re.compile(r"\{id:(\d+), (layout|shape):")
+# Ids are size_t: at most 20 digits (also keeps int() clear of its digit limit).
+_ITEM_HEAD = re.compile(r"\{id:(\d{1,20}), (layout|shape):")
 _DTYPE = re.compile(r", ([A-Za-z][A-Za-z0-9_]*), owner:")
 # The fixed tail of an item, after the var name. The comp node text is kept
 # loose (one level of parentheses) so unusual locators still parse.
-_TAIL = re.compile(r", slot:(\d+), (CompNode\((?:[^()]|\([^()]*\))*\)), ([sd]), (-?\d+), (-?\d+)\}")
+_TAIL = re.compile(r", slot:(\d{1,20}), (CompNode\((?:[^()]|\([^()]*\))*\)), ([sd]), (-?\d{1,20}), (-?\d{1,20})\}")
 _NAME_SEP = "}, name:"
 # C++ type names (``ConvolutionForward``, maybe namespaced or templated), or
 # what a build without RTTI names prints.
 _OPR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_:<>]*|\(null\)")
-_DIM = re.compile(r"(\d+)\((-?\d+)\)")
-_PREFIX = re.compile(r"inp(\d+): ")
+_DIM = re.compile(r"(\d{1,20})\((-?\d{1,20})\)")
+_PREFIX = re.compile(r"inp(\d{1,20}): ")
 _VAR = "var="
 _INPUTS = " owner_opr_inputs="
 
@@ -106,29 +107,45 @@ def _parse_inputs(text: str, pos: int) -> Tuple[VarInfo, ...]:
                 return (item,)
         raise TitleError("the single input does not end the title", pos)
     if rest.startswith("0="):
-        items = _numbered_items(text, pos, 0)
+        items = _numbered_items(text, pos)
         if items is not None:
             return tuple(items)
         raise TitleError("cannot split the numbered inputs 0={...} 1={...}", pos)
     raise TitleError("expected nothing, '{id:' or '0={id:' after 'owner_opr_inputs='", pos)
 
 
-def _numbered_items(text: str, pos: int, k: int) -> Optional[List[VarInfo]]:
-    """Parse ``k={..} k+1={..} ...`` to the end of text, backtracking over name ends."""
+def _numbered_items(text: str, pos: int) -> Optional[List[VarInfo]]:
+    """Parse ``0={..} 1={..} ...`` to the end of text.
+
+    Depth-first over where each name may end, with an explicit stack: a
+    Concat can have more inputs than Python's recursion limit.
+    """
+    stack = [_labelled_items(text, pos, 0)]
+    chosen: List[VarInfo] = []
+    while stack:
+        try:
+            item, end = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        del chosen[len(stack) - 1:]
+        chosen.append(item)
+        if end == len(text):
+            return chosen
+        if text.startswith(" ", end):
+            stack.append(_labelled_items(text, end + 1, len(stack)))
+    return None
+
+
+def _labelled_items(text: str, pos: int, k: int) -> Iterator[Tuple[VarInfo, int]]:
+    """The readings of ``k={...}`` at ``pos``; none if the label or item does not fit."""
     label = f"{k}="
     if not text.startswith(label, pos):
-        return None
+        return
     try:
-        for item, end in _items_at(text, pos + len(label)):
-            if end == len(text):
-                return [item]
-            if text.startswith(" ", end):
-                rest = _numbered_items(text, end + 1, k + 1)
-                if rest is not None:
-                    return [item] + rest
+        yield from _items_at(text, pos + len(label))
     except TitleError:
-        return None  # "k=" was part of a name; the caller tries a longer name
-    return None
+        return  # "k=" was part of a name; the caller tries a longer name
 
 
 def _items_at(text: str, pos: int) -> Iterator[Tuple[VarInfo, int]]:
@@ -223,6 +240,9 @@ def _int_list(inner: str, pos: int) -> Tuple[int, ...]:
     if not inner:
         return ()
     try:
-        return tuple(int(p) for p in inner.split(","))
+        parts = inner.split(",")
+        if any(len(p.strip().lstrip("-")) > 20 for p in parts):
+            raise ValueError
+        return tuple(int(p) for p in parts)
     except ValueError:
         raise TitleError(f"shape {{{inner}}} is not a list of integers", pos) from None
