@@ -1,0 +1,87 @@
+"""lar-lite against the real MegEngine 1.13 dumps in tests/fixtures/megengine.
+
+Naive kernels are deterministic reference code, so a naive run here must give
+the fixture's naive binary dump byte for byte. Optimised and fallback kernels
+may pick other code paths on another x86 CPU: those runs must give the same
+files, headers and var graph, with values within 1e-5.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Dict, Tuple
+
+import numpy as np
+import pytest
+
+from tests.support.lite import run_lar_lite
+
+MODELS = ("tiny_cnn", "mlp", "big_conv")
+_DTYPES = {0: np.float32, 1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 9: np.float16}
+
+
+def read_bin(path: Path) -> Tuple[bytes, bytes, np.ndarray]:
+    """(40-byte header, title, values) of one binary io-dump file."""
+    data = path.read_bytes()
+    name_len, dtype, max_ndim = struct.unpack_from("<III", data)
+    shape = [d for d in struct.unpack_from(f"<{max_ndim}I", data, 12) if d]
+    head_end = 12 + 4 * max_ndim
+    title = data[head_end:head_end + name_len]
+    values = np.frombuffer(data[head_end + name_len:], dtype=_DTYPES[dtype]).reshape(shape)
+    return data[:head_end], title, values
+
+
+def dump_dir(tmp_path: Path, name: str) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    return d
+
+
+def lar(lar_lite_argv, fixtures: Path, model: str, *extra, dbg=None):
+    return run_lar_lite(
+        lar_lite_argv,
+        [fixtures / "models" / f"{model}.mge", "--input", f"data:{fixtures / 'inputs' / f'{model}__data.npy'}",
+         "--iter", "1", "--warmup-iter", "0", *extra],
+        megdnn_dbg=dbg,
+    )
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_naive_bin_dump_is_bitwise_the_fixture(lar_lite_argv, megengine_fixtures, tmp_path, model):
+    out = dump_dir(tmp_path, "bin")
+    proc = lar(lar_lite_argv, megengine_fixtures, model, "--bin-io-dump", out, dbg=2)
+    assert proc.returncode == 0, proc.stderr
+    assert "init dnn handle with debug level: 2" in proc.stderr
+    want = megengine_fixtures / "runs" / model / "naive" / "bin"
+    names = sorted(p.name for p in want.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == names
+    for name in names:
+        assert (out / name).read_bytes() == (want / name).read_bytes(), f"{model} naive {name} differs"
+
+
+def _compare_close(got_dir: Path, want_dir: Path) -> None:
+    names = sorted(p.name for p in want_dir.iterdir())
+    assert sorted(p.name for p in got_dir.iterdir()) == names
+    for name in names:
+        g_head, g_title, g_val = read_bin(got_dir / name)
+        w_head, w_title, w_val = read_bin(want_dir / name)
+        assert g_head == w_head, name
+        assert g_title == w_title, name
+        np.testing.assert_allclose(g_val.astype(np.float64), w_val.astype(np.float64),
+                                   rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("model,run,dbg", [
+    ("tiny_cnn", "default", None),
+    ("tiny_cnn", "fallback", 1),
+    ("mlp", "default", None),
+    ("mlp", "fallback", 1),
+    ("big_conv", "default", None),
+])
+def test_optimised_bin_dump_matches_fixture_within_tolerance(
+        lar_lite_argv, megengine_fixtures, tmp_path, model, run, dbg):
+    out = dump_dir(tmp_path, "bin")
+    proc = lar(lar_lite_argv, megengine_fixtures, model, "--bin-io-dump", out, dbg=dbg)
+    assert proc.returncode == 0, proc.stderr
+    _compare_close(out, megengine_fixtures / "runs" / model / run / "bin")
