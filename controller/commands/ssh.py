@@ -1,7 +1,177 @@
-"""`controller deploy|status|stop`: agents on boards reached over SSH."""
+"""`controller deploy|status|stop`: agents on boards reached over SSH (thin over controller.ssh)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Callable, List, Optional, Tuple, TypeVar
 
 import typer
 
 
+from controller.errors import ControllerError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DevicesOpt = Annotated[Path, typer.Option("--devices", help="The farm file (farm.yaml) listing the ssh: devices.")]
+DeviceOpt = Annotated[Optional[List[str]], typer.Option("--device", help="Only this device (repeatable); default: every ssh: device.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", min=1, help="Boards handled at once.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+
+def _fail(line: str, code: int = 2) -> None:
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code)
+
+
+def _ssh_devices(devices: Path, names: Optional[List[str]]) -> Tuple[Path, list]:
+    """(farm folder, [(name, SshTarget)]) for the selected ssh: devices."""
+    from controller.farm import load_farm
+
+    farm = load_farm(devices)
+    base = Path(farm.base_dir or ".")
+    if names:
+        picked = []
+        for name in names:
+            try:
+                dev = farm.device(name)
+            except KeyError:
+                known = ", ".join(d.name for d in farm.devices)
+                raise _Usage(f"{devices}: no device named {name!r} (devices: {known})") from None
+            if dev.ssh is None:
+                raise _Usage(f"{devices}: device {name!r} has no ssh: block, so it is not deployed over SSH")
+            picked.append(dev)
+    else:
+        picked = [d for d in farm.devices if d.ssh is not None]
+        if not picked:
+            raise _Usage(f"{devices}: no device has an ssh: block")
+    return base, [(d.name, d.ssh) for d in picked]
+
+
+class _Usage(ControllerError):
+    """A bad --device selection."""
+
+
+def _each(targets: list, jobs: int, fn: Callable[[str, object], T]) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
+    """Run fn on every board in parallel; keep the farm's order for output."""
+
+    def one(item):
+        name, target = item
+        try:
+            return name, target, fn(name, target), None
+        except ControllerError as exc:
+            return name, target, None, exc
+
+    with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
+        return list(pool.map(one, targets))
+
+
+def _guard(debug: bool, body: Callable[[], int]) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        code = body()
+    except ControllerError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    else:
+        if code:
+            raise typer.Exit(code)
+
+
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the controller app."""
+
+    @app.command("deploy")
+    def deploy_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8, debug: DebugOpt = False) -> None:
+        """Put the agent on ssh: boards, start it detached, and check its health through an SSH tunnel."""
+
+        def body() -> int:
+            from controller.ssh.deploy import deploy
+            from controller.ssh.package import PackageError, build_agent_package
+
+            base, targets = _ssh_devices(devices, device)
+            try:
+                package = build_agent_package()
+            except PackageError as exc:
+                _fail(f"cannot package the agent: {exc}")
+            results = _each(targets, jobs, lambda n, t: deploy(n, t, base, package))
+            failed = 0
+            for name, _, ok, err in results:
+                if err is not None:
+                    failed += 1
+                    typer.echo(f"error: {err}", err=True)
+                else:
+                    replaced = f", replaced {', '.join(ok.replaced)}" if ok.replaced else ""
+                    typer.echo(f"{name} ({ok.where}): agent {ok.agent_version} running ({ok.how} pid {ok.pid}), "
+                               f"{ok.python}, healthy via SSH tunnel{replaced}")
+            return 1 if failed else 0
+
+        _guard(debug, body)
+
+    @app.command("status")
+    def status_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8,
+                   as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+                   debug: DebugOpt = False) -> None:
+        """Per ssh: board: reachable, agent running (unit/pid), health through the tunnel, agent version."""
+
+        def body() -> int:
+            from controller.ssh.deploy import status
+
+            base, targets = _ssh_devices(devices, device)
+            results = _each(targets, jobs, lambda n, t: status(n, t, base))
+            bad = 0
+            for name, target, st, err in results:
+                if err is not None:
+                    bad += 1
+                    typer.echo(f"error: {err}", err=True)
+                    continue
+                healthy = st.reachable and st.running and st.health == "SERVING"
+                bad += 0 if healthy else 1
+                if as_json:
+                    import dataclasses
+
+                    typer.echo(json.dumps(dataclasses.asdict(st)))
+                elif not st.reachable:
+                    typer.echo(f"{name} ({st.where}): unreachable: {st.error}")
+                elif st.error:
+                    typer.echo(f"{name} ({st.where}): reachable; {st.error}")
+                elif not st.running:
+                    typer.echo(f"{name} ({st.where}): reachable; agent not running"
+                               + ("" if st.deployed else " (never deployed)"))
+                else:
+                    typer.echo(f"{name} ({st.where}): reachable; agent running ({st.how} pid {st.pid}); "
+                               f"health {st.health}; version {st.agent_version}")
+            # Non-zero when any board is not up: scripts can wait on `controller status`.
+            return 1 if bad else 0
+
+        _guard(debug, body)
+
+    @app.command("stop")
+    def stop_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8,
+                 forget_token: Annotated[bool, typer.Option("--forget-token", help="Also delete the local token file.")] = False,
+                 debug: DebugOpt = False) -> None:
+        """Stop the agent on ssh: boards (its systemd --user unit or its pid) and remove the pid file."""
+
+        def body() -> int:
+            from controller.ssh.deploy import stop
+
+            base, targets = _ssh_devices(devices, device)
+            results = _each(targets, jobs, lambda n, t: stop(n, t, base, forget_token))
+            failed = 0
+            for name, _, ok, err in results:
+                if err is not None:
+                    failed += 1
+                    typer.echo(f"error: {err}", err=True)
+                else:
+                    what = ", ".join(ok.stopped) if ok.stopped else "no agent was running"
+                    typer.echo(f"{name} ({ok.where}): stopped {what}" if ok.stopped else f"{name} ({ok.where}): {what}")
+            return 1 if failed else 0
+
+        _guard(debug, body)

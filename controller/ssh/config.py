@@ -49,6 +49,9 @@ class SshTarget(BaseModel):
     # Where the controller keeps this board's agent token; relative paths are
     # relative to the farm file's folder. None: .larfarm/tokens/<device>.token.
     token_file: Optional[str] = None
+    # A local agent config (YAML or JSON) pushed to the board as JSON, so the
+    # board needs no PyYAML; listen address, token and workspace are set by deploy.
+    agent_config: Optional[str] = None
     connect_timeout: float = Field(10.0, gt=0)
 
     @field_validator("python", "workdir")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from controller.errors import ControllerError
 
-class SshError(Exception):
+
+class SshError(ControllerError):
     """A user-fixable problem reaching or preparing a board over SSH.
 
     The message is one line: ``<device> (<host>:<port>): <what> [; <how to fix>]``.

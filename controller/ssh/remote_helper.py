@@ -35,6 +35,13 @@ def listening(port):
         s.close()
 
 
+def unit_for(workdir):
+    """One systemd --user unit per workdir, so boards sharing a host (tests) or
+    several farms on one board do not collide."""
+    import hashlib
+    return "larfarm-agent-" + hashlib.sha256(workdir.encode()).hexdigest()[:10]
+
+
 def systemd_user_works():
     try:
         rc = subprocess.call(["systemctl", "--user", "show-environment"],
@@ -127,7 +134,7 @@ def stop(args):
     workdir = expand(args["workdir"])
     pyz = os.path.join(workdir, "larfarm-agent.pyz")
     stopped = []
-    unit = args["unit"]
+    unit = unit_for(workdir)
     st = unit_state(unit)
     if st is not None:
         systemctl("stop", unit + ".service")
@@ -179,7 +186,7 @@ def start(args):
     how = "setsid"
     if args.get("service") == "systemd":
         how = "systemd"
-        unit = args["unit"]
+        unit = unit_for(workdir)
         path = unit_path(unit)
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path))
@@ -214,7 +221,7 @@ def start(args):
         if how == "setsid":
             exited = proc.poll()
         else:
-            st = unit_state(args["unit"]) or {}
+            st = unit_state(unit_for(workdir)) or {}
             if not st.get("active"):
                 exited = -1
         if exited is not None:
@@ -231,9 +238,9 @@ def status(args):
     workdir = expand(args["workdir"])
     pyz = os.path.join(workdir, "larfarm-agent.pyz")
     res = {"deployed": os.path.exists(pyz), "how": None, "pid": None, "running": False}
-    st = unit_state(args["unit"])
+    st = unit_state(unit_for(workdir))
     if st is not None:
-        res.update(how="systemd", pid=st["pid"], running=st["active"])
+        res.update(how="systemd", unit=unit_for(workdir), pid=st["pid"], running=st["active"])
     else:
         pid = read_pid(workdir)
         if pid is not None:

@@ -29,12 +29,14 @@ class Tunnel:
     """Forward 127.0.0.1:<local_port> to 127.0.0.1:<remote_port> as seen from the board."""
 
     def __init__(self, connect: Callable[[], SshSession], remote_port: int, remote_host: str = "127.0.0.1",
-                 session: Optional[SshSession] = None) -> None:
+                 session: Optional[SshSession] = None, owns_session: bool = False) -> None:
+        """`session`: an existing login to use first; with `owns_session` the
+        tunnel closes it (and any later one) on close()."""
         self._connect = connect
         self.remote_host = remote_host
         self.remote_port = remote_port
         self._session = session
-        self._owns_session = session is None
+        self._owns_session = session is None or owns_session
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._pairs: List[tuple] = []

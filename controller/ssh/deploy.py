@@ -1,0 +1,221 @@
+"""deploy / status / stop of the agent on one SSH board.
+
+deploy: check the board, stop any agent of ours, push the zipapp and a fresh
+token (0600 on both sides), start the agent detached on the board's loopback,
+and check its health through an SSH port-forward. Re-running it replaces the
+running agent cleanly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import paramiko
+
+from controller.ssh import board
+from controller.ssh.client import SshSession, connect
+from controller.ssh.config import SshTarget
+from controller.ssh.errors import AgentPortBusy, AgentStartFailed, RemoteCommandFailed, SshError
+from controller.ssh.package import AgentPackage, build_agent_package
+from controller.ssh.tokens import new_token, remove_token, token_path, write_token
+from controller.ssh.tunnel import Tunnel
+
+log = logging.getLogger(__name__)
+
+PYZ = "larfarm-agent.pyz"
+TOKEN = "agent.token"
+CONFIG = "agent.json"
+WORKSPACE = "workspace"
+START_WAIT_S = 20.0
+HEALTH_WAIT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """One board after a successful deploy."""
+
+    device: str
+    where: str
+    python: str
+    how: str  # "systemd" | "setsid"
+    pid: Optional[int]
+    agent_version: str
+    token_file: Path
+    replaced: Tuple[str, ...]  # what of a previous agent was stopped
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """One board as `controller status` shows it."""
+
+    device: str
+    where: str
+    reachable: bool
+    error: Optional[str] = None
+    deployed: bool = False
+    running: bool = False
+    how: Optional[str] = None
+    pid: Optional[int] = None
+    health: Optional[str] = None
+    agent_version: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    device: str
+    where: str
+    stopped: Tuple[str, ...]
+
+
+def _agent_argv(python: str, workdir: str, port: int, with_config: bool) -> list:
+    argv = [python, posixpath.join(workdir, PYZ), "serve"]
+    if with_config:
+        argv += ["--config", posixpath.join(workdir, CONFIG)]
+    return argv + [
+        "--listen", f"127.0.0.1:{port}",
+        "--token-file", posixpath.join(workdir, TOKEN),
+        "--workspace", posixpath.join(workdir, WORKSPACE),
+    ]
+
+
+def _put(sftp: paramiko.SFTPClient, data: bytes, path: str, mode: int) -> None:
+    """Write a board file atomically with `mode` set before any byte lands."""
+    tmp = f"{path}.tmp"
+    with sftp.open(tmp, "wb") as f:
+        sftp.chmod(tmp, mode)
+        f.write(data)
+    sftp.posix_rename(tmp, path)
+
+
+def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Optional[bytes]:
+    if target.agent_config is None:
+        return None
+    import yaml  # controller side only; the board gets JSON
+
+    path = Path(target.agent_config).expanduser()
+    if not path.is_absolute():
+        path = Path(farm_dir) / path
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SshError(device, target.where, f"agent_config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SshError(device, target.where, f"agent_config {path}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise SshError(device, target.where, f"agent_config {path}: expected a mapping")
+    return json.dumps(data, indent=2).encode()
+
+
+def _facts_version(address: str, token: str) -> str:
+    from controller.agent_client import AgentClient, AgentClientError
+
+    try:
+        with AgentClient(address, token, None, 15.0) as client:
+            return client.facts().agent_version
+    except AgentClientError as exc:
+        return f"? ({exc})"
+
+
+def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[AgentPackage] = None) -> Deployed:
+    """Put the agent on the board and start it; raise SshError with one clear line on any failure."""
+    package = package or build_agent_package()
+    with connect(device, target, farm_dir) as session:
+        service = target.agent_service
+        facts = board.probe(session, package.board_modules, package.pip_hint(package.board_modules),
+                            check_systemd=service in ("auto", "systemd"))
+        if service == "systemd" and not facts.systemd_user:
+            raise SshError(device, session.where, "agent_service: systemd, but `systemctl --user` does not work on the board")
+        how = "systemd" if service == "systemd" or (service == "auto" and facts.systemd_user) else "setsid"
+        workdir = facts.workdir
+        # Idempotent: whatever of ours runs there goes first, so its port is free.
+        old = board.helper(session, "stop", {"workdir": workdir, "port": target.agent_port})
+        busy = board.port_free(session, target.agent_port)
+        if busy is not None:
+            raise AgentPortBusy(device, session.where,
+                                f"agent port {target.agent_port} is already in use on the board by another program ({busy}); "
+                                "stop it or set `agent_port:` under ssh:")
+        config = _agent_config_json(target, farm_dir, device)
+        token = new_token()
+        sftp = session.sftp()
+        try:
+            _put(sftp, package.data, posixpath.join(workdir, PYZ), 0o644)
+            _put(sftp, (token + "\n").encode(), posixpath.join(workdir, TOKEN), 0o600)
+            if config is not None:
+                _put(sftp, config, posixpath.join(workdir, CONFIG), 0o600)
+        except (OSError, paramiko.SSHException) as exc:
+            raise RemoteCommandFailed(device, session.where, f"cannot write to {workdir} on the board: {exc}") from None
+        finally:
+            sftp.close()
+        local_token = token_path(device, target, farm_dir)
+        write_token(local_token, token)
+        argv = _agent_argv(target.python, workdir, target.agent_port, config is not None)
+        started = board.helper(session, "start", {"workdir": workdir, "argv": argv, "port": target.agent_port,
+                                                  "service": how, "wait_s": START_WAIT_S},
+                               timeout=START_WAIT_S + 30)
+        if not started.get("listening"):
+            tail = (started.get("log_tail") or "").strip().splitlines()
+            last = tail[-1] if tail else "no output"
+            if started.get("exited") is not None:
+                what = f"agent exited (status {started['exited']}) right after start: {last}"
+            else:
+                what = f"agent did not listen on 127.0.0.1:{target.agent_port} within {START_WAIT_S:g}s: {last}"
+            raise AgentStartFailed(device, session.where, f"{what}; log: {posixpath.join(workdir, 'agent.log')}")
+        with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
+            health = _health(tunnel.address)
+            if health != "SERVING":
+                raise AgentStartFailed(device, session.where,
+                                       f"agent started but its health check through the SSH tunnel says {health}; "
+                                       f"log: {posixpath.join(workdir, 'agent.log')}")
+            version = _facts_version(tunnel.address, token)
+        log.info("%s: agent %s up (%s pid %s)", device, version, how, started.get("pid"))
+        return Deployed(device, session.where, f"{facts.python} {facts.version}", how, started.get("pid"), version,
+                        local_token, tuple(old.get("stopped", ())))
+
+
+def _health(address: str) -> str:
+    from controller.ssh.health import wait_serving
+
+    return wait_serving(address, HEALTH_WAIT_S)
+
+
+def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
+    """Reachable? agent running (pid/unit)? healthy through the tunnel? which version?"""
+    where = target.where
+    try:
+        session = connect(device, target, farm_dir)
+    except SshError as exc:
+        return BoardStatus(device, where, False, error=exc.what)
+    with session:
+        try:
+            st = board.helper(session, "status", {"workdir": target.workdir, "port": target.agent_port})
+        except SshError as exc:
+            return BoardStatus(device, where, True, error=exc.what)
+        health = version = None
+        if st.get("listening"):
+            with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
+                from controller.ssh.health import wait_serving
+
+                health = wait_serving(tunnel.address, 5.0)
+                try:
+                    from controller.ssh.tokens import read_token
+
+                    version = _facts_version(tunnel.address, read_token(device, target, farm_dir))
+                except SshError as exc:
+                    version = f"? ({exc.what})"
+        return BoardStatus(device, where, True, None, bool(st.get("deployed")), bool(st.get("running")),
+                           st.get("how"), st.get("pid"), health, version)
+
+
+def stop(device: str, target: SshTarget, farm_dir: Path, forget_token: bool = False) -> Stopped:
+    """Stop the board's agent (unit or pid) and remove its pid file."""
+    with connect(device, target, farm_dir) as session:
+        ans = board.helper(session, "stop", {"workdir": target.workdir, "port": target.agent_port})
+    if forget_token:
+        remove_token(device, target, farm_dir)
+    return Stopped(device, target.where, tuple(ans.get("stopped", ())))

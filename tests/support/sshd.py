@@ -1,0 +1,174 @@
+"""A real OpenSSH server for tests: loopback (or inside a network namespace),
+throwaway host and user keys, root-owned `/usr/sbin/sshd -D -f <config> -e`.
+
+Tests that cannot have one (not root, no sshd) skip with the reason, except
+under CI=true, where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+
+SSHD = "/usr/sbin/sshd"
+
+
+def need(reason_if_missing: Optional[str]) -> None:
+    """Skip with the reason, unless CI is set: there the test must run (and fail)."""
+    if reason_if_missing is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI requires this test to run, but: {reason_if_missing}")
+    pytest.skip(reason_if_missing)
+
+
+def sshd_missing() -> Optional[str]:
+    if not os.path.exists(SSHD):
+        return f"{SSHD} not installed (apt-get install openssh-server)"
+    if shutil.which("ssh-keygen") is None:
+        return "ssh-keygen not installed (apt-get install openssh-client)"
+    if os.geteuid() != 0:
+        return "sshd test servers need root (sshd switches to the login user)"
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def keygen(path: Path, comment: str = "larfarm-test") -> Path:
+    """An unencrypted ed25519 key pair at path / path.pub."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                   check=True, stdin=subprocess.DEVNULL)
+    return path
+
+
+@dataclass
+class Sshd:
+    """One running sshd and what a client needs to log in to it."""
+
+    root: Path
+    host: str
+    port: int
+    user_key: Path
+    host_key: Path
+    known_hosts: Path
+    proc: subprocess.Popen
+    netns: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def host_key_line(self) -> str:
+        kind, b64 = (self.host_key.parent / (self.host_key.name + ".pub")).read_text().split()[:2]
+        name = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+        return f"{name} {kind} {b64}\n"
+
+    def target(self, **overrides: Any) -> Dict[str, Any]:
+        """An `ssh:` block (as a dict) that logs in to this sshd as root."""
+        board = self.root / "board"
+        board.mkdir(exist_ok=True)
+        data: Dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": "root",
+            "key_file": str(self.user_key),
+            "known_hosts": str(self.known_hosts),
+            "workdir": str(board / "larfarm"),
+        }
+        data.update(overrides)
+        return data
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, netns: Optional[str] = None,
+               user_key: Optional[Path] = None) -> Sshd:
+    """Start sshd listening on host:port (inside `netns` if given); wait until it accepts."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
+    host_key = keygen(root / "ssh_host_ed25519_key", "larfarm-test-host")
+    if user_key is None:
+        user_key = keygen(root / "id_ed25519")
+    auth = root / "authorized_keys"
+    auth.write_text((user_key.parent / (user_key.name + ".pub")).read_text())
+    auth.chmod(0o600)
+    port = port or free_port(host if netns is None else "127.0.0.1")
+    config = root / "sshd_config"
+    config.write_text(
+        "\n".join([
+            f"Port {port}",
+            f"ListenAddress {host}",
+            f"HostKey {host_key}",
+            f"PidFile {root / 'sshd.pid'}",
+            f"AuthorizedKeysFile {auth}",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            "UsePAM no",
+            "StrictModes no",
+            "AllowTcpForwarding yes",
+            "AllowAgentForwarding no",
+            "X11Forwarding no",
+            "PrintMotd no",
+            "ClientAliveInterval 0",
+            "MaxStartups 50",
+            "LogLevel INFO",
+            "Subsystem sftp internal-sftp",
+            "",
+        ])
+    )
+    argv: List[str] = [SSHD, "-D", "-e", "-f", str(config)]
+    if netns:
+        argv = ["ip", "netns", "exec", netns] + argv
+    log = open(root / "sshd.log", "wb")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    known = root / "known_hosts"
+    server = Sshd(root, host, port, user_key, host_key, known, proc, netns)
+    known.write_text(server.host_key_line())
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"sshd exited ({proc.returncode}): {(root / 'sshd.log').read_text()[-2000:]}")
+        if _accepts(host, port, netns):
+            return server
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"sshd on {host}:{port} did not accept within 15s: {(root / 'sshd.log').read_text()[-2000:]}")
+
+
+def _accepts(host: str, port: int, netns: Optional[str]) -> bool:
+    # From the root namespace the namespace's address is reachable through the veth.
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as s:
+            return bool(s.recv(4))  # the SSH banner: the server is really up
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A fresh sshd on 127.0.0.1 (root login with a throwaway key), stopped afterwards."""
+    need(sshd_missing())
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        yield server
+    finally:
+        server.stop()
