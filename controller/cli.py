@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from controller.commands import run as run_cmd
@@ -11,9 +13,21 @@ app = typer.Typer(
     name="controller",
     help="Run accuracy campaigns across a farm of MegEngine devices and compare their dumps.",
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the controller does.")) -> None:
+    """Run accuracy campaigns across a farm of MegEngine devices and compare their dumps."""
+    run_cmd.DEBUG["on"] = debug
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
 run_cmd.register(app)
 ssh_cmd.register(app)
 

@@ -1,0 +1,128 @@
+"""Run a campaign over a farm: schedule every device, then make the checks and the report."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from controller import plan
+from controller.campaign import Campaign, materialize_inputs
+from controller.checks.cross import cross_check
+from controller.checks.naive import naive_check
+from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
+from controller.checks.shake import shake_check
+from controller.checks.thresholds_check import thresholds_checks
+from controller.connect import open_endpoint
+from controller.errors import CampaignFailed, ConfigError
+from controller.events import Listener, maybe
+from controller.farm import Farm
+from controller.local_agent import LocalAgents
+from controller.scheduler import PerDeviceQueueScheduler, Scheduler
+from controller.store import Store
+from controller.worker import DeviceOutcome, DeviceWorker
+
+log = logging.getLogger(__name__)
+
+
+def check_baseline(farm: Farm, campaign: Campaign) -> str:
+    """The baseline device of the cross check (the campaign's, else the farm's first)."""
+    names = [d.name for d in farm.devices]
+    if campaign.baseline is None:
+        return names[0]
+    if campaign.baseline not in names:
+        raise ConfigError(farm.path or "farm.yaml", None, "campaign.baseline",
+                          f"no device named {campaign.baseline} in the farm (have: {', '.join(names)})")
+    return campaign.baseline
+
+
+def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False,
+                 listener: Optional[Listener] = None, scheduler: Optional[Scheduler] = None) -> CampaignReport:
+    """Run `campaign` on every device of `farm`, store the runs under `out`, return the report's data."""
+    emit = maybe(listener)
+    started = time.time()
+    baseline = check_baseline(farm, campaign)
+    store = Store(out, campaign.name)
+    store.prepare(campaign.options_digest(), resume)
+    blobs: Dict[str, Path] = {"model": campaign.model_path()}
+    blobs.update(materialize_inputs(campaign, store.root / "inputs"))
+    local = LocalAgents(env_allow=campaign.env.keys(), flags_allow=campaign.extra_flags)
+    cancel = threading.Event()
+    workers: List[DeviceWorker] = []
+    for device in farm.devices:
+        workers.append(DeviceWorker(
+            device.name, device.runner, campaign, store,
+            connect=lambda d=device: open_endpoint(farm, d, local), blobs=blobs,
+            listener=emit, cancel=cancel, where=device.where()))
+    for w in workers:
+        emit_queued(emit, w)
+    try:
+        outcomes: List[DeviceOutcome] = (scheduler or PerDeviceQueueScheduler(on_cancel=cancel.set)).run(workers)
+    finally:
+        local.stop_all()
+    healthy = [o for o in outcomes if o.healthy]
+    if not healthy:
+        reasons = "; ".join(f"{o.device} ({o.address}): {o.reason}" for o in outcomes)
+        raise CampaignFailed(f"no device could run the campaign: {reasons}")
+    checks = make_checks(campaign, store, outcomes, baseline)
+    return CampaignReport(
+        campaign=campaign.name, model=campaign.model, tolerance=campaign.tolerance,
+        checks_asked=tuple(campaign.checks),
+        devices=tuple(_summary(farm, o) for o in outcomes), checks=tuple(checks), store=str(store.root),
+        started_at=started, finished_at=time.time(),
+        bytes_fetched=sum(r.bytes_fetched for o in outcomes for r in o.records.values()),
+        bytes_dumped=sum(f.size for o in outcomes for r in o.records.values() for f in r.manifest
+                         if f.name.startswith("bin/")),
+    )
+
+
+def emit_queued(emit: Listener, worker: DeviceWorker) -> None:
+    from controller import events as ev
+
+    emit(ev.DeviceEvent(worker.device, ev.QUEUED, worker.where))
+
+
+def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome], baseline: str) -> List[CheckResult]:
+    """Every asked check over the healthy devices; unhealthy ones appear as skipped."""
+    by_name = {o.device: o for o in outcomes}
+    made: List[CheckResult] = []
+    for o in outcomes:
+        if not o.healthy:
+            for kind in ("naive", "shake"):
+                if kind in campaign.checks:
+                    made.append(CheckResult(kind, (o.device,), (), campaign.tolerance, "skipped",
+                                            note=f"device unhealthy: {o.reason}"))
+            continue
+        if "naive" in campaign.checks:
+            made.append(naive_check(o.device, o.records, store, campaign.tolerance))
+        if "shake" in campaign.checks:
+            made.append(shake_check(o.device, o.records, store, campaign))
+    if "cross" in campaign.checks:
+        base = by_name.get(baseline)
+        for o in outcomes:
+            if o.device == baseline:
+                continue
+            if base is None or not base.healthy or not o.healthy:
+                bad = baseline if base is None or not base.healthy else o.device
+                made.append(CheckResult("cross", (baseline, o.device), (), campaign.tolerance, "skipped",
+                                        note=f"device unhealthy: {bad}"))
+                continue
+            made.append(cross_check(baseline, base.records.get(plan.DEFAULT), o.device,
+                                    o.records.get(plan.DEFAULT), store, campaign.tolerance))
+    if "thresholds" in campaign.checks:
+        made += thresholds_checks(made, campaign.tolerance)
+    return made
+
+
+def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
+    dev = farm.device(o.device)
+    return DeviceSummary(name=o.device, address=o.address, runner=dev.runner, labels=dict(dev.labels),
+                         healthy=o.healthy, reason=o.reason,
+                         runs=tuple(r.run_id for r in o.records.values()), facts=_small_facts(o.facts))
+
+
+def _small_facts(facts: Dict[str, object]) -> Dict[str, object]:
+    keep = ("hostname", "arch", "os", "cpu_model", "cpu_cores", "agent_version")
+    return {k: facts[k] for k in keep if k in facts}

@@ -1,0 +1,143 @@
+"""Compare two stored runs digest-first, with analysis doing every metric and the root search.
+
+Vars whose dump files have the same sha256 in both manifests are identical by
+construction: their error is exactly 0 and no byte of them is read (or fetched).
+Only the rest is loaded and handed to analysis's metric of record.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+from analysis.dump_bin import parse_dump_name, read_header
+from analysis.errors import AnalysisError
+from analysis.graph import VarGraph
+from analysis.metrics import tensor_metrics
+from analysis.roots import amplification, find_roots, first_var
+
+from controller.checks.result import Comparison, Root, VarPoint
+from controller.checks.thresholds import suggest_threshold
+from controller.errors import StoreError
+from controller.store import RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def _var_ids(digests: Dict[str, str]) -> Dict[int, str]:
+    """`bin/<hex>` -> var id (output dumps only; `-inpK` files are inputs seen by an opr)."""
+    out: Dict[int, str] = {}
+    for name in digests:
+        parsed = parse_dump_name(name.split("/", 1)[1])
+        if parsed is not None and parsed[1] is None:
+            out[parsed[0]] = name
+    return out
+
+
+def run_graph(run_dir: Path) -> VarGraph:
+    """The var graph of a stored run: the text dump's, completed with the titles of fetched files."""
+    graph = VarGraph(nodes={})
+    text = run_dir / "io.txt"
+    if text.is_file():
+        try:
+            graph = VarGraph.from_text_dump(text)
+        except AnalysisError as exc:
+            log.warning("%s: text dump unusable, using binary titles only (%s)", text, exc)
+    bin_dir = run_dir / "bin"
+    if bin_dir.is_dir() and any(bin_dir.iterdir()):
+        try:
+            titles = VarGraph.from_dump_folder(bin_dir)
+            graph = graph.merge(titles) if graph.nodes else titles
+        except AnalysisError as exc:
+            log.warning("%s: titles unusable (%s)", bin_dir, exc)
+    return graph
+
+
+def var_error(path_a: Path, path_b: Path, tolerance: float) -> float:
+    """MegEngine's metric (max over the tensor) for one var; a shape mismatch is infinite."""
+    try:
+        ha, hb = read_header(path_a), read_header(path_b)
+        if ha.n_elems != hb.n_elems:
+            return math.inf
+        return float(tensor_metrics(ha.load(), hb.load(), tolerance, full=False).max_err)
+    except FileNotFoundError as exc:
+        raise StoreError(f"{exc.filename}: needed for a comparison but not in the store") from None
+
+
+def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
+                 b: RunRecord, dir_b: Path, tolerance: float,
+                 graph: Optional[VarGraph] = None) -> Comparison:
+    """Compare run b against reference run a: differing vars, first, roots, suggested threshold."""
+    da, db = a.bin_digests(), b.bin_digests()
+    ids_a, ids_b = _var_ids(da), _var_ids(db)
+    common = sorted(set(ids_a) & set(ids_b))
+    errors: Dict[int, float] = {}
+    identical = 0
+    for vid in common:
+        name = ids_a[vid]
+        if da[name] == db.get(ids_b[vid]):
+            errors[vid] = 0.0
+            identical += 1
+        else:
+            errors[vid] = var_error(dir_a / name, dir_b / ids_b[vid], tolerance)
+    # a var dumped on one side only cannot be compared: it counts as differing
+    for vid in set(ids_a) ^ set(ids_b):
+        errors[vid] = math.inf
+    if graph is None:
+        graph = run_graph(dir_a)
+        other = run_graph(dir_b)
+        graph = graph.merge(other) if graph.nodes else other
+    inputs_of = {vid: graph.inputs_of(vid) for vid in errors}
+    differing = sorted(v for v, e in errors.items() if e > tolerance)
+    roots = _roots(differing, errors, inputs_of, graph)
+    threshold = suggest_threshold([e for e in errors.values() if e > 0], tolerance)
+    at_thr: Tuple[int, ...] = ()
+    roots_thr: Tuple[Root, ...] = ()
+    if threshold is not None:
+        at_thr = tuple(v for v in differing if errors[v] > threshold)
+        roots_thr = _roots(list(at_thr), errors, inputs_of, graph)
+    first = first_var(differing)
+    order = [v for v in graph.execution_order() if v in errors] if graph.nodes else []
+    order += sorted(set(errors) - set(order))
+    series = tuple(_point(v, errors[v], graph) for v in order)
+    return Comparison(
+        label=label, devices=tuple(devices), runs=(a.run_id, b.run_id), tolerance=tolerance,
+        differing=tuple(differing), first=first,
+        first_var=_point(first, errors[first], graph) if first is not None else None,
+        roots=roots, threshold=threshold, roots_at_threshold=roots_thr, differing_at_threshold=at_thr,
+        series=series, compared=len(errors), identical_by_digest=identical,
+        distribution=_distribution(errors, tolerance),
+    )
+
+
+def _point(vid: int, err: float, graph: VarGraph) -> VarPoint:
+    try:
+        node = graph.node(vid)
+        return VarPoint(vid, err, node.opr, node.opr_type, node.name)
+    except KeyError:
+        return VarPoint(vid, err)
+
+
+def _roots(differing: Sequence[int], errors: Dict[int, float], inputs_of, graph: VarGraph) -> Tuple[Root, ...]:
+    amp = amplification(errors, inputs_of)
+    out = []
+    for vid in find_roots(differing, inputs_of):
+        p = _point(vid, errors[vid], graph)
+        out.append(Root(vid, p.opr, p.type, p.name, errors[vid], amp.get(vid)))
+    return tuple(out)
+
+
+def _distribution(errors: Dict[int, float], tolerance: float) -> Dict[str, object]:
+    """Counts of vars per decade of error, for the thresholds check and the report."""
+    decades: Dict[str, int] = {}
+    zero = 0
+    for e in errors.values():
+        if e == 0:
+            zero += 1
+            continue
+        key = "inf" if math.isinf(e) else f"1e{math.floor(math.log10(e))}"
+        decades[key] = decades.get(key, 0) + 1
+    return {"vars": len(errors), "exact": zero, "over_tolerance": sum(1 for e in errors.values() if e > tolerance),
+            "per_decade": dict(sorted(decades.items(), key=lambda kv: float(kv[0])))}

@@ -1,0 +1,79 @@
+"""One place owning the consoles: stdout for data, stderr for progress and errors; human or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, Dict, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+
+from controller import events as ev
+
+
+class Output:
+    """stdout carries the summary (or one JSON document); stderr carries progress and errors."""
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.out = Console(soft_wrap=False)
+        self.err = Console(stderr=True)
+
+    def error(self, message: str, hint: Optional[str] = None) -> None:
+        """One clear line (and an optional hint) on stderr."""
+        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        if hint:
+            self.err.print(f"hint: {hint}", highlight=False)
+
+    def data(self, payload: Dict[str, Any]) -> None:
+        """The JSON document on stdout (JSON mode)."""
+        sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        sys.stdout.flush()
+
+    def progress(self) -> "DeviceProgress":
+        return DeviceProgress(self.err, enabled=not self.json_mode)
+
+
+class DeviceProgress:
+    """Rich progress, one line per device: phase, bytes and rate of the current transfer."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.enabled = enabled and console.is_terminal
+        self.console = console
+        self._tasks: Dict[str, TaskID] = {}
+        self._last_plain: Dict[str, str] = {}
+        self._progress = Progress(
+            TextColumn("{task.fields[device]:<14}"), TextColumn("{task.fields[phase]:<10}"),
+            BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TextColumn("{task.fields[detail]}"), console=console, transient=False)
+
+    def __enter__(self) -> "DeviceProgress":
+        if self.enabled:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.stop()
+
+    def __call__(self, event: ev.DeviceEvent) -> None:
+        if not self.enabled:
+            # not a terminal: one plain line per phase change, enough for logs
+            key = f"{event.phase}:{event.detail if event.phase in (ev.RETRY, ev.UNHEALTHY) else ''}"
+            if self._last_plain.get(event.device) != key and event.phase != ev.FETCHING or \
+                    (event.phase == ev.FETCHING and self._last_plain.get(event.device) != key):
+                self._last_plain[event.device] = key
+                detail = f" {event.detail}" if event.detail else ""
+                self.console.print(f"{time.strftime('%H:%M:%S')} {event.device}: {event.phase}{detail}",
+                                   highlight=False, markup=False)
+            return
+        task = self._tasks.get(event.device)
+        if task is None:
+            task = self._tasks[event.device] = self._progress.add_task(
+                "", total=None, device=event.device, phase=event.phase, detail=event.detail)
+        runs = f"[{event.runs_done}/{event.runs_total}] " if event.runs_total else ""
+        total = event.bytes_total or None
+        self._progress.update(task, phase=event.phase, detail=f"{runs}{event.detail}"[:60],
+                              completed=event.bytes_done, total=total)

@@ -1,0 +1,55 @@
+"""Terminal summary of a campaign, rendered with rich."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Console
+from rich.table import Table
+
+from controller.checks.result import CampaignReport, CheckResult
+
+
+def _err(x) -> str:
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.3g}"
+
+
+def _first(c: CheckResult) -> str:
+    if c.first is None:
+        return "-"
+    for cmp in c.comparisons:
+        if cmp.first_var is not None and cmp.first_var.id == c.first:
+            p = cmp.first_var
+            return f"var{p.id} {p.type} {p.opr}"[:60]
+    return f"var{c.first}"
+
+
+def _roots(c: CheckResult) -> str:
+    parts = [f"var{r.id} {r.type} err={_err(r.err)} amp={_err(r.amplification)}" for r in c.roots[:4]]
+    if len(c.roots) > 4:
+        parts.append(f"+{len(c.roots) - 4} more")
+    return "\n".join(parts) or "-"
+
+
+def render(report: CampaignReport, console: Console) -> None:
+    """Per check: devices, how many vars differ, first var with its opr, roots with err and amplification."""
+    table = Table(title=f"campaign {report.campaign} (tolerance {report.tolerance:g})", show_lines=True)
+    for col in ("check", "devices", "status", "differing", "first var", "roots", "threshold"):
+        table.add_column(col, overflow="fold")
+    for c in report.checks:
+        style = {"ok": "green", "differs": "red", "skipped": "yellow"}.get(c.status, "")
+        table.add_row(c.kind, " vs ".join(c.devices), f"[{style}]{c.status}[/]", str(len(c.differing)),
+                      _first(c), _roots(c), _err(c.threshold))
+    console.print(table)
+    for c in report.checks:
+        if c.note and c.kind in ("shake", "cross"):
+            console.print(f"{c.kind} {' vs '.join(c.devices)}: {c.note}")
+    for d in report.unhealthy:
+        console.print(f"[red]unhealthy[/] device {d.name} ({d.address}): {d.reason}")
+    if report.bytes_dumped:
+        pct = 100.0 * report.bytes_fetched / report.bytes_dumped
+        console.print(f"fetched {report.bytes_fetched} of {report.bytes_dumped} dumped bytes ({pct:.1f}%)")
