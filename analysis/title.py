@@ -80,21 +80,26 @@ def parse_title(text: str) -> Title:
     if not text.startswith(_VAR, pos):
         raise TitleError("expected 'var={id:' at the start", pos)
     pos += len(_VAR)
-    last_error: Optional[TitleError] = None
+    # Several readings may fail. The first one that found " owner_opr_inputs="
+    # is the natural reading of the var, so its error explains the problem best.
+    errors: List[TitleError] = []
+    input_errors: List[TitleError] = []
     for var, end in _items_at(text, pos):
         if not text.startswith(_INPUTS, end):
-            last_error = TitleError("expected ' owner_opr_inputs=' after the var", end)
+            errors.append(TitleError("expected ' owner_opr_inputs=' after the var", end))
             continue
         start = end + len(_INPUTS)
-        if text.startswith(" ", start) and not text.startswith(" {", start):
+        if text.startswith(" ", start):
             start += 1  # --bin-out-dump writes "owner_opr_inputs= " (spec §1.9)
         try:
             inputs = _parse_inputs(text, start)
         except TitleError as exc:
-            last_error = exc
+            input_errors.append(exc)
             continue
         return Title(prefix_input=prefix_input, var=var, inputs=inputs)
-    raise last_error or TitleError("cannot find the end of the var description", pos)
+    if input_errors or errors:
+        raise (input_errors or errors)[0]
+    raise TitleError("cannot find the end of the var description", pos)
 
 
 def _parse_inputs(text: str, pos: int) -> Tuple[VarInfo, ...]:
@@ -115,7 +120,7 @@ def _parse_inputs(text: str, pos: int) -> Tuple[VarInfo, ...]:
 
 
 def _numbered_items(text: str, pos: int) -> Optional[List[VarInfo]]:
-    """Parse ``0={..} 1={..} ...`` to the end of text.
+    """Parse ``0={..} 1={..} ...`` (at least two items) to the end of text.
 
     Depth-first over where each name may end, with an explicit stack: a
     Concat can have more inputs than Python's recursion limit.
@@ -130,7 +135,7 @@ def _numbered_items(text: str, pos: int) -> Optional[List[VarInfo]]:
             continue
         del chosen[len(stack) - 1:]
         chosen.append(item)
-        if end == len(text):
+        if end == len(text) and len(chosen) > 1:  # MegEngine numbers inputs only when there are several
             return chosen
         if text.startswith(" ", end):
             stack.append(_labelled_items(text, end + 1, len(stack)))
