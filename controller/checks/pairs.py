@@ -57,13 +57,13 @@ def run_graph(run_dir: Path) -> VarGraph:
 
 def var_error(path_a: Path, path_b: Path, tolerance: float) -> float:
     """MegEngine's metric (max over the tensor) for one var; a shape mismatch is infinite."""
-    try:
-        ha, hb = read_header(path_a), read_header(path_b)
-        if ha.n_elems != hb.n_elems:
-            return math.inf
-        return float(tensor_metrics(ha.load(), hb.load(), tolerance, full=False).max_err)
-    except FileNotFoundError as exc:
-        raise StoreError(f"{exc.filename}: needed for a comparison but not in the store") from None
+    for path in (path_a, path_b):
+        if not path.is_file():
+            raise StoreError(f"{path}: needed for a comparison but not in the store")
+    ha, hb = read_header(path_a), read_header(path_b)
+    if ha.n_elems != hb.n_elems:
+        return math.inf
+    return float(tensor_metrics(ha.load(), hb.load(), tolerance, full=False).max_err)
 
 
 def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
