@@ -1,0 +1,177 @@
+"""Drop-in for MegEngine's ``compare_binary_iodump``: same arguments, same output.
+
+``python -m analysis.compare_binary_iodump A B [-e MAX_ERR] [-s]`` prints, for
+every var over the tolerance, exactly the record MegEngine 1.13's tool prints
+under numpy 1.x (indices as plain ints), in the same order, so files written
+by one are read by the other (e.g. ``accuracy_shake_var_tree``).
+
+Where MegEngine's tool crashes we print one line on stderr instead and go on:
+folders with different file sets (the common files are still compared), a
+file that cannot be read. Exit status: 0 when every file was read and
+compared, even if vars differ (as MegEngine); 1 after any such error or when
+``-s`` stopped at the first difference; 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from analysis.compare import DEFAULT_WORKERS, compare_dumps, ordered_map
+from analysis.dump_bin import DumpFile, read_header
+from analysis.errors import AnalysisError
+
+PROG = "compare_binary_iodump"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one pair gave: a MegEngine message (a difference), an error line, or neither."""
+
+    message: Optional[str] = None
+    error: Optional[str] = None
+
+
+def record_name(path0: str, title0: str, title1: str) -> str:
+    """The record head MegEngine builds: path, then both titles wrapped at 70 columns."""
+    return "{}: \n{}\n{}\n".format(path0, "\n  ".join(textwrap.wrap(title0)), "\n  ".join(textwrap.wrap(title1)))
+
+
+def _fmt(x: float) -> str:
+    # MegEngine formats numpy float32 scalars with str.format, which widens
+    # them to a Python float: repr of the double.
+    return str(float(x))
+
+
+def check_pair(path0: str, path1: str, max_err: float) -> Outcome:
+    """Compare one pair of files the way MegEngine's ``check`` does, in its order.
+
+    Order: not finite (float32 sums) -> shape mismatch -> not equal (first
+    index in C order over ``max_err``, strictly).
+    """
+    try:
+        h0 = read_header(path0)
+        h1 = read_header(path1)
+        metrics = compare_dumps(h0, h1, max_err, full=False)
+        if metrics is None or metrics.maybe_not_finite:
+            # Rare: print MegEngine's exact float32 sums (or confirm they are finite).
+            finite_msg = _not_finite_message(h0, h1)
+            if finite_msg is not None:
+                return Outcome(message=record_name(path0, h0.title, h1.title) + finite_msg)
+        if metrics is None:
+            msg = " shape mismatch: {} vs {}".format(tuple(h0.shape), tuple(h1.shape))
+            return Outcome(message=record_name(path0, h0.title, h1.title) + msg)
+    except AnalysisError as exc:
+        return Outcome(error=str(exc))
+    except MemoryError:
+        return Outcome(error=f"{path0}: not enough memory to compare with {path1}")
+    if metrics.first_index is None:
+        return Outcome()
+    shape = tuple(h0.shape)
+    idx = tuple(int(i) for i in np.unravel_index(metrics.first_index, shape))
+    v0, v1, err = metrics.first_values
+    msg = " not equal: shape={} nonequal_idx={} v0={} v1={} err={}".format(
+        shape, idx, _fmt(v0), _fmt(v1), _fmt(err))
+    return Outcome(message=record_name(path0, h0.title, h1.title) + msg)
+
+
+def _not_finite_message(h0: DumpFile, h1: DumpFile) -> Optional[str]:
+    v0 = np.ascontiguousarray(h0.load(), dtype=np.float32)
+    v1 = np.ascontiguousarray(h1.load(), dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        s0, s1 = v0.sum(), v1.sum()
+    if math.isfinite(float(s0)) and math.isfinite(float(s1)):
+        return None
+    return " not finite: sum={} vs sum={}".format(_fmt(s0), _fmt(s1))
+
+
+def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
+    """The (path0, path1) pairs MegEngine would compare, and error lines."""
+    if not os.path.isdir(input0):
+        if os.path.isdir(input1):
+            return [], [f"{input1}: is a folder but {input0} is not; give two folders or two files"]
+        return [(input0, input1)], []
+    if not os.path.isdir(input1):
+        return [], [f"{input1}: is not a folder but {input0} is; give two folders or two files"]
+    errors: List[str] = []
+    names = []
+    for folder in (input0, input1):
+        try:
+            names.append(set(os.listdir(folder)))
+        except OSError as exc:
+            return [], [f"{folder}: cannot list folder: {exc.strerror or exc}"]
+    only0, only1 = names[0] - names[1], names[1] - names[0]
+    if only0 or only1:
+        errors.append("dir files mismatch (comparing the {} common files): only in {}: {}; only in {}: {}".format(
+            len(names[0] & names[1]), input0, ", ".join(sorted(only0)) or "-",
+            input1, ", ".join(sorted(only1)) or "-"))
+    common = sorted(names[0] & names[1], key=lambda n: str(Path(input0) / n))
+    return [(str(Path(input0) / n), str(Path(input1) / n)) for n in common], errors
+
+
+def run(input0: str, input1: str, max_err: float = 1e-3, stop_on_error: bool = False, *,
+        out=None, err=None, workers: int = DEFAULT_WORKERS) -> int:
+    """Compare and print like MegEngine's tool; returns the exit status."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    pairs, errors = _pairs(input0, input1)
+    status = 0
+    for line in errors:
+        print(f"{PROG}: error: {line}", file=err)
+        status = 1
+    results = ordered_map(lambda p: check_pair(p[0], p[1], max_err), pairs, workers)
+    try:
+        for outcome in results:
+            if outcome.error is not None:
+                print(f"{PROG}: error: {outcome.error}", file=err)
+                status = 1
+            if outcome.message is not None:
+                print(outcome.message, file=out)
+            if stop_on_error and (outcome.message is not None or outcome.error is not None):
+                print(f"{PROG}: stopped at the first difference (-s)", file=err)
+                return 1
+    finally:
+        results.close()
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m analysis.{PROG}",
+        description=("compare tensor dumps generated BinaryOprIODump plugin, "
+                     "it can compare two dirs or two single files (output identical to MegEngine's tool)"),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("input0", help="dirname or filename")
+    parser.add_argument("input1", help="dirname or filename")
+    parser.add_argument("-e", "--max-err", type=float, default=1e-3, help="max allowed error")
+    parser.add_argument("-s", "--stop-on-error", action="store_true",
+                        help="stop at the first differing var (exit status 1)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args.input0, args.input1, args.max_err, args.stop_on_error)
+    except BrokenPipeError:
+        # Output piped into e.g. `head`: stop quietly like a unix tool.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
