@@ -27,6 +27,7 @@ _STATS = re.compile(
 _LAZY_OPR = re.compile(r"#(\d{1,20}): opr(\d{1,20}) (.*)\{([^{}]*)\}$")
 _LAZY_VAR = re.compile(r"  var(\d{1,20}): name=(.*)$")
 _DIM = re.compile(r"(\d{1,20})\((-?\d{1,20})\)")
+_LAYOUT = re.compile(r"\{(?:\d{1,20}\(-?\d{1,20}\)(?:,\d{1,20}\(-?\d{1,20}\))*)?(?: @ [^{}]*)? [A-Za-z][A-Za-z0-9_]*\}")
 _LAZY = "<see lazy value below>"
 _BEGIN_LAZY = "==== begin lazy value recording"
 _RECORDED = "==== recorded values"
@@ -280,7 +281,8 @@ def _split_head(body: str) -> Optional[Tuple[str, str, str]]:
             lay_end = lay_start + len("<invalid>")
         elif body.startswith("{", lay_start):
             lay_end = _brace_end(body, lay_start)
-        if lay_end is not None and body.startswith(" owner_opr=", lay_end):
+        if (lay_end is not None and body.startswith(" owner_opr=", lay_end)
+                and (lay_end - lay_start == len("<invalid>") or _LAYOUT.fullmatch(body, lay_start, lay_end))):
             return body[:idx], body[lay_start:lay_end], body[lay_end + len(" owner_opr="):]
         start = idx + 1
 
