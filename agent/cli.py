@@ -1,0 +1,146 @@
+"""`agent`: serve the larfarm agent, or print its version or this device's facts.
+
+argparse only: the agent must start on a board with a bare Python, grpcio and protobuf.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+from agent import __version__
+from agent.config import AgentConfig, load_config, read_token_file
+from agent.errors import AgentError, ConfigError
+
+log = logging.getLogger("agent")
+
+EXIT_USAGE = 2
+
+
+def split_listen(listen: str) -> tuple[str, str]:
+    """('host', 'port') from HOST:PORT or [v6]:PORT."""
+    if listen.startswith("["):
+        host, sep, port = listen[1:].partition("]:")
+    else:
+        host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError("--listen", f"expected HOST:PORT, got {listen!r}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="agent", description="larfarm agent: runs load_and_run on this device and serves its dumps over gRPC.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the agent's gRPC API")
+    s.add_argument("--config", type=Path, help="agent.yaml (JSON works too when PyYAML is missing)")
+    s.add_argument("--listen", help="HOST:PORT (default 127.0.0.1:50051; port 0 picks a free one)")
+    s.add_argument("--token-file", type=Path, help="file whose first line is the token (else $LARFARM_TOKEN)")
+    s.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
+    s.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    s.add_argument("--tls-client-ca", type=Path, help="CA for client certificates: turns on mutual TLS")
+    s.add_argument("--workspace", type=Path, help="folder for blobs and runs")
+    s.add_argument("--port-file", type=Path, help="write the bound port number here once listening")
+    sub.add_parser("version", help="print the agent version")
+    f = sub.add_parser("facts", help="print this device's facts as JSON")
+    f.add_argument("--config", type=Path)
+    return p
+
+
+def resolve_config(args: argparse.Namespace) -> AgentConfig:
+    """Config file, then command-line overrides, then the token from the environment."""
+    cfg = load_config(args.config)
+    over = {}
+    if args.listen:
+        over["listen"] = args.listen
+    if args.workspace:
+        over["workspace"] = args.workspace
+    if args.token_file:
+        over["token"] = read_token_file(args.token_file)
+    elif cfg.token is None and os.environ.get("LARFARM_TOKEN"):
+        over["token"] = os.environ["LARFARM_TOKEN"].strip()
+    for key in ("tls_cert", "tls_key", "tls_client_ca", "port_file"):
+        if getattr(args, key):
+            over[key] = getattr(args, key)
+    return dataclasses.replace(cfg, **over)
+
+
+def check_exposure(cfg: AgentConfig) -> None:
+    """Refuse to listen beyond loopback without a token; warn without TLS."""
+    host, _port = split_listen(cfg.listen)
+    if is_loopback(host):
+        if not cfg.token:
+            log.warning("no token set: any local user can run programs through this agent")
+        return
+    if not cfg.token:
+        raise ConfigError("--listen", f"refusing to listen on {host} (beyond loopback) without a token; set --token-file or LARFARM_TOKEN")
+    if not cfg.tls_cert:
+        log.warning("listening on %s without TLS: the token and dumps cross the network in clear text", host)
+
+
+def serve(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args)
+    check_exposure(cfg)
+    from agent.server import build_server  # grpc is imported only for serving
+
+    srv = build_server(cfg)
+    host, _ = split_listen(cfg.listen)
+    bound = f"[{host}]:{srv.port}" if ":" in host else f"{host}:{srv.port}"
+    if cfg.port_file:
+        tmp = cfg.port_file.with_name(cfg.port_file.name + ".tmp")
+        tmp.write_text(f"{srv.port}\n")  # just the port: the host is what --listen said
+        os.replace(tmp, cfg.port_file)
+    print(f"listening on {bound}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping: cancelling runs")
+    srv.stop()
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        if args.command == "version":
+            print(f"larfarm agent {__version__} (protocol larfarm.agent.v1)")
+            return 0
+        if args.command == "facts":
+            from agent.facts import gather
+
+            print(json.dumps(dataclasses.asdict(gather(load_config(args.config))), indent=2))
+            return 0
+        return serve(args)
+    except AgentError as err:
+        if args.debug:
+            raise
+        print(f"agent: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Device facts: arch, OS, CPU model, cores, memory, free disk, runners and their versions."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent import __version__
+from agent.config import AgentConfig, RunnerConfig
+
+
+@dataclass(frozen=True)
+class RunnerFacts:
+    name: str
+    path: str
+    version: str
+    available: bool
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    agent_version: str
+    hostname: str
+    arch: str
+    os: str
+    os_release: str
+    cpu_model: str
+    cpu_cores: int
+    mem_total_bytes: int
+    mem_available_bytes: int
+    disk_free_bytes: int
+    python_version: str
+    runners: tuple[RunnerFacts, ...]
+
+
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo (x86 `model name`, ARM `Hardware`/`Processor`)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor() or "unknown"
+    found = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in ("model name", "Hardware", "Processor", "cpu model", "uarch") and value.strip():
+            found.setdefault(key, value.strip())
+    for key in ("model name", "Hardware", "Processor", "cpu model", "uarch"):
+        if key in found:
+            return found[key]
+    return platform.processor() or "unknown"
+
+
+def memory() -> tuple[int, int]:
+    """(total, available) bytes from /proc/meminfo; (0, 0) where there is none."""
+    values = {}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            parts = rest.split()
+            if parts:
+                values[key] = int(parts[0]) * 1024
+    except (OSError, ValueError):
+        return 0, 0
+    return values.get("MemTotal", 0), values.get("MemAvailable", values.get("MemFree", 0))
+
+
+_version_cache: dict[tuple[str, int, int], str] = {}
+
+
+def runner_version(cfg: RunnerConfig) -> RunnerFacts:
+    """The configured version, else the program's sha256 prefix (never executes it)."""
+    path = cfg.path
+    available = path.is_file() and os.access(path, os.X_OK)
+    version = cfg.version or ""
+    if not version and available:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _version_cache:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(4 << 20), b""):
+                    h.update(block)
+            _version_cache[key] = "sha256:" + h.hexdigest()[:12]
+        version = _version_cache[key]
+    return RunnerFacts(cfg.name, str(path), version, available)
+
+
+def gather(config: AgentConfig) -> DeviceFacts:
+    total, avail = memory()
+    try:
+        disk_free = shutil.disk_usage(config.workspace).free
+    except OSError:
+        disk_free = 0
+    return DeviceFacts(
+        agent_version=__version__,
+        hostname=socket.gethostname(),
+        arch=platform.machine(),
+        os=platform.system(),
+        os_release=platform.release(),
+        cpu_model=cpu_model(),
+        cpu_cores=os.cpu_count() or 0,
+        mem_total_bytes=total,
+        mem_available_bytes=avail,
+        disk_free_bytes=disk_free,
+        python_version=platform.python_version(),
+        runners=tuple(runner_version(r) for r in config.runners),
+    )

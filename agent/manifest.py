@@ -1,0 +1,104 @@
+"""Manifest entries of a run's files: name, size, sha256 and, for binary dump files, the var id."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+#: `%06zx` var id, optionally `-inp<K>` (MGB_DUMP_INPUT), as BinaryOprIODump names its files.
+_DUMP_NAME = re.compile(r"^([0-9a-f]{6,})(?:-inp(\d+))?$")
+BIN_DIR = "bin"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str  # relative to the run's output folder, '/'-separated
+    size: int
+    sha256: str
+    var_id: Optional[int] = None
+    input_index: Optional[int] = None
+
+
+def dump_ids(name: str) -> tuple[Optional[int], Optional[int]]:
+    """(var id, input index) for `bin/<hex>[-inpK]`, else (None, None)."""
+    head, _, base = name.rpartition("/")
+    if head != BIN_DIR:
+        return None, None
+    m = _DUMP_NAME.match(base)
+    if not m:
+        return None, None
+    return int(m.group(1), 16), (int(m.group(2)) if m.group(2) is not None else None)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            block = f.read(4 << 20)
+            if not block:
+                return h.hexdigest()
+            h.update(block)
+
+
+class Hasher:
+    """Hashes files once: a result is reused while size, mtime and inode are unchanged."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._lock = threading.Lock()
+
+    def entry(self, root: Path, name: str) -> Optional[FileEntry]:
+        path = root / name
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if not os.path.isfile(path) or os.path.islink(path):
+            return None
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        with self._lock:
+            hit = self._cache.get(name)
+        if hit is not None and hit[0] == key:
+            sha = hit[1]
+        else:
+            sha = sha256_of(path)
+            with self._lock:
+                self._cache[name] = (key, sha)
+        var_id, inp = dump_ids(name)
+        return FileEntry(name, st.st_size, sha, var_id, inp)
+
+
+def list_files(root: Path) -> list[str]:
+    """Relative names of regular files under root, sorted; symlinks and odd names are skipped."""
+    from agent.paths import check_relname
+    from agent.errors import UnsafePathError
+
+    names = []
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]
+        rel_dir = os.path.relpath(dirpath, root)
+        for f in files:
+            full = os.path.join(dirpath, f)
+            if os.path.islink(full) or not os.path.isfile(full):
+                continue  # a symlink could point anywhere: never serve it
+            rel = f if rel_dir == "." else f"{rel_dir}/{f}".replace(os.sep, "/")
+            try:
+                check_relname(rel)
+            except UnsafePathError:
+                continue
+            names.append(rel)
+    return sorted(names)
+
+
+def build_manifest(root: Path, hasher: Hasher) -> list[FileEntry]:
+    out = []
+    for name in list_files(root):
+        e = hasher.entry(root, name)
+        if e is not None:
+            out.append(e)
+    return out

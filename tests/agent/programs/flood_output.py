@@ -1,0 +1,10 @@
+"""A program that floods stdout (many lines and one huge line) to test bounded log capture."""
+
+import sys
+
+out = sys.stdout
+for i in range(int(sys.argv[1]) if len(sys.argv) > 1 else 20000):
+    out.write(f"line {i}\n")
+out.write("x" * 100_000 + "\n")
+out.write("last line\n")
+out.flush()
