@@ -74,7 +74,8 @@ def value_summary(arr: np.ndarray, max_size: int = 5) -> str:
         return "[]"
     x = flat.astype(np.float64)
     n = x.size
-    total, sq = float(x.sum()), float((x * x).sum())
+    with np.errstate(all="ignore"):  # inf/nan outputs are reported, not warned about
+        total, sq = float(x.sum()), float((x * x).sum())
     stats = (f"min={_g(float(flat.min()), 3)} max={_g(float(flat.max()), 3)} "
              f"mean={_g(total / n, 3)} l2={_g(math.sqrt(sq / n), 3)}")
     if n > 1:

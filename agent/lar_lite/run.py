@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,11 +48,15 @@ def algo_policy(opts: LarOptions) -> int:
 
 
 def engine_message(exc: BaseException) -> str:
-    """First meaningful line of a MegEngine Lite error (its messages carry backtraces)."""
+    """First meaningful line of a MegEngine Lite error, without build paths and C++ signatures.
+
+    MegDNN assertions read "assertion `x' failed at /build/path/file.cpp:640:
+    <C++ signature>"; the file and line are kept, the rest is noise here.
+    """
     for line in str(exc).splitlines():
         line = line.strip()
         if line:
-            return line
+            return re.sub(r"failed at \S*?([^/\s]+:\d+):.*$", r"failed at \1", line)
     return type(exc).__name__
 
 
@@ -104,6 +109,10 @@ class LarRun:
         self.out = out
         self.err = err
         self.nets: List[object] = []
+        #: "name {shape} dtype" of what the model declares and what was fed,
+        #: to explain a forward that fails on a wrong input shape.
+        self.declared: List[str] = []
+        self.fed: List[str] = []
 
     def _say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -146,6 +155,8 @@ class LarRun:
 
     def _feed(self, net: object, values: Dict[str, input_forms.InputValue]) -> None:
         tensors = dict(self._io(net, "input"))
+        if not self.declared:
+            self.declared = [_describe(n, t.layout.shapes, t.layout.dtype) for n, t in tensors.items()]
         for name, value in values.items():
             if name not in tensors:
                 raise InputSpecError(
@@ -155,6 +166,8 @@ class LarRun:
             dtype = np.dtype(tensor.layout.dtype)
             arr = input_forms.fit_to_model(name, value, dtype)
             self._engine(f"setting input {name}", lambda: tensor.set_data_by_copy(arr))
+            if len(self.fed) < len(values):
+                self.fed.append(_describe(name, arr.shape, arr.dtype))
 
     def _model_info(self, net: object) -> None:
         def rows(phase: str) -> List[Tuple[str, List[int], str]]:
@@ -168,11 +181,17 @@ class LarRun:
 
     def _execute(self, net: object) -> Tuple[float, float]:
         """One forward + wait; returns (host ms, end-to-end ms)."""
-        start = time.perf_counter()
-        self._engine("forward", net.forward)
-        host = (time.perf_counter() - start) * 1e3
-        self._engine("forward", net.wait)
-        return host, (time.perf_counter() - start) * 1e3
+        try:
+            start = time.perf_counter()
+            self._engine("forward", net.forward)
+            host = (time.perf_counter() - start) * 1e3
+            self._engine("forward", net.wait)
+            return host, (time.perf_counter() - start) * 1e3
+        except EngineError as exc:
+            if not self.fed:
+                raise
+            raise EngineError(f"{exc} (inputs given: {', '.join(self.fed)}; "
+                              f"the model declares: {', '.join(self.declared)})") from None
 
     def run(self) -> RunResult:
         """Do the whole invocation; raise a LarLiteError subclass on any failure."""
@@ -243,6 +262,10 @@ class LarRun:
         """Destroy the networks: MegEngine closes the dump files only then."""
         while self.nets:
             self.nets.pop()
+
+
+def _describe(name: str, shape, dtype) -> str:
+    return f"{name} {report.shape_str(shape)} {np.dtype(dtype).name}"
 
 
 def _finished_line(times: List[float]) -> str:
