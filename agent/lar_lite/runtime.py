@@ -94,11 +94,11 @@ def _read_marker(home: Path) -> Optional[dict]:
     return data if isinstance(data, dict) else None
 
 
-def is_installed(home: Optional[Path] = None) -> bool:
-    """True when the marker matches this version's wheel and every unpacked file is there."""
+def is_installed(home: Optional[Path] = None, sha256: str = WHEEL_SHA256) -> bool:
+    """True when the marker names the wheel ``sha256`` and every unpacked file is there."""
     home = Path(home) if home is not None else default_home()
     marker = _read_marker(home)
-    if not marker or marker.get("sha256") != WHEEL_SHA256:
+    if not marker or marker.get("sha256") != sha256:
         return False
     files = marker.get("files")
     if not isinstance(files, dict):
@@ -187,7 +187,10 @@ def extract(wheel: Path, dest: Path) -> dict:
     files = {}
     try:
         with zipfile.ZipFile(wheel) as zf:
-            for name in _members(zf.namelist()):
+            chosen = _members(zf.namelist())
+            dest.mkdir(parents=True, exist_ok=True)
+            _check_space(dest, sum(zf.getinfo(n).file_size for n in chosen))
+            for name in chosen:
                 info = zf.getinfo(name)
                 target = dest / name
                 # Zip members are relative and come from a verified wheel, but
@@ -242,18 +245,19 @@ def ensure(
     once unpacked: it is nearly a gigabyte.
     """
     home = Path(home) if home is not None else default_home()
-    if is_installed(home):
+    if is_installed(home, expected_sha256):
         return home
     check_platform()
     if wheel is None and os.environ.get(WHEEL_ENV):
         wheel = Path(os.environ[WHEEL_ENV]).expanduser()
     with _locked(home):
-        if is_installed(home):  # another process finished while we waited
+        if is_installed(home, expected_sha256):  # another process finished while we waited
             return home
         parent = home.parent
         for stale in parent.glob(f".{home.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)
-        _check_space(parent, NEEDED_BYTES if wheel is None else NEEDED_BYTES // 3 * 2)
+        if wheel is None:
+            _check_space(parent, NEEDED_BYTES)
         staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.partial-", dir=parent))
         try:
             if wheel is None:
