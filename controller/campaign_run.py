@@ -120,7 +120,8 @@ def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
     dev = farm.device(o.device)
     return DeviceSummary(name=o.device, address=o.address, runner=dev.runner, labels=dict(dev.labels),
                          healthy=o.healthy, reason=o.reason,
-                         runs=tuple(r.run_id for r in o.records.values()), facts=_small_facts(o.facts))
+                         runs=tuple(r.run_id for r in o.records.values()), facts=_small_facts(o.facts),
+                         attempts=o.attempts)
 
 
 def _small_facts(facts: Dict[str, object]) -> Dict[str, object]:

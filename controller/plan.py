@@ -72,7 +72,7 @@ def build_spec(campaign: Campaign, planned: PlannedRun, runner: str, model_sha: 
         runner=runner,
         inputs=items,
         bin_io_dump=True,
-        io_dump=True,
+        io_dump=runner == "lite",  # load_and_run keeps one dump option: graph from bin titles then
         reproducible=planned.reproducible,
         fast_run=campaign.fast_run,
         multithread=campaign.multithread,

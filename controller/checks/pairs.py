@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from analysis.dump_bin import parse_dump_name, read_header
 from analysis.errors import AnalysisError
 from analysis.graph import VarGraph
-from analysis.metrics import tensor_metrics
+from analysis.compare import compare_dumps
 from analysis.roots import amplification, find_roots, first_var
 
 from controller.checks.result import Comparison, Root, VarPoint
@@ -60,10 +60,8 @@ def var_error(path_a: Path, path_b: Path, tolerance: float) -> float:
     for path in (path_a, path_b):
         if not path.is_file():
             raise StoreError(f"{path}: needed for a comparison but not in the store")
-    ha, hb = read_header(path_a), read_header(path_b)
-    if ha.n_elems != hb.n_elems:
-        return math.inf
-    return float(tensor_metrics(ha.load(), hb.load(), tolerance, full=False).max_err)
+    metrics = compare_dumps(read_header(path_a), read_header(path_b), tolerance, full=False)
+    return math.inf if metrics is None else float(metrics.max_err)
 
 
 def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,

@@ -88,6 +88,7 @@ class DeviceSummary:
     reason: str = ""
     runs: Tuple[str, ...] = ()
     facts: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    attempts: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,11 @@ class CampaignReport:
     @property
     def differs(self) -> bool:
         return any(c.differs for c in self.checks)
+
+    @property
+    def clean(self) -> bool:
+        """Every device healthy and every check within tolerance (exit code 0)."""
+        return not self.differs and not self.unhealthy
 
     @property
     def unhealthy(self) -> List[DeviceSummary]:

@@ -48,7 +48,7 @@ def run_command(devices: Path, out: Path, campaign_file: Optional[Path], resume:
     else:
         render(report, output.out)
         output.out.print(f"report: {html_path}", highlight=False)
-    return EXIT_DIFFERS if report.differs else EXIT_OK
+    return EXIT_OK if report.clean else EXIT_DIFFERS
 
 
 def register(app: typer.Typer) -> None:
@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             for c in data["checks"]:
                 typer.echo(f"{c['kind']:<10} {' vs '.join(c['devices']):<30} {c['status']:<8} "
                            f"differing={len(c['differing'])} first={c['first']} roots={[r['id'] for r in c['roots']]}")
-            return EXIT_DIFFERS if data.get("differs") else EXIT_OK
+            return EXIT_OK if data.get("clean") else EXIT_DIFFERS
         raise typer.Exit(guarded(show))
 
 

@@ -74,6 +74,9 @@ def _each(targets: list, jobs: int, fn: Callable[[str, object], T]) -> List[Tupl
 def _guard(debug: bool, body: Callable[[], int]) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        # paramiko logs socket teardown noise at ERROR; our errors already say what failed.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
         code = body()
     except ControllerError as exc:

@@ -60,9 +60,10 @@ def report_json(report: CampaignReport) -> Dict[str, Any]:
         "checks_asked": list(report.checks_asked), "store": report.store,
         "started_at": report.started_at, "finished_at": report.finished_at,
         "bytes_fetched": report.bytes_fetched, "bytes_dumped": report.bytes_dumped,
-        "differs": report.differs,
+        "differs": report.differs, "clean": report.clean,
         "devices": [{"name": d.name, "address": d.address, "runner": d.runner, "labels": d.labels,
-                     "healthy": d.healthy, "reason": d.reason, "runs": list(d.runs), "facts": d.facts}
+                     "healthy": d.healthy, "reason": d.reason, "runs": list(d.runs), "facts": d.facts,
+                     "attempts": d.attempts}
                     for d in report.devices],
         "unhealthy": [{"name": d.name, "address": d.address, "reason": d.reason} for d in report.unhealthy],
         "checks": [check_json(c) for c in report.checks],

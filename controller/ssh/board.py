@@ -7,7 +7,7 @@ import logging
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from controller.ssh.client import SshSession
 from controller.ssh.errors import BoardNotReady, RemoteCommandFailed
@@ -53,7 +53,8 @@ def helper(session: SshSession, cmd: str, args: Dict[str, Any], timeout: float =
     return answer
 
 
-def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_systemd: bool) -> BoardFacts:
+def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_systemd: bool,
+          min_versions: Sequence[Tuple[str, Tuple[int, ...]]] = ()) -> BoardFacts:
     """Check Python >= 3.8, the modules the agent needs, and the workdir; say exactly what is missing."""
     t = session.target
     info = helper(session, "probe", {"modules": list(modules), "workdir": t.workdir, "check_systemd": check_systemd})
@@ -72,6 +73,16 @@ def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_syst
         detail = "; ".join(f"{m}: {errors[m]}" for m in missing if "No module named" not in errors[m])
         raise BoardNotReady(session.device, session.where,
                             f"{names} missing for {t.python} {version}: {pip_hint}" + (f" ({detail})" if detail else ""))
+    from controller.ssh.package import parse_version
+
+    have: Dict[str, str] = info.get("modules", {})
+    for mod, need in min_versions:
+        got = have.get(mod)
+        if got and got != "?" and parse_version(got) < need:
+            want = ".".join(map(str, need))
+            raise BoardNotReady(session.device, session.where,
+                                f"{_pip_name(mod)} {got} is older than the agent's generated stubs need (>= {want}): "
+                                f"pip install -U '{_pip_name(mod)}>={want}'")
     if not info.get("workdir_ok"):
         raise BoardNotReady(session.device, session.where,
                             f"workdir {info.get('workdir', t.workdir)} is not writable: {info.get('workdir_error', 'permission denied')}")

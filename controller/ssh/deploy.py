@@ -128,7 +128,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
     with connect(device, target, farm_dir) as session:
         service = target.agent_service
         facts = board.probe(session, package.board_modules, package.pip_hint(package.board_modules),
-                            check_systemd=service in ("auto", "systemd"))
+                            check_systemd=service in ("auto", "systemd"), min_versions=package.min_versions)
         if service == "systemd" and not facts.systemd_user:
             raise SshError(device, session.where, "agent_service: systemd, but `systemctl --user` does not work on the board")
         how = "systemd" if service == "systemd" or (service == "auto" and facts.systemd_user) else "setsid"

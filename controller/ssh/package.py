@@ -12,11 +12,12 @@ import hashlib
 import importlib.util
 import io
 import logging
+import re
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +50,43 @@ class AgentPackage:
     files: Tuple[str, ...]
     board_modules: Tuple[str, ...]  # unconditional imports the board's Python must have
     optional_modules: Tuple[str, ...]  # imported lazily or under try/except ImportError
+    # The generated stubs refuse older runtimes: module -> lowest version that works.
+    min_versions: Tuple[Tuple[str, Tuple[int, ...]], ...] = ()
 
     def pip_hint(self, missing: Iterable[str]) -> str:
         names = sorted({BOARD_PIP.get(m, BOARD_PIP.get(m.split(".")[0], m.split(".")[0])) for m in missing})
         return "pip install " + " ".join(names)
 
 
-def _package_dir(name: str) -> List[Path]:
-    spec = importlib.util.find_spec(name)
+def _roots(top: str) -> List[Path]:
+    """Folders that hold package `top` (several for a namespace package)."""
+    spec = importlib.util.find_spec(top)
     if spec is None or not spec.submodule_search_locations:
-        raise PackageError(f"package {name!r} is not importable here; install the project (make venv)")
-    return [Path(p) for p in spec.submodule_search_locations]
+        return []
+    return [Path(p).parent for p in spec.submodule_search_locations]
 
 
-def _py_files(name: str) -> Dict[str, Path]:
-    """arcname -> file for every .py of package `name` (namespace packages too)."""
+def _module_file(mod: str) -> Optional[Tuple[str, Path, bool]]:
+    """(arcname, file, is_package) of module `mod` of one of our packages, or None."""
+    parts = mod.split(".")
+    for root in _roots(parts[0]):
+        base = root.joinpath(*parts)
+        if base.with_suffix(".py").is_file():
+            return "/".join(parts) + ".py", base.with_suffix(".py"), False
+        if (base / "__init__.py").is_file():
+            return "/".join(parts) + "/__init__.py", base / "__init__.py", True
+        if base.is_dir():  # namespace package: nothing to ship for the folder itself
+            return "", base, True
+    return None
+
+
+def _package_files(top: str) -> Dict[str, Path]:
+    """arcname -> file for every .py of package `top` (shipped whole)."""
     files: Dict[str, Path] = {}
-    for root in _package_dir(name):
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            rel = path.relative_to(root)
-            files[f"{name.replace('.', '/')}/{rel.as_posix()}"] = path
+    for root in _roots(top):
+        for path in sorted((root / top).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                files[path.relative_to(root).as_posix()] = path
     return files
 
 
@@ -82,11 +98,13 @@ def _guarded(handlers: List[ast.ExceptHandler]) -> bool:
     return False
 
 
-def scan_imports(source: str, filename: str = "<agent>") -> Tuple[Set[str], Set[str]]:
+def scan_imports(source: str, filename: str = "<agent>", package: str = "") -> Tuple[Set[str], Set[str]]:
     """(unconditional, optional) absolute module names imported by one module.
 
     Unconditional: at module level (also in if/with blocks) outside a try that
     catches ImportError; everything else (function bodies, guarded) is optional.
+    `package` resolves relative imports. `from m import n` yields m and m.n
+    (n may be a submodule).
     """
     tree = ast.parse(source, filename)
     hard: Set[str] = set()
@@ -98,8 +116,15 @@ def scan_imports(source: str, filename: str = "<agent>") -> Tuple[Set[str], Set[
                 (soft if optional else hard).add(alias.name)
             return
         if isinstance(node, ast.ImportFrom):
-            if node.level == 0 and node.module:
-                (soft if optional else hard).add(node.module)
+            if node.level:
+                base = package.split(".")[: max(len(package.split(".")) - node.level + 1, 0)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module:
+                bucket = soft if optional else hard
+                bucket.add(module)
+                bucket.update(f"{module}.{a.name}" for a in node.names if a.name != "*")
             return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             optional = True
@@ -130,38 +155,60 @@ def _stdlib() -> FrozenSet[str]:
 
 
 def build_agent_package(entry: str = ENTRY) -> AgentPackage:
-    """Collect the agent and what it imports into a deterministic zipapp."""
+    """Collect the entry module, every module of ours it imports (also lazily),
+    and the pure-Python gRPC add-ons into a deterministic zipapp."""
     stdlib = _stdlib()
     files: Dict[str, Path] = {}
     hard: Set[str] = set()
     soft: Set[str] = set()
-    todo = ["agent"]
-    done: Set[str] = set()
+    module, _, func = entry.partition(":")
+    todo = [module]
+    seen: Set[str] = set()
+    shipped_whole: Set[str] = set()
     while todo:
-        pkg = todo.pop()
-        if pkg in done:
+        mod = todo.pop()
+        if mod in seen:
             continue
-        done.add(pkg)
-        pkg_files = _py_files(pkg)
-        files.update(pkg_files)
-        for arc, path in pkg_files.items():
-            h, s = scan_imports(path.read_text(encoding="utf-8"), str(path))
-            for mod in h | s:
-                top = mod.split(".")[0]
-                if top in FORBIDDEN and mod in h:
-                    raise PackageError(f"{path}: the agent imports {mod!r} at module level; boards do not get {top}")
-                if (top in OWN_PACKAGES or top in PURE_PYTHON) and top not in done:
-                    if importlib.util.find_spec(top) is not None or mod in h:
-                        todo.append(top)
-            hard |= {m for m in h if m.split(".")[0] not in stdlib}
-            soft |= {m for m in s if m.split(".")[0] not in stdlib}
+        seen.add(mod)
+        found = _module_file(mod)
+        if found is None:
+            if mod == module:
+                raise PackageError(f"the agent's entry module {mod!r} is missing; install the project (make venv)")
+            continue  # `from pkg import name` where name is not a module
+        arc, path, is_pkg = found
+        parent = mod.rpartition(".")[0]
+        if parent:
+            todo.append(parent)  # a package's __init__ runs before its modules
+        if not arc:
+            continue
+        files[arc] = path
+        h, s = scan_imports(path.read_text(encoding="utf-8"), str(path), mod if is_pkg else parent)
+        for name in sorted(h | s):
+            top = name.split(".")[0]
+            if top in stdlib:
+                continue
+            if top == "controller" or (top in FORBIDDEN and name in h):
+                raise PackageError(f"{path}: the agent imports {name!r}; boards do not get {top}")
+            if top in OWN_PACKAGES:
+                todo.append(name)
+            elif top in PURE_PYTHON:
+                if top not in shipped_whole and (importlib.util.find_spec(top) is not None or name in h):
+                    shipped_whole.add(top)
+                    pkg_files = _package_files(top)
+                    if not pkg_files:
+                        raise PackageError(f"{path}: the agent imports {name!r}, which is not installed here")
+                    files.update(pkg_files)
+                    for arc2, path2 in pkg_files.items():
+                        h2, s2 = scan_imports(path2.read_text(encoding="utf-8"), str(path2), arc2.rpartition("/")[0].replace("/", "."))
+                        hard.update(m for m in h2 if m.split(".")[0] not in stdlib | {top})
+                        soft.update(m for m in s2 if m.split(".")[0] not in stdlib | {top})
+            elif name in h:
+                hard.add(name)
+            else:
+                soft.add(name)
     shipped = {arc.split("/")[0] for arc in files}
     board = sorted({_board_name(m) for m in hard if m.split(".")[0] not in shipped})
     optional = sorted({_board_name(m) for m in soft if m.split(".")[0] not in shipped} - set(board))
-    for mod in board:
-        if mod.split(".")[0] in FORBIDDEN:
-            raise PackageError(f"the agent imports {mod!r}; boards do not get it")
-    module, _, func = entry.partition(":")
     main = (
         "# larfarm agent zipapp entry point (generated by controller.ssh.package)\n"
         "import sys\n"
@@ -176,7 +223,37 @@ def build_agent_package(entry: str = ENTRY) -> AgentPackage:
             _add(zf, arc, files[arc].read_bytes())
     data = buf.getvalue()
     log.debug("agent zipapp: %d files, %d bytes, board needs %s", len(files), len(data), board)
-    return AgentPackage(data, hashlib.sha256(data).hexdigest(), tuple(sorted(files)), tuple(board), tuple(optional))
+    return AgentPackage(data, hashlib.sha256(data).hexdigest(), tuple(sorted(files)), tuple(board), tuple(optional),
+                        _min_versions(files))
+
+
+_PB_GENCODE = re.compile(r"ValidateProtobufRuntimeVersion\(\s*[\w.]+,\s*(\d+),\s*(\d+),\s*(\d+),")
+_GRPC_GENCODE = re.compile(r"^GRPC_GENERATED_VERSION\s*=\s*['\"](\d+)\.(\d+)\.(\d+)['\"]", re.M)
+
+
+def _min_versions(files: Dict[str, Path]) -> Tuple[Tuple[str, Tuple[int, ...]], ...]:
+    """The protobuf and grpcio versions the shipped stubs were generated for."""
+    need: Dict[str, Tuple[int, ...]] = {}
+    for arc, path in files.items():
+        if not arc.endswith(("_pb2.py", "_pb2_grpc.py")):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for mod, rx in (("google.protobuf", _PB_GENCODE), ("grpc", _GRPC_GENCODE)):
+            m = rx.search(text)
+            if m:
+                version = tuple(int(x) for x in m.groups())
+                need[mod] = max(need.get(mod, version), version)
+    return tuple(sorted(need.items()))
+
+
+def parse_version(text: str) -> Tuple[int, ...]:
+    """'5.29.3' -> (5, 29, 3); stops at the first non-numeric part ('1.60.0rc1' -> (1, 60))."""
+    out = []
+    for part in text.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
 
 
 def _board_name(mod: str) -> str:
