@@ -1,3 +1,3 @@
-"""Fixtures of the SSH tests: a real sshd on loopback (tests.support.sshd)."""
+"""Fixtures of the SSH tests: a real sshd on loopback and a bare "board" Python."""
 
-from tests.support.sshd import sshd  # noqa: F401  (a fixture)
+from tests.support.sshd import board_python, sshd  # noqa: F401  (fixtures)

@@ -172,3 +172,31 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def board_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python like a board's: grpcio and protobuf, but none of larfarm's packages.
+
+    `-S` skips site-packages' .pth files, so the editable install of this repo is
+    not importable there: an agent started with it runs from the pushed zipapp alone.
+    """
+    import site
+    import stat
+    import sys
+
+    path = tmp_path_factory.mktemp("board-python") / "python3"
+    libs = ":".join(site.getsitepackages())
+    path.write_text(f'#!/bin/sh\nPYTHONPATH={libs} exec {sys.executable} -S "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(path)
+
+
+def write_farm(path: Path, devices: Dict[str, Dict[str, Any]], **top: Any) -> Path:
+    """A farm.yaml with the given {name: ssh-block} devices."""
+    import yaml
+
+    data: Dict[str, Any] = {"devices": [{"name": n, "ssh": s} for n, s in devices.items()]}
+    data.update(top)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
