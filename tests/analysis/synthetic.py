@@ -75,7 +75,8 @@ def run_network(folder: Path, *, seed: int = 0, noise: float = 0.0, inject: Opti
 
     ``noise``: relative error added to every computed opr's output (the
     accumulated-rounding kind); ``inject``: var id -> a relative error added to
-    that opr's output only (the faulty-kernel kind). Leaves never change.
+    that opr's output only (the faulty-kernel kind; on a leaf it changes the
+    input or weight itself). ``noise`` never touches leaves.
     """
     folder.mkdir(parents=True, exist_ok=True)
     base = np.random.default_rng(seed)
@@ -87,6 +88,9 @@ def run_network(folder: Path, *, seed: int = 0, noise: float = 0.0, inject: Opti
         7: (base.standard_normal((16, 16)) / 4).astype(np.float32),
         14: (base.standard_normal((16, 16)) / 4).astype(np.float32),
     }
+    for vid, rel in inject.items():
+        if vid in values:
+            values[vid] = (values[vid] * (1 + rel * rng.standard_normal(values[vid].shape))).astype(np.float32)
     for v in network():
         if v.op is None:
             continue
