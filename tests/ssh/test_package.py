@@ -1,0 +1,98 @@
+"""The agent zipapp: what goes in (the agent's import closure), what the board must have."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from io import BytesIO
+
+import pytest
+
+from controller.ssh.package import ENTRY, PackageError, build_agent_package, parse_version, scan_imports
+
+
+def test_scan_imports_tells_module_level_from_lazy_and_guarded():
+    src = """
+import os
+import grpc
+from google.protobuf import message
+from . import sibling
+from .sub import thing
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    import typer
+try:
+    import yaml
+except ImportError:
+    yaml = None
+try:
+    import strict_dep
+finally:
+    pass
+def f():
+    import megenginelite
+"""
+    hard, soft = scan_imports(src, package="agent.pkg")
+    assert {"os", "grpc", "google.protobuf", "google.protobuf.message", "agent.pkg", "agent.pkg.sibling",
+            "agent.pkg.sub", "agent.pkg.sub.thing", "strict_dep"} <= hard
+    assert "typer" not in hard | soft
+    assert soft == {"yaml", "megenginelite"}
+
+
+def test_relative_import_from_a_module_resolves_against_its_package():
+    hard, _ = scan_imports("from ..x import y\n", package="agent.a.b")
+    assert "agent.a.x" in hard
+
+
+@pytest.fixture(scope="module")
+def package():
+    return build_agent_package()
+
+
+def test_package_holds_the_agent_and_protocol_not_the_controller(package):
+    names = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK"):])).namelist()
+    assert names[0] == "__main__.py"
+    assert {"agent/cli.py", "agent/server.py", "larfarm/agent/v1/agent_pb2.py", "grpc_health/v1/health.py"} <= set(names)
+    assert not [n for n in names if n.startswith(("controller/", "analysis/", "tests/", "agent/lar_lite/"))]
+    assert package.data.startswith(b"#!/usr/bin/env python3\n")
+    # what the board itself must provide: C extensions only
+    assert set(package.board_modules) == {"grpc", "google.protobuf"}
+    assert dict(package.min_versions).keys() == {"grpc", "google.protobuf"}
+    assert package.pip_hint(package.board_modules) == "pip install grpcio protobuf"
+
+
+def test_package_is_reproducible(package):
+    assert build_agent_package().sha256 == package.sha256
+
+
+def test_package_runs_without_the_repo(package, tmp_path, board_python):
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(package.data)
+    out = subprocess.run([board_python, str(pyz), "version"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("larfarm agent ")
+    where = subprocess.run([board_python, "-c", "import agent"], capture_output=True, text=True, cwd=tmp_path)
+    assert where.returncode != 0  # the board Python really lacks our packages
+
+
+def test_missing_entry_module_is_refused():
+    with pytest.raises(PackageError, match="entry module 'agent.no_such_cli' is missing"):
+        build_agent_package("agent.no_such_cli:main")
+
+
+def test_parse_version():
+    assert parse_version("5.29.3") == (5, 29, 3)
+    assert parse_version("1.60.0rc1") == (1, 60)
+    assert parse_version("?") == ()
+
+
+def test_controller_import_is_refused(tmp_path, monkeypatch):
+    pkg = tmp_path / "agentx"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "cli.py").write_text("def main():\n    from controller import farm\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("controller.ssh.package.OWN_PACKAGES", ("agentx", "larfarm"))
+    with pytest.raises(PackageError, match=r"the agent imports 'controller'"):
+        build_agent_package("agentx.cli:main")
