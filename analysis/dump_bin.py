@@ -336,11 +336,18 @@ def _payload_bytes(data, info: DTypeInfo, shape: Tuple[int, ...]) -> bytes:
 
 
 def _float32_to_bfloat16(data: np.ndarray) -> np.ndarray:
-    """Round float32 to bfloat16 storage (nearest, ties to even; NaN stays NaN)."""
-    bits = np.ascontiguousarray(data, dtype="<f4").view(np.uint32)
+    """Round float32 to bfloat16 storage (nearest, ties to even).
+
+    Values that are already bfloat16 (low 16 bits zero) come through exactly,
+    NaN payloads included, so widening and writing back is lossless; a NaN
+    whose payload lies only in the dropped bits stays a (quiet) NaN.
+    """
+    bits = np.ascontiguousarray(data, dtype="<f4").reshape(-1).view(np.uint32)
     rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
     nan = np.isnan(bits.view(np.float32))
-    rounded[nan] = ((bits[nan] >> 16) | np.uint32(0x40)).astype(np.uint16)
+    high = (bits[nan] >> 16).astype(np.uint16)
+    high[(high & 0x7F) == 0] |= np.uint16(0x40)
+    rounded[nan] = high
     return rounded
 
 

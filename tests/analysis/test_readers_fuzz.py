@@ -1,0 +1,167 @@
+"""Property tests: random and mutated inputs make the readers succeed or raise AnalysisError, nothing else."""
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.dtypes import DTYPES
+from analysis.dump_bin import encode_dump, read_header
+from analysis.dump_text import parse_text_dump, parse_text_dump_lines
+from analysis.errors import AnalysisError
+from analysis.title import parse_title
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "megengine"
+# A few small real files of each shape of title: no input, one input, several, host-value input.
+REAL_BIN = [FIXTURES / "runs" / p for p in (
+    "mlp/default/bin/000001", "mlp/default/bin/000012", "mlp/default/bin/00001a", "tiny_cnn/default/bin/000029",
+    "mlp/default/bin/000053", "mlp/default/bin/00016e")]
+REAL_TEXT = (FIXTURES / "runs/tiny_cnn/default/io_dump.txt").read_text().splitlines()
+
+FUZZ = settings(max_examples=200, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def read_everything(path: Path) -> None:
+    """Run every reader on one file; only AnalysisError may escape."""
+    for errors in ("strict", "replace"):
+        try:
+            header = read_header(path, errors=errors)
+        except AnalysisError:
+            continue
+        arr = header.load()
+        assert arr.shape == header.shape
+        assert len(header.load_raw()) == header.data_nbytes
+        try:
+            header.title_info()
+        except AnalysisError:
+            pass
+
+
+@FUZZ
+@given(blob=st.binary(max_size=300))
+def test_random_bytes(tmp_path, blob):
+    path = tmp_path / "00000a"
+    path.write_bytes(blob)
+    read_everything(path)
+
+
+@st.composite
+def mutated_real_file(draw):
+    blob = bytearray(draw(st.sampled_from(REAL_BIN)).read_bytes())
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "u32", "cut", "append", "insert", "delete"]))
+        if kind == "flip" and blob:
+            i = draw(st.integers(0, len(blob) - 1))
+            blob[i] ^= draw(st.integers(1, 255))
+        elif kind == "u32" and len(blob) >= 40:
+            slot = draw(st.integers(0, 9))
+            value = draw(st.one_of(st.integers(0, 16), st.sampled_from(sorted(DTYPES)), st.integers(0, 2 ** 32 - 1)))
+            blob[4 * slot:4 * slot + 4] = struct.pack("<I", value)
+        elif kind == "cut":
+            del blob[draw(st.integers(0, len(blob))):]
+        elif kind == "append":
+            blob += draw(st.binary(min_size=1, max_size=8))
+        elif kind == "insert":
+            i = draw(st.integers(0, len(blob)))
+            blob[i:i] = draw(st.binary(min_size=1, max_size=4))
+        elif kind == "delete" and blob:
+            i = draw(st.integers(0, len(blob) - 1))
+            del blob[i:i + draw(st.integers(1, 4))]
+    return bytes(blob)
+
+
+@FUZZ
+@given(blob=mutated_real_file())
+def test_mutated_real_files(tmp_path, blob):
+    path = tmp_path / "00000a"
+    path.write_bytes(blob)
+    read_everything(path)
+
+
+TITLE_ALPHABET = st.sampled_from(list("{}(),:= 0123456789abdFlo") + ["id:", "layout:", "shape:", "owner:",
+                                                                    "name:", "slot:", " owner_opr_inputs=",
+                                                                    "var=", "CompNode(\"cpu0:0\" from \"x\")",
+                                                                    " Float32", ", s, 4, 8}", "0=", " 1="])
+
+
+def parse_title_or_error(text: str) -> None:
+    try:
+        parsed = parse_title(text)
+    except AnalysisError:
+        return
+    assert all(isinstance(v.id, int) for v in (parsed.var, *parsed.inputs))
+
+
+@FUZZ
+@given(parts=st.lists(TITLE_ALPHABET, max_size=60))
+def test_random_titles(parts):
+    parse_title_or_error("".join(parts))
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_real_titles(data):
+    text = read_header(data.draw(st.sampled_from(REAL_BIN))).title
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(text)))
+        j = data.draw(st.integers(i, min(len(text), i + 6)))
+        text = text[:i] + data.draw(st.one_of(st.just(""), TITLE_ALPHABET, st.text(max_size=3))) + text[j:]
+    parse_title_or_error(text)
+
+
+@FUZZ
+@given(data=st.data())
+def test_mutated_real_text_dumps(tmp_path, data):
+    lines = list(REAL_TEXT[: data.draw(st.integers(0, len(REAL_TEXT)))])
+    for _ in range(data.draw(st.integers(0, 4))):
+        if not lines:
+            break
+        k = data.draw(st.integers(0, len(lines) - 1))
+        line = lines[k]
+        i = data.draw(st.integers(0, len(line)))
+        action = data.draw(st.sampled_from(["edit", "drop", "dup"]))
+        if action == "edit":
+            lines[k] = line[:i] + data.draw(st.text(max_size=4)) + line[i + data.draw(st.integers(0, 4)):]
+        elif action == "drop":
+            del lines[k]
+        else:
+            lines.insert(k, line)
+    path = tmp_path / "io.txt"
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+    try:
+        parse_text_dump(path)
+    except AnalysisError:
+        pass
+
+
+@FUZZ
+@given(lines=st.lists(st.text(max_size=40), max_size=8))
+def test_random_text_lines(lines):
+    try:
+        parse_text_dump_lines(lines)
+    except AnalysisError:
+        pass
+
+
+@FUZZ
+@given(code=st.sampled_from(sorted(DTYPES)), shape=st.lists(st.integers(1, 5), min_size=1, max_size=7),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_any_written_dump_reads_back_byte_for_byte(tmp_path, code, shape, seed):
+    info = DTYPES[code]
+    n = int(np.prod(shape))
+    raw = np.random.default_rng(seed).integers(0, 256, info.payload_nbytes(n), dtype=np.uint8).tobytes()
+    if info.packed and (n * info.bits) % 8:  # padding bits of the last byte are written as 0
+        keep = (n * info.bits) % 8
+        raw = raw[:-1] + bytes([raw[-1] & ((1 << keep) - 1)])
+    if info.name == "Bool":
+        raw = bytes(b & 1 for b in raw)  # MegEngine writes 0/1
+    path = tmp_path / "00002a"
+    blob = encode_dump("var=t", code, shape, raw)
+    path.write_bytes(blob)
+    header = read_header(path)
+    assert header.shape == tuple(shape) and header.load_raw() == raw
+    assert encode_dump(header.title, code, header.shape, header.load()) == blob
