@@ -1,0 +1,131 @@
+"""Names and paths from requests are never trusted; quotas and size bounds hold; restarts keep runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import grpc
+import pytest
+
+import controller.agent_client as agent_client
+from controller.agent_client import AgentQuotaError, AgentUnreachable, RunSpec
+from larfarm.agent.v1 import agent_pb2 as pb
+from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
+from tests.agent.conftest import FAKE_DUMPER, PROGRAMS, script_runner
+
+
+def _stub(agent):
+    ch = grpc.insecure_channel(agent.address)
+    return ch, pb_grpc.AgentStub(ch), (("authorization", f"Bearer {agent.token}"),)
+
+
+@pytest.mark.parametrize("name", ["../agent.json", "/etc/passwd", "bin/../../run.json", "bin/\x00",
+                                  "bin//000005", "./bin/000005", "bin\\000005", "../in/model.mge", "run.json"])
+def test_fetch_names_outside_the_manifest_are_refused(shared_agent, model_sha, name) -> None:
+    with shared_agent.client() as c:
+        run_id = list(c.run(RunSpec(model_sha256=model_sha)))[-1].run_id
+    ch, stub, md = _stub(shared_agent)
+    with ch, pytest.raises(grpc.RpcError) as err:
+        list(stub.Fetch(pb.FetchRequest(run_id=run_id, names=[name]), timeout=10, metadata=md))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("run_id", ["../../etc", "/tmp", "a/b", "", "x" * 100, "run\x00"])
+def test_malformed_run_ids_are_refused(shared_agent, run_id) -> None:
+    ch, stub, md = _stub(shared_agent)
+    with ch:
+        for call in (stub.GetRun, stub.Release, stub.Cancel):
+            with pytest.raises(grpc.RpcError) as err:
+                call(pb.RunRef(run_id=run_id), timeout=10, metadata=md)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.Fetch(pb.FetchRequest(run_id=run_id), timeout=10, metadata=md))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_symlinks_are_never_listed_or_served(agent_factory, tmp_path) -> None:
+    agent = agent_factory({"load_and_run": script_runner(PROGRAMS / "symlinker.py")})
+    with agent.client() as c:
+        sha = c.upload_blob(b"m")
+        fin = list(c.run(RunSpec(model_sha256=sha)))[-1]
+        assert {e.name for e in fin.manifest} == {"bin/000002", "stdout.log", "stderr.log"}
+        # a listed file swapped for a link to outside the workspace after the run is refused, not followed
+        target = agent.workspace / "runs" / fin.run_id / "out" / "bin" / "000002"
+        target.unlink()
+        target.symlink_to("/etc/passwd")
+        with pytest.raises(agent_client.AgentRequestError, match="leads outside the workspace"):
+            c.fetch(fin.run_id, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "bin" / "000002").exists()
+
+
+def test_client_refuses_unsafe_names_from_a_hostile_agent(tmp_path) -> None:
+    for name in ("../x", "/etc/x", "a/../../x", "a\\b", ""):
+        with pytest.raises(agent_client.AgentRequestError, match="unsafe file name"):
+            agent_client._PartialFile(tmp_path, name, 1)
+
+
+def test_quota_refuses_blobs_and_stops_a_dump_that_outgrows_it(agent_factory) -> None:
+    agent = agent_factory(
+        {"load_and_run": script_runner(FAKE_DUMPER, "--files", "40", "--file-bytes", "200000", "--delay", "0.05")},
+        config={"quota": "3M", "max_blob_size": "2M"},
+    )
+    with agent.client() as c:
+        sha = c.upload_blob(os.urandom(1 << 20))
+        with pytest.raises(AgentQuotaError, match="accepts at most"):
+            c.upload_blob(os.urandom(3 << 20))
+        c.upload_blob(os.urandom(1500 << 10))
+        with pytest.raises(AgentQuotaError, match="workspace quota is free; release finished runs"):
+            c.upload_blob(os.urandom(1 << 20))
+        fin = list(c.run(RunSpec(model_sha256=sha)))[-1]
+        assert fin.state == "quota_exceeded"
+        assert "outgrew the workspace quota" in fin.error and fin.error.endswith("the run was stopped")
+        assert len([e for e in fin.manifest if e.var_id is not None]) < 40
+        # nothing already stored is lost: the blobs are still there
+        assert c.missing_blobs([sha]) == []
+        assert c.release(fin.run_id) > 0
+
+
+def test_finished_runs_survive_an_agent_restart(agent_factory, tmp_path) -> None:
+    runners = {"load_and_run": script_runner(FAKE_DUMPER)}
+    first = agent_factory(runners)
+    with first.client() as c:
+        sha = c.upload_blob(b"model")
+        fin = list(c.run(RunSpec(model_sha256=sha)))[-1]
+    first.stop()
+    second = agent_factory(runners, workspace=first.workspace)
+    with second.client() as c:
+        info = c.get_run(fin.run_id)
+        assert info.state == "succeeded" and info.finished.manifest == fin.manifest
+        assert {f.sha256 for f in c.fetch(fin.run_id, tmp_path)} == {e.sha256 for e in fin.manifest}
+        assert c.facts().used_bytes >= sum(e.size for e in fin.manifest)
+
+
+def test_agent_killed_mid_fetch_leaves_no_partial_file(agent_factory, tmp_path, monkeypatch) -> None:
+    agent = agent_factory({"load_and_run": script_runner(FAKE_DUMPER, "--files", "3", "--file-bytes", str(48 << 20))})
+    with agent.client() as c:
+        sha = c.upload_blob(b"model")
+        fin = list(c.run(RunSpec(model_sha256=sha)))[-1]
+        by_name = {e.name: e for e in fin.manifest}
+        real_write = agent_client._PartialFile.write
+        seen = set()
+
+        def write(self, data):
+            seen.add(self.name)
+            if self.name == "bin/000009" and self._n == 0:
+                os.kill(agent.proc.pid, signal.SIGKILL)  # the board dies in the middle of the second file
+                agent.proc.wait(10)
+            real_write(self, data)
+
+        monkeypatch.setattr(agent_client._PartialFile, "write", write)
+        dest = tmp_path / "dest"
+        with pytest.raises(AgentUnreachable) as err:
+            c.fetch(fin.run_id, dest, chunk_size=1 << 20)
+    assert str(err.value).startswith(f"agent at {agent.address} is unreachable")
+    assert "bin/000009" in seen
+    assert not list(dest.rglob("*.larfarm-partial"))
+    present = {str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()}
+    assert "bin/000009" not in present and "bin/00000d" not in present
+    for name in present:  # whatever made it is complete and verified
+        assert agent_client.sha256_file(dest / name) == by_name[name].sha256
