@@ -1,0 +1,101 @@
+"""``python -m analysis A B``: compare two dump folders for people and CI.
+
+Prints the differing vars in execution order (opr type, name, error,
+amplification), the first var, the roots and a threshold suggestion; or the
+same as JSON with ``--json``. Exit status: 0 nothing over tolerance, 1
+differences found (vars over tolerance, or files on one side only), 2 bad
+usage or input (missing folder, unreadable file, bad text dump).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from typing import Optional, Sequence
+
+from analysis import render, thresholds
+from analysis.compare import DEFAULT_WORKERS, compare_folders
+from analysis.errors import AnalysisError
+
+PROG = "python -m analysis"
+EXIT_OK, EXIT_DIFF, EXIT_BAD = 0, 1, 2
+
+log = logging.getLogger(__name__)
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> Optional[float]:
+    return None if text == "auto" else _tolerance(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Compare two --bin-io-dump folders: differing vars, first var, roots, threshold.",
+        epilog="exit status: 0 within tolerance, 1 differences found, 2 bad usage or input",
+    )
+    p.add_argument("a", help="dump folder of the reference run (A)")
+    p.add_argument("b", help="dump folder of the other run (B)")
+    p.add_argument("--txt-a", metavar="FILE", help="text dump (--io-dump) of run A: graph and execution order")
+    p.add_argument("--txt-b", metavar="FILE", help="text dump of run B (checked against A's graph)")
+    p.add_argument("-e", "--tolerance", type=_tolerance, default=1e-3,
+                   help="max allowed error |a-b|/max(|a|,|b|,1), strict (default: 1e-3, as MegEngine)")
+    p.add_argument("--threshold", type=_threshold, default=None, metavar="auto|VALUE",
+                   help="cut for the second roots search: the suggested one (auto, default) or VALUE")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--limit", type=int, default=None, help="print at most N differing vars (text)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="threads comparing pairs")
+    return p
+
+
+def _graph(args: argparse.Namespace):
+    """(inputs_of, order, source) from the text dumps, or Nones to use the titles."""
+    if not (args.txt_a or args.txt_b):
+        return None, None, None
+    from analysis.graph import VarGraph
+
+    graph = VarGraph.from_text_dump(args.txt_a or args.txt_b)
+    source = f"text dump {args.txt_a or args.txt_b}"
+    if args.txt_a and args.txt_b:
+        other = VarGraph.from_text_dump(args.txt_b)
+        for line in graph.diff(other).describe():
+            print(f"analysis: warning: text dumps disagree: {line}", file=sys.stderr)
+    inputs_of = {vid: node.inputs for vid, node in graph.nodes.items()}
+    return inputs_of, graph.execution_order(), source
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="analysis: %(message)s")
+    try:
+        inputs_of, order, source = _graph(args)
+        run = compare_folders(args.a, args.b, args.tolerance, workers=max(1, args.workers),
+                              inputs_of=inputs_of, order=order, graph_source=source)
+        report = thresholds.analyse(run, args.threshold)
+    except AnalysisError as exc:
+        print(f"analysis: error: {exc}", file=sys.stderr)
+        return EXIT_BAD
+    try:
+        if args.json:
+            sys.stdout.write(render.render_json(run, report))
+        else:
+            sys.stdout.write(render.render_text(run, report, limit=args.limit))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return EXIT_DIFF if not run.clean else EXIT_OK
+    for v in run.errors():
+        print(f"analysis: error: {v.error}", file=sys.stderr)
+    if run.errors():
+        return EXIT_BAD
+    return EXIT_OK if run.clean else EXIT_DIFF

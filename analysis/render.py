@@ -1,0 +1,128 @@
+"""Render comparison results for people (terminal text) and machines (JSON).
+
+Only formatting lives here; every number comes from RunDiff / ThresholdReport.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Dict, List, Optional
+
+from analysis.results import RunDiff, VarDiff
+from analysis.thresholds import ThresholdReport
+
+NAME_WIDTH = 40
+
+
+def fmt_err(x: Optional[float]) -> str:
+    """An error in 3 significant digits ("0" for exact, "-" for unknown)."""
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    return f"{x:.3g}"
+
+
+def fmt_amp(x: Optional[float]) -> str:
+    """Amplification: "new" where the opr created the error from exact inputs."""
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "new"
+    if math.isnan(x):
+        return "?"
+    return f"x{x:.3g}"
+
+
+def _clip(text: str, width: int = NAME_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def describe(v: VarDiff) -> str:
+    """``var 9 conv1 {ConvolutionForward}``."""
+    name = v.var_name or v.opr_name or v.name
+    kind = f" {{{v.opr_type}}}" if v.opr_type else ""
+    return f"var {v.var_id} {name}{kind}"
+
+
+def _over(v: VarDiff) -> str:
+    if v.shape_mismatch:
+        return f"shape {tuple(v.shape_a)} vs {tuple(v.shape_b)}"
+    m = v.metrics
+    if m is None:
+        return "-"
+    text = f"{m.count_over_tol}/{m.n_elems}"
+    if not m.finite:
+        text += f" nan {m.nan_a}/{m.nan_b} inf {m.inf_a}/{m.inf_b}"
+    return text
+
+
+def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit: Optional[int] = None) -> str:
+    """The people's report: summary, differing vars in execution order, first, roots, threshold."""
+    s = run.stats()
+    lines: List[str] = [
+        f"A: {run.a}",
+        f"B: {run.b}",
+        f"tolerance {run.tolerance:g} on |a-b|/max(|a|,|b|,1); graph from {run.graph_source}",
+        f"{s['compared']} vars compared: {s['bitwise_equal']} bitwise equal, {s['differing']} over tolerance"
+        f" ({s['shape_mismatch']} shape mismatch, {s['not_finite']} with NaN/Inf, {s['dtype_mismatch']} dtype mismatch);"
+        f" {s['only_a']} only in A, {s['only_b']} only in B, {s['errors']} unreadable",
+    ]
+    differing = run.differing()
+    if differing:
+        amp = run.amplification
+        lines += ["", "differing vars (execution order):",
+                  f"  {'id':>6}  {'opr type':<20}  {'name':<{NAME_WIDTH}}  {'max err':>9}  {'max abs':>9}"
+                  f"  {'amplif.':>8}  over tol"]
+        shown = differing if limit is None else differing[:limit]
+        for v in shown:
+            m = v.metrics
+            lines.append(
+                f"  {v.var_id:>6}  {_clip(v.opr_type, 20):<20}  {_clip(v.var_name or v.opr_name):<{NAME_WIDTH}}"
+                f"  {fmt_err(v.max_err):>9}  {fmt_err(None if m is None else m.max_abs):>9}"
+                f"  {fmt_amp(amp.get(v.var_id)):>8}  {_over(v)}")
+        if len(shown) < len(differing):
+            lines.append(f"  ... {len(differing) - len(shown)} more (--limit)")
+    for label, items in (("only in A", run.only_a()), ("only in B", run.only_b())):
+        if items:
+            lines.append(f"{label}: " + ", ".join(v.name for v in items))
+    for v in run.errors():
+        lines.append(f"unreadable: {v.error}")
+    if run.stray_a or run.stray_b:
+        lines.append("ignored (not dump names): " + ", ".join(
+            [f"A/{n}" for n in run.stray_a] + [f"B/{n}" for n in run.stray_b]))
+    lines.append("")
+    first = run.first()
+    lines.append("first: " + ("none" if first is None else f"{describe(first)} err {fmt_err(first.max_err)}"))
+    roots = run.roots()
+    lines.append("roots: " + ("none" if not roots else "; ".join(
+        f"{describe(v)} err {fmt_err(v.max_err)}" for v in roots)))
+    if report is not None:
+        lines.append(_threshold_line(report))
+    return "\n".join(lines) + "\n"
+
+
+def _threshold_line(report: ThresholdReport) -> str:
+    st = report.stats
+    if st.suggestion is not None:
+        head = f"threshold: suggested {st.suggestion.tolerance:g} ({st.reason})"
+    else:
+        head = f"threshold: no suggestion ({st.reason})"
+    if report.cut is None:
+        return head
+    src = "suggested" if report.cut_source == "auto" else "given"
+    roots = ", ".join(f"var {r}" for r in report.roots) or "none"
+    return head + f"\n  at the {src} cut {report.cut:g}: {report.differing} vars over, roots: {roots}"
+
+
+def to_json_data(run: RunDiff, report: Optional[ThresholdReport] = None) -> Dict[str, Any]:
+    """RunDiff.to_dict() plus the threshold report under "threshold"."""
+    data = run.to_dict()
+    data["threshold"] = None if report is None else report.to_dict()
+    return data
+
+
+def render_json(run: RunDiff, report: Optional[ThresholdReport] = None) -> str:
+    """Strict JSON (non-finite numbers are strings), one document."""
+    return json.dumps(to_json_data(run, report), indent=1, allow_nan=False) + "\n"
