@@ -20,6 +20,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from analysis.dtypes import DTypeInfo, dtype_by_code
+from analysis.dump_payload import bfloat16_to_float32, payload_bytes, unpack_lowbit
 from analysis.errors import DumpFolderError, DumpFormatError, PathLike
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class DumpFile:
         """
         info = self.dtype
         if info.packed:
-            return _unpack_lowbit(self.load_raw(), info, self.n_elems).reshape(self.shape)
+            return unpack_lowbit(self.load_raw(), info, self.n_elems).reshape(self.shape)
         count = self.n_elems
         try:
             arr = np.fromfile(self.path, dtype=info.storage, count=count, offset=self.data_offset)
@@ -98,7 +99,7 @@ class DumpFile:
                 self.path, self.data_offset,
                 f"file shrank while reading: payload needs {count} elements, got {arr.size}")
         if info.name == "BFloat16":
-            arr = (arr.astype(np.uint32) << 16).view(np.float32)
+            arr = bfloat16_to_float32(arr)
         elif info.name == "Bool":
             arr = arr != 0
         return arr.reshape(self.shape)
@@ -123,35 +124,6 @@ def _prod(dims: Sequence[int]) -> int:
 
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
-
-
-def _unpack_lowbit(raw: bytes, info: DTypeInfo, n_elems: int) -> np.ndarray:
-    """Unpack 1/2/4-bit elements, element 0 in the least significant bits of byte 0."""
-    bits = info.bits
-    per_byte = 8 // bits
-    packed = np.frombuffer(raw, dtype=np.uint8)
-    shifts = np.arange(per_byte, dtype=np.uint8) * bits
-    mask = np.uint8((1 << bits) - 1)
-    values = ((packed[:, None] >> shifts[None, :]) & mask).reshape(-1)[:n_elems]
-    if info.signed_lowbit:
-        signed = values.astype(np.int8)
-        signed[signed >= (1 << (bits - 1))] -= np.int8(1 << bits)
-        return signed
-    return values.astype(info.value, copy=False)
-
-
-def _pack_lowbit(values: np.ndarray, info: DTypeInfo) -> bytes:
-    """Inverse of _unpack_lowbit (padding bits of the last byte are zero)."""
-    bits = info.bits
-    per_byte = 8 // bits
-    mask = (1 << bits) - 1
-    flat = np.asarray(values).reshape(-1).astype(np.int16) & mask
-    pad = (-flat.size) % per_byte
-    if pad:
-        flat = np.concatenate([flat, np.zeros(pad, dtype=np.int16)])
-    groups = flat.reshape(-1, per_byte).astype(np.uint8)
-    shifts = np.arange(per_byte, dtype=np.uint8) * bits
-    return np.bitwise_or.reduce(groups << shifts[None, :], axis=1).astype(np.uint8).tobytes()
 
 
 def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
@@ -314,41 +286,13 @@ def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
         if not 0 <= d < 2 ** 32:
             raise ValueError(f"shape {shape}: each dim must fit in a u32")
     title_bytes = title.encode("ascii") if isinstance(title, str) else bytes(title)
-    payload = _payload_bytes(data, info, shape)
+    payload = payload_bytes(data, info)
     expected = info.payload_nbytes(_prod(shape))
     if len(payload) != expected:
         raise ValueError(f"data has {len(payload)} bytes but shape {shape} x {info.name} needs {expected}")
     slots = list(shape) + [0] * (max_ndim - len(shape))
     header = struct.pack(f"<III{max_ndim}I", len(title_bytes), dtype_code, max_ndim, *slots)
     return header + title_bytes + payload
-
-
-def _payload_bytes(data, info: DTypeInfo, shape: Tuple[int, ...]) -> bytes:
-    if not isinstance(data, np.ndarray):
-        return bytes(data)
-    if info.packed:
-        return _pack_lowbit(data, info)
-    if info.name == "BFloat16" and data.dtype != np.uint16:
-        return _float32_to_bfloat16(data).tobytes()
-    if info.name == "Bool":
-        return np.ascontiguousarray(data, dtype=np.bool_).view(np.uint8).tobytes()
-    return np.ascontiguousarray(data, dtype=info.storage).tobytes()
-
-
-def _float32_to_bfloat16(data: np.ndarray) -> np.ndarray:
-    """Round float32 to bfloat16 storage (nearest, ties to even).
-
-    Values that are already bfloat16 (low 16 bits zero) come through exactly,
-    NaN payloads included, so widening and writing back is lossless; a NaN
-    whose payload lies only in the dropped bits stays a (quiet) NaN.
-    """
-    bits = np.ascontiguousarray(data, dtype="<f4").reshape(-1).view(np.uint32)
-    rounded = ((bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
-    nan = np.isnan(bits.view(np.float32))
-    high = (bits[nan] >> 16).astype(np.uint16)
-    high[(high & 0x7F) == 0] |= np.uint16(0x40)
-    rounded[nan] = high
-    return rounded
 
 
 def write_dump(path: PathLike, title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
