@@ -8,6 +8,7 @@ large tensors can be indexed cheaply; ``DumpFile.load()`` reads one payload.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
@@ -190,6 +191,10 @@ def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
     ``title_bytes`` always keeps the exact bytes).
     """
     path = Path(path)
+    try:
+        codecs.lookup_error(errors)
+    except LookupError:
+        raise ValueError(f"unknown decoding error handler {errors!r}") from None
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

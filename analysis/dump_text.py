@@ -79,6 +79,8 @@ class TextDump:
     path: Optional[Path]
     iterations: List[List[TextVar]]
     lazy: bool = False
+    #: set when ``partial=True`` dropped an unfinished last record (a dump still being written)
+    cut_at_line: Optional[int] = None
     oprs: Dict[int, Tuple[str, str]] = field(default_factory=dict)  # lazy form: opr id -> (name, type)
 
     @property
@@ -93,8 +95,13 @@ class TextDump:
         return {v.id: v for v in self.iterations[iteration]}
 
 
-def parse_text_dump(path: PathLike) -> TextDump:
-    """Read and parse a text dump file; TextDumpError names the file and line."""
+def parse_text_dump(path: PathLike, *, partial: bool = False) -> TextDump:
+    """Read and parse a text dump file; TextDumpError names the file and line.
+
+    With ``partial=True`` an unfinished last record (a file still being
+    written, or cut by a crash) is dropped and noted in ``cut_at_line``
+    instead of failing the whole file.
+    """
     path = Path(path)
     try:
         with open(path, "r", encoding="utf-8", errors="replace", newline=None) as f:
@@ -103,17 +110,24 @@ def parse_text_dump(path: PathLike) -> TextDump:
         raise TextDumpError(path, None, "is a folder, expected a text dump file") from None
     except OSError as exc:
         raise TextDumpError(path, None, f"cannot read: {exc.strerror or exc.__class__.__name__}") from None
-    return parse_text_dump_lines(text.splitlines(), path)
+    # split on "\n" only: names may hold other characters str.splitlines() breaks on
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return parse_text_dump_lines(lines, path, partial=partial)
 
 
-def parse_text_dump_lines(lines: Iterable[str], path: Optional[PathLike] = None) -> TextDump:
-    """Parse the lines of a text dump (without newlines)."""
-    return _Parser(None if path is None else Path(path)).run(list(lines))
+def parse_text_dump_lines(lines: Iterable[str], path: Optional[PathLike] = None, *,
+                          partial: bool = False) -> TextDump:
+    """Parse the lines of a text dump (without newlines); see parse_text_dump."""
+    return _Parser(None if path is None else Path(path), partial).run(list(lines))
 
 
 class _Parser:
-    def __init__(self, path: Optional[Path]) -> None:
+    def __init__(self, path: Optional[Path], partial: bool = False) -> None:
         self.path = path
+        self.partial = partial
+        self.cut_at_line: Optional[int] = None
         self.records: List[TextVar] = []
         self.lazy = False
         self.oprs: Dict[int, Tuple[str, str]] = {}
@@ -135,11 +149,18 @@ class _Parser:
             elif line == _RECORDED:
                 i = self.recorded_values(lines, i + 1)
             elif line.startswith("var"):
-                i = self.record(lines, i)
+                try:
+                    i = self.record(lines, i)
+                except TextDumpError:
+                    if not (self.partial and _is_last_record(lines, i)):
+                        raise
+                    self.cut_at_line = i + 1
+                    break
             else:
                 raise self.error(i + 1, f"expected 'varN produced:' here, got {_clip(line)!r}")
         iterations = self.apply_lazy(_split_iterations(self.records))
-        return TextDump(path=self.path, iterations=iterations, lazy=self.lazy, oprs=self.oprs)
+        return TextDump(path=self.path, iterations=iterations, lazy=self.lazy, oprs=self.oprs,
+                        cut_at_line=self.cut_at_line)
 
     def record(self, lines: List[str], i: int) -> int:
         head = self.head(lines[i], i + 1)
@@ -247,6 +268,14 @@ class _Parser:
                 filled.append(rec)
             out.append(filled)
         return out
+
+
+def _is_last_record(lines: List[str], start: int) -> bool:
+    """True when no record head or section marker follows the record starting at ``start``."""
+    for line in lines[start + 1:]:
+        if _HEAD.match(line) or line in (_BEGIN_LAZY, _RECORDED):
+            return False
+    return True
 
 
 def _replace(rec: TextVar, **changes) -> TextVar:

@@ -397,6 +397,11 @@ def test_non_ascii_title_is_reported_unless_asked_to_replace(tmp_path):
     assert read_header(path, errors="replace").title == "var=\ufffd"
 
 
+def test_unknown_error_handler_is_a_programming_error(real_file):
+    with pytest.raises(ValueError, match="unknown decoding error handler 'nope'"):
+        read_header(real_file, errors="nope")
+
+
 def test_a_folder_given_as_a_file(tmp_path):
     with pytest.raises(DumpFormatError, match="is a folder, expected a dump file"):
         read_header(tmp_path)

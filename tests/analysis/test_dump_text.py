@@ -209,3 +209,27 @@ def test_crlf_line_ends_are_accepted(tmp_path):
     path = tmp_path / "io.txt"
     path.write_bytes(UPSTREAM.replace("\n", "\r\n").encode())
     assert parse_text_dump(path).last[0].input_ids == (1, 5, 7)
+
+
+def test_partial_last_record_is_dropped_only_when_asked(megengine_fixtures, tmp_path):
+    text = (megengine_fixtures / "runs/tiny_cnn/default/io_dump.txt").read_text()
+    cut = text[: text.index("var50 produced:") + 60]  # the last record, cut inside its head line
+    path = tmp_path / "io.txt"
+    path.write_text(cut)
+    with pytest.raises(TextDumpError):
+        parse_text_dump(path)
+    dump = parse_text_dump(path, partial=True)
+    assert [v.id for v in dump.last][-1] == 48 and len(dump.last) == 16
+    assert dump.cut_at_line == cut.count("\n") + 1
+    assert parse_text_dump(megengine_fixtures / "runs/tiny_cnn/default/io_dump.txt", partial=True).cut_at_line is None
+    # a bad record with records after it is still an error, partial or not
+    broken = text.replace(" val: [0.07343", " val: [oops", 1)
+    path.write_text(broken)
+    with pytest.raises(TextDumpError, match="value 'oops' is not a number"):
+        parse_text_dump(path, partial=True)
+
+
+def test_names_may_hold_characters_splitlines_would_break_on(tmp_path):
+    path = tmp_path / "io.txt"
+    path.write_text(UPSTREAM.replace("name=var11", "name=a\x0cb\u2028c"))
+    assert parse_text_dump(path).last[0].name == "a\x0cb\u2028c"
