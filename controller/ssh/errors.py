@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controller.agent_client import AgentUnreachable
 from controller.errors import ControllerError
 
 
@@ -18,8 +19,16 @@ class SshError(ControllerError):
         super().__init__(f"{device} ({where}): {what}")
 
 
-class HostUnreachable(SshError):
-    """The board's sshd (or the jump host) cannot be reached at all."""
+class HostUnreachable(SshError, AgentUnreachable):
+    """The board's sshd (or the jump host) cannot be reached at all.
+
+    Also an AgentUnreachable: to the scheduler a board whose link is down is an
+    agent that does not answer, retried like any other.
+    """
+
+    def __init__(self, device: str, where: str, what: str) -> None:
+        SshError.__init__(self, device, where, what)
+        self.address = where
 
 
 class HostKeyUnknown(SshError):

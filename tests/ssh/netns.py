@@ -1,0 +1,115 @@
+"""Boards in network namespaces: each gets a veth link to the root namespace, a
+private 10.231.x.0/24 address and its own sshd. Everything is torn down even
+when a test fails; only our own namespaces and their processes are touched.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+from tests.support.sshd import Sshd, sshd_missing, start_sshd
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=30)
+
+
+def netns_missing() -> Optional[str]:
+    """Why namespace tests cannot run here, or None."""
+    missing = sshd_missing()
+    if missing:
+        return missing
+    if shutil.which("ip") is None:
+        return "`ip` not installed (apt-get install iproute2)"
+    probe = f"larfarm-probe-{os.getpid()}"
+    made = ip("netns", "add", probe, check=False)
+    if made.returncode != 0:
+        return f"cannot create network namespaces: {made.stderr.strip()}"
+    ip("netns", "del", probe, check=False)
+    return None
+
+
+@dataclass
+class NsBoard:
+    """One board: a namespace, its link to us, its address, its sshd."""
+
+    name: str
+    netns: str
+    host_if: str  # our end of the veth pair
+    guest_if: str  # the board's end; `link_down()` takes it down: the board is cut off
+    address: str  # the board's address (inside its namespace)
+    subnet: str
+    sshd: Optional[Sshd] = None
+
+    def link_down(self) -> None:
+        # Down on the board's side: our end loses carrier but keeps its route (and
+        # the blackhole route below catches the rest), so nothing leaves this host.
+        ip("netns", "exec", self.netns, "ip", "link", "set", self.guest_if, "down")
+
+    def link_up(self) -> None:
+        ip("netns", "exec", self.netns, "ip", "link", "set", self.guest_if, "up")
+
+
+def _free_subnet(count: int) -> int:
+    """A third octet x such that 10.231.x.0/24 .. x+count-1 are unused here."""
+    for _ in range(50):
+        base = random.randrange(1, 250 - count)
+        routes = ip("-4", "route", "show").stdout
+        if not any(f"10.231.{base + i}." in routes for i in range(count)):
+            return base
+    raise RuntimeError("no free 10.231.x.0/24 subnet")
+
+
+def _kill_namespace_processes(netns: str) -> None:
+    # Only processes living in our namespace: its sshd and what it started (agents, runs).
+    pids = ip("netns", "pids", netns, check=False).stdout.split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
+    """Generator fixture body: `count` boards with sshd running; torn down on exit."""
+    tag = f"{os.getpid() % 100000}"
+    base = _free_subnet(count)
+    made: List[NsBoard] = []
+    try:
+        for i in range(count):
+            subnet = f"10.231.{base + i}.0/24"
+            b = NsBoard(f"board{i + 1}", f"larfarm-{tag}-{i}", f"lf{tag}h{i}", f"lf{tag}g{i}",
+                        f"10.231.{base + i}.2", subnet)
+            guest_if = b.guest_if
+            # Safety net first: whatever happens to the link, traffic for the
+            # board's subnet never takes the default route off this machine.
+            ip("route", "add", "blackhole", subnet, "metric", "4000")
+            made.append(b)
+            ip("netns", "add", b.netns)
+            ip("link", "add", b.host_if, "type", "veth", "peer", "name", guest_if)
+            ip("link", "set", guest_if, "netns", b.netns)
+            ip("addr", "add", f"10.231.{base + i}.1/24", "dev", b.host_if)
+            ip("link", "set", b.host_if, "up")
+            ip("netns", "exec", b.netns, "ip", "addr", "add", f"{b.address}/24", "dev", guest_if)
+            ip("netns", "exec", b.netns, "ip", "link", "set", guest_if, "up")
+            # the agent listens on the board's own loopback
+            ip("netns", "exec", b.netns, "ip", "link", "set", "lo", "up")
+            b.sshd = start_sshd(root / b.name, host=b.address, port=22, netns=b.netns)
+        yield made
+    finally:
+        for b in made:
+            if b.sshd is not None:
+                b.sshd.stop()
+            _kill_namespace_processes(b.netns)
+            ip("link", "del", b.host_if, check=False)
+            time.sleep(0.05)
+            ip("netns", "del", b.netns, check=False)
+            ip("route", "del", "blackhole", b.subnet, "metric", "4000", check=False)

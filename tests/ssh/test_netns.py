@@ -1,0 +1,124 @@
+"""Two boards in their own network namespaces, each with sshd and (after deploy) an
+agent: deploy to both, run a campaign on both, cut one board's link mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.agent_client import AgentClient
+from controller.ssh.config import SshTarget
+from controller.ssh.connect import open_ssh_device
+from controller.ssh.deploy import deploy, status, stop
+from tests.controller.campaigns import REPO, fake_program, write_fake_campaign
+from tests.ssh import netns
+from tests.support.sshd import need, write_farm
+
+
+@pytest.fixture
+def two_boards(tmp_path):
+    need(netns.netns_missing())
+    yield from netns.boards(tmp_path / "boards", 2)
+
+
+def _block(board: netns.NsBoard, board_python: str, agent_config: Path) -> dict:
+    return board.sshd.target(python=board_python, agent_config=str(agent_config), connect_timeout=3)
+
+
+def _runner_config(path: Path, program: Path) -> Path:
+    # The fake load_and_run is a script run by this Python (the boards share our filesystem).
+    path.write_text(json.dumps({"runners": {"load_and_run": {
+        "type": "load_and_run", "path": sys.executable, "args": [str(program)]}}}))
+    return path
+
+
+def _running(script: Path) -> bool:
+    """Is a process running `script` (the fake load_and_run of one board)?"""
+    needle = str(script).encode()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if needle in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
+    prog = fake_program(tmp_path, "fast")
+    cfg = _runner_config(tmp_path / "agent.json", prog)
+    targets = {b.name: SshTarget(**_block(b, board_python, cfg)) for b in two_boards}
+    for name, target in targets.items():
+        done = deploy(name, target, tmp_path)
+        assert done.how == "setsid" and done.where == f"{target.host}:22"
+    hostnames = set()
+    for name, target in targets.items():
+        st = status(name, target, tmp_path)
+        assert st.reachable and st.running and st.health == "SERVING", st
+        with open_ssh_device(name, target, tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
+            facts = client.facts()
+            assert [r.name for r in facts.runners] == ["load_and_run"]
+            hostnames.add(ep.address)
+    assert len(hostnames) == 2  # one tunnel each, both to port 50051 in their own namespace
+    # a board whose link is down is reported unreachable, the other is unaffected
+    two_boards[1].link_down()
+    try:
+        st = status("board2", targets["board2"], tmp_path)
+        assert not st.reachable and ("no answer from sshd" in st.error or "cannot connect" in st.error), st
+        assert status("board1", targets["board1"], tmp_path).running
+    finally:
+        two_boards[1].link_up()
+    for name, target in targets.items():
+        assert stop(name, target, tmp_path).stopped
+
+
+def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path):
+    fast = fake_program(tmp_path, "fast")
+    slow = fake_program(tmp_path, "slow", sleep_s=4.0)
+    blocks = {
+        "board1": _block(two_boards[0], board_python, _runner_config(tmp_path / "a.json", fast)),
+        "board2": _block(two_boards[1], board_python, _runner_config(tmp_path / "b.json", slow)),
+    }
+    farm = write_farm(tmp_path / "farm.yaml", blocks)
+    data = farm.read_text().replace("  ssh:", "  runner: load_and_run\n  ssh:")
+    farm.write_text(data)
+    for name, block in blocks.items():
+        deploy(name, SshTarget(**block), tmp_path)
+    write_fake_campaign(tmp_path, "[shake]", "retries: 4\nbaseline: board1\n")
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
+                             "--campaign", "campaign.yaml", "--out", "out"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(slow):
+            assert time.monotonic() < deadline, "board2 never started its run"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        two_boards[1].link_down()  # mid-run: the SSH link to board2 goes dead, no RST
+        time.sleep(15)
+        two_boards[1].link_up()
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for name, block in blocks.items():
+            try:
+                stop(name, SshTarget(**block), tmp_path)
+            except Exception:
+                pass
+    assert proc.returncode == 0, f"{out}\n{err}"
+    report = json.loads((tmp_path / "out" / "fake" / "report.json").read_text())
+    devices = {d["name"]: d for d in report["devices"]}
+    assert devices["board1"]["healthy"] and devices["board1"]["attempts"] == 1
+    # board2 failed while its link was down and was retried once it came back
+    assert devices["board2"]["healthy"] and devices["board2"]["attempts"] >= 2, devices["board2"]
+    assert "board2" in err and "retry" in err.lower(), err
