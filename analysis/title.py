@@ -31,6 +31,7 @@ _NAME_SEP = "}, name:"
 _OPR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_:<>]*|\(null\)")
 _DIM = re.compile(r"(\d{1,20})\((-?\d{1,20})\)")
 _PREFIX = re.compile(r"inp(\d{1,20}): ")
+_COMP_NODE = re.compile(r'CompNode\("([^"]*)" from "([^"]*)"\)')
 _VAR = "var="
 _INPUTS = " owner_opr_inputs="
 
@@ -53,6 +54,18 @@ class VarInfo:
     storage: str  # "s" static, "d" dynamic
     infer_shape: int  # static-infer type flags of the shape
     infer_value: int  # and of the value
+
+    @property
+    def comp_node_physical(self) -> Optional[str]:
+        """The physical locator (``cpu0:0`` in ``CompNode("cpu0:0" from "xpux:0")``)."""
+        match = _COMP_NODE.fullmatch(self.comp_node)
+        return match.group(1) if match else None
+
+    @property
+    def comp_node_logical(self) -> Optional[str]:
+        """The logical locator the model asked for (``xpux:0`` above)."""
+        match = _COMP_NODE.fullmatch(self.comp_node)
+        return match.group(2) if match else None
 
 
 @dataclass(frozen=True)
@@ -251,3 +264,26 @@ def _int_list(inner: str, pos: int) -> Tuple[int, ...]:
         return tuple(int(p) for p in parts)
     except ValueError:
         raise TitleError(f"shape {{{inner}}} is not a list of integers", pos) from None
+
+
+def format_var_info(info: VarInfo) -> str:
+    """The ``{id:..., ...}`` text MegEngine prints for a var (inverse of the parser)."""
+    if info.layout_kind == "shape":
+        layout = "{" + ",".join(str(d) for d in info.shape) + "}"
+    else:
+        strides = info.strides if info.strides is not None else (0,) * len(info.shape)
+        dims = ",".join(f"{d}({s})" for d, s in zip(info.shape, strides))
+        fmt = f" @ {info.format}" if info.format is not None else ""
+        layout = "{" + dims + fmt + " " + info.dtype + "}"
+    return (f"{{id:{info.id}, {info.layout_kind}:{layout}, {info.dtype}, owner:{info.owner_opr}{{{info.owner_type}}}, "
+            f"name:{info.name}, slot:{info.slot}, {info.comp_node}, {info.storage}, {info.infer_shape}, "
+            f"{info.infer_value}}}")
+
+
+def format_title(title: Title) -> str:
+    """The title string MegEngine writes for ``title`` (``parse_title(format_title(t)) == t``)."""
+    prefix = "" if title.prefix_input is None else f"inp{title.prefix_input}: "
+    items = [format_var_info(v) for v in title.inputs]
+    if len(items) > 1:
+        items = [f"{k}={text}" for k, text in enumerate(items)]
+    return f"{prefix}var={format_var_info(title.var)}{_INPUTS}{' '.join(items)}"

@@ -164,3 +164,42 @@ def test_any_written_dump_reads_back_byte_for_byte(tmp_path, code, shape, seed):
     header = read_header(path)
     assert header.shape == tuple(shape) and header.load_raw() == raw
     assert encode_dump(header.title, code, header.shape, header.load()) == blob
+
+
+NAME_TEXT = st.text(alphabet=st.sampled_from(list("abZ09{}()[],:= <>.-_@") + ["中"]), max_size=12)
+TRICKY = st.sampled_from(["id:", "}, name:", "{Elemwise}, name:", ", slot:0, ", " owner_opr_inputs=", " 1={id:",
+                          '), s, 4, 8}', "0={id:1, "])
+NAMES = st.one_of(NAME_TEXT, st.lists(st.one_of(NAME_TEXT, TRICKY), max_size=4).map("".join))
+
+
+@st.composite
+def var_infos(draw):
+    from analysis.title import VarInfo
+
+    ndim = draw(st.integers(0, 4))
+    shape = tuple(draw(st.lists(st.integers(0, 99), min_size=ndim, max_size=ndim)))
+    kind = draw(st.sampled_from(["layout", "shape"]))
+    dtype = draw(st.sampled_from(["Float32", "Int32", "QuantizedS8", "Bool"]))
+    return VarInfo(
+        id=draw(st.integers(0, 2 ** 40)), layout_kind=kind, shape=shape,
+        strides=None if kind == "shape" else tuple(draw(st.lists(st.integers(-9, 99), min_size=ndim, max_size=ndim))),
+        format=None if kind == "shape" else draw(st.one_of(st.none(), st.sampled_from(["Image2DPack4TensorFormat"]))),
+        dtype=dtype, owner_opr=draw(NAMES), owner_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])),
+        name=draw(NAMES), slot=draw(st.integers(0, 3)),
+        comp_node=draw(st.sampled_from(['CompNode("cpu0:0" from "cpu0:0")', 'CompNode("gpu1:2" from "xpux:0")'])),
+        storage=draw(st.sampled_from("sd")), infer_shape=draw(st.sampled_from([1, 2, 4, 8])),
+        infer_value=draw(st.sampled_from([1, 2, 4, 8])))
+
+
+@FUZZ
+@given(var=var_infos(), inputs=st.lists(var_infos(), max_size=4), prefix=st.one_of(st.none(), st.integers(0, 9)))
+def test_formatted_titles_parse_back(var, inputs, prefix):
+    from analysis.title import Title, format_title
+
+    original = Title(prefix_input=prefix, var=var, inputs=tuple(inputs))
+    text = format_title(original)
+    parsed = parse_title(text)  # any title MegEngine can print parses ...
+    assert format_title(parsed) == text  # ... into a reading of exactly that text
+    names = [n for v in (var, *inputs) for n in (v.name, v.owner_opr)]
+    if not any(tok in n for n in names for tok in ("}, name:", ", slot:", "={id:", "{id:", " owner_opr_inputs=")):
+        assert parsed == original  # and is unambiguous unless a name mimics the grammar

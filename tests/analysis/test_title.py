@@ -4,7 +4,7 @@ import pytest
 
 from analysis.dump_bin import read_header
 from analysis.errors import AnalysisError, TitleError
-from analysis.title import parse_title
+from analysis.title import Title, format_title, format_var_info, parse_title
 
 CN = 'CompNode("cpu0:0" from "cpu0:0")'
 
@@ -171,3 +171,30 @@ def test_error_positions_point_into_the_title():
     assert info.value.position == text.index("junk")
     assert str(info.value).startswith(f"title character {text.index('junk')}: ")
     assert str(info.value.with_path("bin/000003")).startswith("bin/000003: title character ")
+
+
+def test_formatting_a_parsed_fixture_title_gives_it_back(megengine_fixtures):
+    for path in sorted(megengine_fixtures.glob("runs/*/default/bin/*")):
+        text = read_header(path).title
+        assert format_title(parse_title(text)) == text, path
+
+
+@pytest.mark.parametrize("text", [
+    "inp1: " + title(item(7), item(3), item(5)),
+    title(item(3, layout="{2(0),3(-1),4(1) @ Image2DPack4TensorFormat Float16}", dtype="Float16")),
+    title(item(9, name="a, b {c}"), item(2, kind="shape", layout="{2}", dtype="Int32")),
+    title(item(9), item(4)),
+    f"var={item(1)} owner_opr_inputs=",
+])
+def test_format_is_the_inverse_of_parse(text):
+    parsed = parse_title(text)
+    assert format_title(parsed) == text
+    assert parse_title(format_title(parsed)) == parsed
+    assert isinstance(parsed, Title) and format_var_info(parsed.var).startswith("{id:")
+
+
+def test_comp_node_locators():
+    v = parse_title(title(item(3).replace(CN, 'CompNode("cpu0:0" from "xpux:0")'))).var
+    assert (v.comp_node_physical, v.comp_node_logical) == ("cpu0:0", "xpux:0")
+    odd = parse_title(title(item(3).replace(CN, "CompNode(weird)"))).var
+    assert odd.comp_node == "CompNode(weird)" and odd.comp_node_physical is None
