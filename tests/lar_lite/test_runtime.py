@@ -198,3 +198,28 @@ def test_real_runtime_is_the_recorded_wheel(lite_runtime):
         assert (lite_runtime / "megengine/core/lib" / lib).is_file()
     for tool in ("compare_binary_iodump.py", "accuracy_shake_var_tree.py"):
         assert (lite_runtime / "megengine/tools" / tool).is_file()
+
+
+def test_concurrent_set_ups_do_not_trip_over_each_other(tmp_path, wheel):
+    """Two processes ensuring the same folder at once: the lock serialises them, both succeed."""
+    path, sha = wheel
+    home = tmp_path / "rt"
+    code = ("import sys; from pathlib import Path; from agent.lar_lite import runtime; "
+            "runtime.ensure(Path(sys.argv[1]), wheel=Path(sys.argv[2]), expected_sha256=sys.argv[3])")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(home), str(path), sha],
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert runtime.is_installed(home, sha)
+    assert [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
+
+
+def test_agent_side_imports_stay_light():
+    """Importing lar-lite's CLI and runtime (what the agent does) loads neither numpy nor MegEngine."""
+    code = ("import sys, agent.lar_lite.cli, agent.lar_lite.runtime, agent.lar_lite.flags; "
+            "heavy = [m for m in ('numpy', 'megenginelite', 'megfile') if m in sys.modules]; "
+            "print(heavy)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
