@@ -249,6 +249,9 @@ def _ids(path: Path, title: str) -> Tuple[int, Optional[int]]:
     parsed = parse_dump_name(path.name)
     if parsed is not None:
         return parsed
+    out = parse_out_dump_name(path.name)
+    if out is not None:
+        return out[1], None
     match = _TITLE_ID.match(title)
     if match is None:
         raise DumpFormatError(path, None,
@@ -271,6 +274,22 @@ def parse_dump_name(filename: str) -> Optional[Tuple[int, Optional[int]]]:
         return None  # printf never pads past 6 digits
     inp = match.group(2)
     return int(digits, 16), (None if inp is None else int(inp))
+
+
+_OUT_DUMP_NAME = re.compile(r"run(0|[1-9][0-9]{0,19})-var(0|[1-9][0-9]{0,19})")
+
+
+def parse_out_dump_name(filename: str) -> Optional[Tuple[int, int]]:
+    """``(run, var_id)`` for a ``--bin-out-dump`` file name ``run<N>-var<ID>``, else None.
+
+    Those files (graph outputs per execution) share the binary layout, but
+    their ids describe vars from before load_and_run re-creates the inputs,
+    so they do not match ``--bin-io-dump`` ids (formats spec §1.9).
+    """
+    match = _OUT_DUMP_NAME.fullmatch(filename)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
 
 
 def dump_name(var_id: int, input_index: Optional[int] = None) -> str:
