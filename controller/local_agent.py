@@ -85,7 +85,7 @@ class LocalAgent:
         cmd = [sys.executable, "-m", "agent", "serve", "--config", str(config), "--port-file", str(port_file)]
         log_path = self.dir / "agent.log"
         with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                                          preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

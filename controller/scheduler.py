@@ -97,7 +97,7 @@ class PerDeviceQueueScheduler:
                         continue
                     except Cancelled:
                         raise
-                    except BaseException:
+                    except Exception:
                         break  # collected below, after every job is done
         except (KeyboardInterrupt, Cancelled):
             self._cancel(jobs, futures, queues)
@@ -105,7 +105,7 @@ class PerDeviceQueueScheduler:
                             "in the store (continue with --resume)") from None
         results: List[object] = []
         for fut in futures:
-            exc = fut.exception()
+            exc = fut.exception()  # every future is done here
             if exc is not None:
                 raise exc
             results.append(fut.result())
