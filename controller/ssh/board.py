@@ -26,7 +26,7 @@ class BoardFacts:
     version: str  # e.g. "3.11.7"
     executable: str
     workdir: str  # absolute, '~' expanded on the board
-    systemd_user: bool
+    systemd_user: str  # "yes", or why a systemd --user unit cannot keep the agent running
     modules: Dict[str, str]  # importable module -> version
 
 
@@ -87,7 +87,7 @@ def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_syst
         raise BoardNotReady(session.device, session.where,
                             f"workdir {info.get('workdir', t.workdir)} is not writable: {info.get('workdir_error', 'permission denied')}")
     return BoardFacts(t.python, version, str(info.get("executable", "")), str(info["workdir"]),
-                      bool(info.get("systemd_user")), dict(info.get("modules", {})))
+                      str(info.get("systemd_user", "not checked")), dict(info.get("modules", {})))
 
 
 def _pip_name(module: str) -> str:
@@ -100,3 +100,30 @@ def port_free(session: SshSession, port: int) -> Optional[str]:
     """None when 127.0.0.1:<port> is free on the board, else the bind error."""
     ans = helper(session, "port", {"port": port})
     return None if ans.get("free") else str(ans.get("error", "in use"))
+
+
+def put_file(session: SshSession, data: bytes, path: str, mode: int) -> None:
+    """Write a board file atomically, `mode` set before any byte lands: over sftp,
+    or through `cat` where the board's sshd has no sftp subsystem (dropbear)."""
+    import paramiko
+
+    tmp = f"{path}.tmp"
+    try:
+        sftp = session.client.open_sftp()
+    except (paramiko.SSHException, OSError):
+        sftp = None
+    if sftp is not None:
+        try:
+            with sftp.open(tmp, "wb") as f:
+                sftp.chmod(tmp, mode)
+                f.write(data)
+            sftp.posix_rename(tmp, path)
+            return
+        except (OSError, paramiko.SSHException) as exc:
+            raise RemoteCommandFailed(session.device, session.where, f"cannot write {path} on the board: {exc}") from None
+        finally:
+            sftp.close()
+    q, qt = shlex.quote(path), shlex.quote(tmp)
+    rc, _, err = session.run(f"umask 077 && cat > {qt} && chmod {mode:o} {qt} && mv -f {qt} {q}", stdin=data)
+    if rc != 0:
+        raise RemoteCommandFailed(session.device, session.where, f"cannot write {path} on the board: {err.strip()}")

@@ -8,7 +8,6 @@ running agent cleanly.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import posixpath
@@ -16,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
-import paramiko
 
 from controller.ssh import board
-from controller.ssh.client import SshSession, connect
+from controller.ssh.client import connect
 from controller.ssh.config import SshTarget
-from controller.ssh.errors import AgentPortBusy, AgentStartFailed, RemoteCommandFailed, SshError
+from controller.ssh.errors import AgentPortBusy, AgentStartFailed, SshError
 from controller.ssh.package import AgentPackage, build_agent_package
 from controller.ssh.tokens import new_token, remove_token, token_path, write_token
 from controller.ssh.tunnel import Tunnel
@@ -84,15 +82,6 @@ def _agent_argv(python: str, workdir: str, port: int, with_config: bool) -> list
     ]
 
 
-def _put(sftp: paramiko.SFTPClient, data: bytes, path: str, mode: int) -> None:
-    """Write a board file atomically with `mode` set before any byte lands."""
-    tmp = f"{path}.tmp"
-    with sftp.open(tmp, "wb") as f:
-        sftp.chmod(tmp, mode)
-        f.write(data)
-    sftp.posix_rename(tmp, path)
-
-
 def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Optional[bytes]:
     if target.agent_config is None:
         return None
@@ -129,9 +118,10 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
         service = target.agent_service
         facts = board.probe(session, package.board_modules, package.pip_hint(package.board_modules),
                             check_systemd=service in ("auto", "systemd"), min_versions=package.min_versions)
-        if service == "systemd" and not facts.systemd_user:
-            raise SshError(device, session.where, "agent_service: systemd, but `systemctl --user` does not work on the board")
-        how = "systemd" if service == "systemd" or (service == "auto" and facts.systemd_user) else "setsid"
+        if service == "systemd" and facts.systemd_user != "yes":
+            raise SshError(device, session.where, f"agent_service: systemd, but {facts.systemd_user}; "
+                                                  "use agent_service: setsid or auto")
+        how = "systemd" if service == "systemd" or (service == "auto" and facts.systemd_user == "yes") else "setsid"
         workdir = facts.workdir
         # Idempotent: whatever of ours runs there goes first, so its port is free.
         old = board.helper(session, "stop", {"workdir": workdir, "port": target.agent_port})
@@ -142,16 +132,10 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
                                 "stop it or set `agent_port:` under ssh:")
         config = _agent_config_json(target, farm_dir, device)
         token = new_token()
-        sftp = session.sftp()
-        try:
-            _put(sftp, package.data, posixpath.join(workdir, PYZ), 0o644)
-            _put(sftp, (token + "\n").encode(), posixpath.join(workdir, TOKEN), 0o600)
-            if config is not None:
-                _put(sftp, config, posixpath.join(workdir, CONFIG), 0o600)
-        except (OSError, paramiko.SSHException) as exc:
-            raise RemoteCommandFailed(device, session.where, f"cannot write to {workdir} on the board: {exc}") from None
-        finally:
-            sftp.close()
+        board.put_file(session, package.data, posixpath.join(workdir, PYZ), 0o644)
+        board.put_file(session, (token + "\n").encode(), posixpath.join(workdir, TOKEN), 0o600)
+        if config is not None:
+            board.put_file(session, config, posixpath.join(workdir, CONFIG), 0o600)
         local_token = token_path(device, target, farm_dir)
         write_token(local_token, token)
         argv = _agent_argv(target.python, workdir, target.agent_port, config is not None)

@@ -16,7 +16,9 @@ class SshError(ControllerError):
         self.device = device
         self.where = where
         self.what = what
-        super().__init__(f"{device} ({where}): {what}")
+        # Not super(): with HostUnreachable's second base, the next __init__ in
+        # the MRO would be AgentUnreachable's, which words the message its own way.
+        Exception.__init__(self, f"{device} ({where}): {what}")
 
 
 class HostUnreachable(SshError, AgentUnreachable):

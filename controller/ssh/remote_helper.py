@@ -43,12 +43,25 @@ def unit_for(workdir):
 
 
 def systemd_user_works():
+    """"yes" when a systemd --user manager answers and keeps units after logout
+    (lingering); otherwise why not."""
     try:
         rc = subprocess.call(["systemctl", "--user", "show-environment"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
-        return rc == 0
     except Exception:
-        return False
+        return "no systemctl"
+    if rc != 0:
+        return "`systemctl --user` does not work (no user manager)"
+    try:
+        p = subprocess.Popen(["loginctl", "show-user", str(os.getuid()), "--property=Linger", "--value"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        linger = p.communicate(timeout=10)[0].decode().strip()
+    except Exception:
+        linger = ""
+    if linger != "yes":
+        # Without lingering, systemd stops the user's units when the SSH session ends.
+        return "lingering is off (run `loginctl enable-linger` on the board)"
+    return "yes"
 
 
 def probe(args):
@@ -71,7 +84,7 @@ def probe(args):
     except OSError as exc:
         info["workdir_ok"] = False
         info["workdir_error"] = str(exc)
-    info["systemd_user"] = systemd_user_works() if args.get("check_systemd") else False
+    info["systemd_user"] = systemd_user_works() if args.get("check_systemd") else "not checked"
     return info
 
 

@@ -59,7 +59,7 @@ def test_accept_new_records_the_key_then_strict_works(sshd, tmp_path):
 
 
 def test_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
-    other = keygen(tmp_path / "fake_host")
+    keygen(tmp_path / "fake_host")
     kind, b64 = (tmp_path / "fake_host.pub").read_text().split()[:2]
     kh = tmp_path / "known_hosts"
     kh.write_text(f"[127.0.0.1]:{sshd.port} {kind} {b64}\n")

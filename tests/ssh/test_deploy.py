@@ -194,7 +194,7 @@ def test_wrong_key_and_changed_host_key_via_cli(sshd, tmp_path):
     other = keygen(tmp_path / "other")
     path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(key_file=str(other))})
     assert "sshd refused login as root" in one_error_line(cli("deploy", "--devices", str(path)))
-    fake = keygen(tmp_path / "fakehost")
+    keygen(tmp_path / "fakehost")
     kind, b64 = (tmp_path / "fakehost.pub").read_text().split()[:2]
     kh = tmp_path / "kh"
     kh.write_text(f"[127.0.0.1]:{sshd.port} {kind} {b64}\n")
@@ -212,3 +212,40 @@ def test_bad_selection_and_missing_farm(sshd, tmp_path):
     result = cli("status", "--devices", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 2
     assert one_error_line(result) == f"error: {tmp_path / 'missing.yaml'}: file not found"
+
+
+def test_deploy_through_a_jump_host(farm):
+    path, target = farm
+    block = target.model_dump(exclude_none=True)
+    block["jump"] = {"host": "127.0.0.1", "port": target.port}
+    path = write_farm(path, {"board1": block})
+    result = cli("deploy", "--devices", str(path))
+    assert result.exit_code == 0, result.output
+    with open_ssh_device("board1", SshTarget(**block), path.parent) as ep, AgentClient(ep.address, ep.token) as client:
+        assert client.facts().protocol == "larfarm.agent.v1"
+
+
+def test_board_without_sftp(board_python, tmp_path):
+    from tests.support.sshd import start_sshd
+
+    server = start_sshd(tmp_path / "nosftp", sftp=False)
+    try:
+        block = server.target(python=board_python, agent_port=free_port())
+        path = write_farm(tmp_path / "farm.yaml", {"board1": block})
+        result = cli("deploy", "--devices", str(path))
+        assert result.exit_code == 0, result.output
+        token = Path(block["workdir"]) / "agent.token"
+        assert stat.S_IMODE(token.stat().st_mode) == 0o600
+        assert cli("stop", "--devices", str(path)).exit_code == 0
+    finally:
+        server.stop()
+
+
+def test_systemd_asked_where_there_is_no_user_manager(sshd, board_python, tmp_path):
+    probe = subprocess.run(["systemctl", "--user", "show-environment"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("this machine has a systemd --user manager")
+    path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(python=board_python, agent_service="systemd")})
+    line = one_error_line(cli("deploy", "--devices", str(path)))
+    assert line.startswith(f"error: board1 (127.0.0.1:{sshd.port}): agent_service: systemd, but ")
+    assert line.endswith("use agent_service: setsid or auto")

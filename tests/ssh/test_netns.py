@@ -16,7 +16,7 @@ from controller.agent_client import AgentClient
 from controller.ssh.config import SshTarget
 from controller.ssh.connect import open_ssh_device
 from controller.ssh.deploy import deploy, status, stop
-from tests.controller.campaigns import REPO, fake_program, write_fake_campaign
+from tests.controller.campaigns import fake_program, write_fake_campaign
 from tests.ssh import netns
 from tests.support.sshd import need, write_farm
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import zipfile
 from io import BytesIO
 
 import pytest
 
-from controller.ssh.package import ENTRY, PackageError, build_agent_package, parse_version, scan_imports
+from controller.ssh.package import PackageError, build_agent_package, parse_version, scan_imports
 
 
 def test_scan_imports_tells_module_level_from_lazy_and_guarded():

@@ -98,8 +98,11 @@ class Sshd:
 
 
 def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, netns: Optional[str] = None,
-               user_key: Optional[Path] = None) -> Sshd:
-    """Start sshd listening on host:port (inside `netns` if given); wait until it accepts."""
+               user_key: Optional[Path] = None, sftp: bool = True) -> Sshd:
+    """Start sshd listening on host:port (inside `netns` if given); wait until it accepts.
+
+    `sftp=False` plays a board whose sshd has no sftp subsystem (dropbear-like).
+    """
     root.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
     host_key = keygen(root / "ssh_host_ed25519_key", "larfarm-test-host")
@@ -130,7 +133,7 @@ def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, 
             "ClientAliveInterval 0",
             "MaxStartups 50",
             "LogLevel INFO",
-            "Subsystem sftp internal-sftp",
+            "Subsystem sftp internal-sftp" if sftp else "",
             "",
         ])
     )
