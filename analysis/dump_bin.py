@@ -21,6 +21,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from analysis.dtypes import DTypeInfo, dtype_by_code
+from analysis.dump_names import dump_name, parse_dump_name, parse_out_dump_name  # noqa: F401 (re-exported)
 from analysis.dump_payload import bfloat16_to_float32, payload_bytes, unpack_lowbit
 from analysis.errors import DumpFolderError, DumpFormatError, PathLike
 
@@ -35,8 +36,7 @@ HEADER_SIZE = FIXED_HEADER + 4 * DEFAULT_MAX_NDIM
 # A stored max_ndim is honoured, but a value this large can only be garbage.
 _MAX_PLAUSIBLE_NDIM = 64
 
-_DUMP_NAME = re.compile(r"([0-9a-f]{6,16})(?:-inp(0|[1-9][0-9]{0,19}))?")
-_TITLE_ID = re.compile(r"(?:inp\d+: )?var=\{id:(\d+),")
+_TITLE_ID = re.compile(r"(?:inp\d{1,20}: )?var=\{id:(\d{1,20}),")
 
 
 @dataclass(frozen=True)
@@ -256,47 +256,8 @@ def _ids(path: Path, title: str) -> Tuple[int, Optional[int]]:
     if match is None:
         raise DumpFormatError(path, None,
                               "file name is not a var id (%06x) and the title does not start with var={id:N,")
-    prefix = re.match(r"inp(\d+): ", title)
+    prefix = re.match(r"inp(\d{1,20}): ", title)
     return int(match.group(1)), (int(prefix.group(1)) if prefix else None)
-
-
-def parse_dump_name(filename: str) -> Optional[Tuple[int, Optional[int]]]:
-    """``(var_id, input_index)`` for a MegEngine dump file name, else None.
-
-    Names are ``%06zx`` of the var id (lower-case hex, at least 6 digits) and,
-    for MGB_DUMP_INPUT files, ``-inp<K>`` with K the input index.
-    """
-    match = _DUMP_NAME.fullmatch(filename)
-    if match is None:
-        return None
-    digits = match.group(1)
-    if len(digits) > 6 and digits[0] == "0":
-        return None  # printf never pads past 6 digits
-    inp = match.group(2)
-    return int(digits, 16), (None if inp is None else int(inp))
-
-
-_OUT_DUMP_NAME = re.compile(r"run(0|[1-9][0-9]{0,19})-var(0|[1-9][0-9]{0,19})")
-
-
-def parse_out_dump_name(filename: str) -> Optional[Tuple[int, int]]:
-    """``(run, var_id)`` for a ``--bin-out-dump`` file name ``run<N>-var<ID>``, else None.
-
-    Those files (graph outputs per execution) share the binary layout, but
-    their ids describe vars from before load_and_run re-creates the inputs,
-    so they do not match ``--bin-io-dump`` ids (formats spec §1.9).
-    """
-    match = _OUT_DUMP_NAME.fullmatch(filename)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
-
-
-def dump_name(var_id: int, input_index: Optional[int] = None) -> str:
-    """The file name MegEngine gives a var's dump (inverse of parse_dump_name)."""
-    if var_id < 0:
-        raise ValueError(f"var id must be >= 0, got {var_id}")
-    return f"{var_id:06x}" + ("" if input_index is None else f"-inp{input_index}")
 
 
 def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],

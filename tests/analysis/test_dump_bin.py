@@ -500,9 +500,10 @@ def test_unnamed_file_takes_its_id_from_the_title(tmp_path, real_file):
     assert (read_header(other).var_id, read_header(other).input_index) == (1, None)
     other.write_bytes(encode_dump("inp2: " + TITLE, 0, (2, 3), b"\0" * 24))
     assert (read_header(other).var_id, read_header(other).input_index) == (10, 2)
-    other.write_bytes(encode_dump("garbage", 0, (2, 3), b"\0" * 24))
-    with pytest.raises(DumpFormatError, match="file name is not a var id"):
-        read_header(other)
+    for bad in ("garbage", "var={id:" + "9" * 5000 + ",", "inp" + "1" * 5000 + ": var={id:1,"):
+        other.write_bytes(encode_dump(bad, 0, (2, 3), b"\0" * 24))
+        with pytest.raises(DumpFormatError, match="file name is not a var id"):
+            read_header(other)
 
 
 def test_errors_pickle_for_worker_processes(real_file):

@@ -20,6 +20,11 @@ REAL_BIN = [FIXTURES / "runs" / p for p in (
     "mlp/default/bin/000053", "mlp/default/bin/00016e")]
 REAL_TEXT = (FIXTURES / "runs/tiny_cnn/default/io_dump.txt").read_text().splitlines()
 
+TITLE_ALPHABET = st.sampled_from(list("{}(),:= 0123456789abdFlo") + ["id:", "layout:", "shape:", "owner:",
+                                                                    "name:", "slot:", " owner_opr_inputs=",
+                                                                    "var=", "CompNode(\"cpu0:0\" from \"x\")",
+                                                                    " Float32", ", s, 4, 8}", "0=", " 1="])
+
 FUZZ = settings(max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
@@ -45,6 +50,16 @@ def read_everything(path: Path) -> None:
 def test_random_bytes(tmp_path, blob):
     path = tmp_path / "00000a"
     path.write_bytes(blob)
+    read_everything(path)
+
+
+@FUZZ
+@given(title=st.lists(st.one_of(TITLE_ALPHABET, st.text(max_size=3)), max_size=12).map("".join),
+       digits=st.integers(0, 30), name=st.sampled_from(["x.bin", "run1-var2", "00000a-inp3"]))
+def test_titles_of_files_without_a_dump_name(tmp_path, title, digits, name):
+    text = ("var={id:" + "7" * digits + "," + title) if digits else title
+    path = tmp_path / name
+    path.write_bytes(encode_dump(text.encode("utf-8", "surrogatepass"), 0, (1,), b"\0" * 4))
     read_everything(path)
 
 
@@ -79,12 +94,6 @@ def test_mutated_real_files(tmp_path, blob):
     path = tmp_path / "00000a"
     path.write_bytes(blob)
     read_everything(path)
-
-
-TITLE_ALPHABET = st.sampled_from(list("{}(),:= 0123456789abdFlo") + ["id:", "layout:", "shape:", "owner:",
-                                                                    "name:", "slot:", " owner_opr_inputs=",
-                                                                    "var=", "CompNode(\"cpu0:0\" from \"x\")",
-                                                                    " Float32", ", s, 4, 8}", "0=", " 1="])
 
 
 def parse_title_or_error(text: str) -> None:
