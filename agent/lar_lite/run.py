@@ -138,7 +138,11 @@ class LarRun:
         elif dump == "bin":
             self._engine(f"--bin-io-dump {opts.bin_io_dump}", lambda: net.io_bin_dump(opts.bin_io_dump))
         # An open file object keeps megfile's path handling out of the way.
-        with open(opts.model, "rb") as model_file:
+        try:
+            model_file = open(opts.model, "rb")
+        except OSError as exc:
+            raise UsageError(f"cannot read model file {opts.model}: {exc.strerror or exc}") from None
+        with model_file:
             self._engine(f"loading model {opts.model}", lambda: net.load(model_file))
         self.nets.append(net)
         return net
@@ -205,7 +209,7 @@ class LarRun:
             # load_and_run: load the cache when the file exists, else start an
             # empty one that is synced to the file.
             exists = Path(cache_path).exists()
-            self._engine(f"--fast-run-algo-policy {cache_path}",
+            self._engine(f"--fast-run-algo-policy {cache_path}: cannot load the algorithm cache",
                          lambda: lite.LiteGlobal.set_persistent_cache(cache_path, not exists))
 
         self._say("lar-lite (load_and_run on MegEngine Lite):")

@@ -14,7 +14,6 @@ folder is detected and redone. Standard library only: the agent imports this.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -214,6 +213,8 @@ def extract(wheel: Path, dest: Path) -> dict:
 @contextlib.contextmanager
 def _locked(home: Path) -> Iterator[None]:
     """Hold an exclusive lock beside the runtime folder, so two set-ups never race."""
+    import fcntl  # Unix only, like the runtime itself; keeps this module importable anywhere
+
     home.parent.mkdir(parents=True, exist_ok=True)
     with open(home.parent / f".{home.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

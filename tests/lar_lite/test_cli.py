@@ -232,3 +232,33 @@ def test_help(lar_lite_argv):
 
     proc = run_lar_lite(lar_lite_argv, ["--help"])
     assert proc.returncode == 0 and "--bin-io-dump" in proc.stdout
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "first 20 bytes", "first 30000 bytes"])
+def test_damaged_model(lar_lite_argv, megengine_fixtures, tmp_path, damage):
+    from tests.support.lite import run_lar_lite
+
+    good = (megengine_fixtures / "models" / "mlp.mge").read_bytes()
+    bad = {"random bytes": bytes(range(256)) * 12, "first 20 bytes": good[:20],
+           "first 30000 bytes": good[:30000]}[damage]
+    (tmp_path / "bad.mge").write_bytes(bad)
+    assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path / "bad.mge"]), r"loading model .*bad.mge: ", code=1)
+
+
+def test_damaged_algo_cache(run_model, tmp_path):
+    (tmp_path / "algo.cache").write_bytes(b"not an algorithm cache")
+    proc = run_model("mlp", "--fast-run-algo-policy", tmp_path / "algo.cache")
+    assert_one_error(proc, r"--fast-run-algo-policy .*algo.cache: cannot load the algorithm cache", code=1)
+
+
+def test_stdout_closed_early_is_not_a_crash(lar_lite_argv, megengine_fixtures):
+    import subprocess
+
+    proc = subprocess.Popen([*lar_lite_argv, megengine_fixtures / "models" / "mlp.mge", "--input", "data:{4,64}",
+                             "--iter", "2000", "--warmup-iter", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()  # like `lar-lite ... | head -1`
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141
+    assert b"Traceback" not in err
