@@ -13,8 +13,7 @@ import pytest
 from analysis import dump_bin
 from analysis.dtypes import DTYPES, dtype_by_code
 from analysis.dump_bin import (
-    DumpFolder, dump_name, encode_dump, list_dump_folder, parse_dump_name, parse_out_dump_name, read_header,
-    write_dump,
+    DumpFolder, encode_dump, list_dump_folder, read_header, write_dump,
 )
 from analysis.errors import AnalysisError, DumpFolderError, DumpFormatError, UnknownDTypeError
 
@@ -229,24 +228,6 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
 
 # -- names and folders ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,expected", [
-    ("00000e", (14, None)), ("00016e", (366, None)), ("00002a-inp0", (42, 0)), ("00002a-inp12", (42, 12)),
-    ("1000000", (0x1000000, None)), ("abcdef", (0xABCDEF, None)),
-    ("00000E", None), ("0000e", None), ("00000e-inp", None), ("00000e-inp01", None), ("0000000e", None),
-    ("00000e.txt", None), ("run0-var14", None), (".00000e.tmp", None), ("00000e-inp-1", None),
-])
-def test_parse_dump_name(name, expected):
-    assert parse_dump_name(name) == expected
-
-
-@pytest.mark.parametrize("name,expected", [
-    ("run0-var14", (0, 14)), ("run10-var366", (10, 366)), ("run01-var1", None), ("run1-var", None),
-    ("00000e", None), ("run1-var0x1", None),
-])
-def test_parse_out_dump_name(name, expected):
-    assert parse_out_dump_name(name) == expected
-
-
 def test_bin_out_dump_file_reads_with_its_own_naming(tmp_path):
     # --bin-out-dump writes "owner_opr_inputs= " with a space and names files run<N>-var<ID>
     path = tmp_path / "run3-var21"
@@ -255,11 +236,6 @@ def test_bin_out_dump_file_reads_with_its_own_naming(tmp_path):
     assert (header.var_id, header.input_index) == (21, None)
     assert header.title_info().var.id == 21 and header.title_info().inputs == ()
     assert list_dump_folder(tmp_path, allow_empty=True).stray == ("run3-var21",)
-
-
-def test_dump_name_is_the_inverse():
-    for var_id, inp in [(0, None), (14, None), (0xFFFFFF, 3), (0x1000000, None)]:
-        assert parse_dump_name(dump_name(var_id, inp)) == (var_id, inp)
 
 
 def make_folder(root: Path, names):
