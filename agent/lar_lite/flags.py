@@ -28,6 +28,7 @@ FLAGS: Dict[str, Tuple[str, object, str]] = {
     "multithread": ("int", -1, "run on N CPU threads"),
     "cpu": ("bool", False, "run on the CPU (the only device here)"),
     "cpu_default": ("bool", False, "run on the CPU in inplace (caller-thread) mode"),
+    "cuda": ("bool", False, "refused: lar-lite runs on the CPU only"),
     "verbose": ("bool", False, "log level DEBUG (shows the algorithm chosen for each opr)"),
     "model_info": ("bool", False, "print the model's input/output table before and after running"),
     "lite": ("bool", False, "use the Lite interface (always the case in lar-lite)"),
@@ -56,6 +57,7 @@ class LarOptions:
     multithread: int = -1
     cpu: bool = False
     cpu_default: bool = False
+    cuda: bool = False
     verbose: bool = False
     model_info: bool = False
     lite: bool = False
@@ -157,6 +159,8 @@ def _validate(opts: LarOptions) -> None:
         raise UsageError(f"--warmup-iter: must be >= 0, got {opts.warmup_iter}")
     if "multithread" in opts.given and opts.multithread < 1:
         raise UsageError(f"--multithread: must be >= 1, got {opts.multithread}")
+    if opts.cuda:
+        raise UsageError("--cuda: lar-lite runs MegEngine Lite on the CPU only; use load_and_run for CUDA")
     if opts.cpu_default and opts.multithread > 0:
         raise UsageError("--cpu-default and --multithread exclude each other")
     for name in ("input", "io_dump", "bin_io_dump", "fast_run_algo_policy", "output_npz"):

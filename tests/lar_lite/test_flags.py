@@ -62,6 +62,7 @@ def test_input_value_keeps_colons_and_semicolons():
     (["m.mge", "--warmup-iter=-2"], "--warmup-iter: must be >= 0"),
     (["m.mge", "--multithread", "0"], "--multithread: must be >= 1"),
     (["m.mge", "--cpu-default", "--multithread", "2"], "exclude each other"),
+    (["m.mge", "--cuda"], "--cuda: lar-lite runs MegEngine Lite on the CPU only"),
     (["m.mge", "--verbose=maybe"], "--verbose: invalid value 'maybe'"),
     (["m.mge", "--nofast-run=1"], "takes no value"),
     (["m.mge", "--input="], "--input: empty value"),
