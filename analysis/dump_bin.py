@@ -23,7 +23,8 @@ import numpy as np
 from analysis.dtypes import DTypeInfo, dtype_by_code
 from analysis.dump_names import dump_name, parse_dump_name, parse_out_dump_name  # noqa: F401 (re-exported)
 from analysis.dump_payload import bfloat16_to_float32, payload_bytes, unpack_lowbit
-from analysis.errors import DumpFolderError, DumpFormatError, PathLike
+from analysis.errors import DumpFolderError, DumpFormatError, PathLike, TitleError
+from analysis.title import Title, parse_title
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +106,8 @@ class DumpFile:
             arr = arr != 0
         return arr.reshape(self.shape)
 
-    def title_info(self):
-        """The parsed title (``analysis.title.Title``); raises TitleError naming this file."""
-        from analysis.title import parse_title
-        from analysis.errors import TitleError
-
+    def title_info(self) -> Title:
+        """The parsed title; raises TitleError naming this file."""
         try:
             return parse_title(self.title)
         except TitleError as exc:
@@ -167,9 +165,6 @@ def _checked_shape(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload:
 
 
 def _empty_shape_from_title(title: str, slots: Tuple[int, ...]) -> Optional[Tuple[int, ...]]:
-    from analysis.errors import TitleError
-    from analysis.title import parse_title
-
     try:
         shape = parse_title(title).var.shape
     except TitleError:

@@ -408,15 +408,15 @@ def test_missing_file(tmp_path):
     assert one_line(info.value) == f"{tmp_path / '000001'}: cannot read: No such file or directory"
 
 
-def read_header_error(path: Path) -> str:
-    """The error line read_header gives for ``path``; as root, read from a child that dropped to nobody.
+def error_line(call) -> str:
+    """The AnalysisError line ``call()`` raises; as root, from a child that dropped to nobody.
 
-    Root reads any file whatever its mode, so the unreadable case needs an
+    Root reads any file whatever its mode, so the unreadable cases need an
     unprivileged reader to be real.
     """
     if os.geteuid() != 0:
-        with pytest.raises(DumpFormatError) as info:
-            read_header(path)
+        with pytest.raises(AnalysisError) as info:
+            call()
         return str(info.value)
     rfd, wfd = os.pipe()
     pid = os.fork()
@@ -426,9 +426,9 @@ def read_header_error(path: Path) -> str:
             os.setgroups([])
             os.setresgid(65534, 65534, 65534)
             os.setresuid(65534, 65534, 65534)
-            read_header(path)
+            call()
             msg = "no error"
-        except DumpFormatError as exc:
+        except AnalysisError as exc:
             msg = str(exc)
         except BaseException as exc:  # pragma: no cover - reported to the parent
             msg = f"unexpected {exc!r}"
@@ -441,18 +441,32 @@ def read_header_error(path: Path) -> str:
     return msg
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to read as an unprivileged user")
-def test_unreadable_file():
-    # pytest's tmp_path is private to its user; this folder lets an unprivileged reader reach the file
+@pytest.fixture
+def world_reachable_dir():
+    """A folder an unprivileged reader can reach (pytest's tmp_path is private to its user)."""
     folder = Path(tempfile.mkdtemp(prefix="larfarm-unreadable-"))
-    try:
-        folder.chmod(0o711)
-        path = folder / "000001"
-        path.write_bytes(encode_dump(TITLE, 0, (2, 3), b"\0" * 24))
-        path.chmod(0)
-        assert read_header_error(path) == f"{path}: cannot read: Permission denied"
-    finally:
-        shutil.rmtree(folder)
+    folder.chmod(0o711)
+    yield folder
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to read as an unprivileged user")
+def test_unreadable_file(world_reachable_dir):
+    path = world_reachable_dir / "000001"
+    path.write_bytes(encode_dump(TITLE, 0, (2, 3), b"\0" * 24))
+    path.chmod(0)
+    assert error_line(lambda: read_header(path)) == f"{path}: cannot read: Permission denied"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork to read as an unprivileged user")
+def test_unreadable_folder(world_reachable_dir):
+    folder = world_reachable_dir / "bin"
+    folder.mkdir()
+    (folder / "000001").write_bytes(encode_dump(TITLE, 0, (2, 3), b"\0" * 24))
+    folder.chmod(0o311)  # can enter, cannot list
+    assert error_line(lambda: list_dump_folder(folder)) == f"{folder}: cannot list folder: Permission denied"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs Linux's /proc/self/mem")
