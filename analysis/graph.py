@@ -67,12 +67,15 @@ class VarGraph:
 
     ``external`` describes input vars that have no record of their own (from
     the titles, when known); ``problems`` lists files that could not be used
-    and were skipped, so callers can report them.
+    and were skipped, so callers can report them; ``recorded_order`` is the
+    order a text dump printed the records in (constants appear when first
+    used), None for graphs built from titles. Treat a graph as read-only.
     """
 
     nodes: Dict[int, VarNode]
     external: Dict[int, VarNode] = field(default_factory=dict)
     problems: List[AnalysisError] = field(default_factory=list)
+    recorded_order: Optional[Tuple[int, ...]] = None
 
     def __post_init__(self) -> None:
         consumers: Dict[int, List[int]] = {}
@@ -188,7 +191,8 @@ class VarGraph:
         external = {**other.external, **self.external}
         for vid in nodes:
             external.pop(vid, None)
-        return VarGraph(nodes=nodes, external=external, problems=list(self.problems) + list(other.problems))
+        return VarGraph(nodes=nodes, external=external, problems=list(self.problems) + list(other.problems),
+                        recorded_order=self.recorded_order or other.recorded_order)
 
     # -- constructors -------------------------------------------------------
     @classmethod
@@ -256,10 +260,11 @@ class VarGraph:
         if not dump.iterations:
             return cls(nodes={})
         nodes = {}
-        for rec in dump.iterations[iteration]:
+        records = dump.iterations[iteration]
+        for rec in records:
             nodes[rec.id] = VarNode(id=rec.id, name=rec.name, opr=rec.owner_opr, opr_type=rec.owner_type,
                                     inputs=rec.input_ids, shape=rec.shape, dtype=rec.dtype, opr_id=rec.opr_id)
-        return cls(nodes=nodes)
+        return cls(nodes=nodes, recorded_order=tuple(rec.id for rec in records))
 
 
 def _node_from_info(info: VarInfo, inputs: Tuple[int, ...]) -> VarNode:

@@ -84,7 +84,12 @@ def test_text_dump_records_are_not_in_id_order_but_the_graph_is(megengine_fixtur
     dump = parse_text_dump(megengine_fixtures / "runs/mlp/default/io_dump.txt")
     recorded = [v.id for v in dump.last]
     assert recorded != sorted(recorded)  # constants appear when first used
-    assert VarGraph.from_text_dump(dump).execution_order() == sorted(recorded)
+    graph = VarGraph.from_text_dump(dump)
+    assert graph.execution_order() == sorted(recorded)
+    assert graph.recorded_order == tuple(recorded)
+    from_bin = VarGraph.from_dump_folder(megengine_fixtures / "runs/mlp/default/bin")
+    assert from_bin.recorded_order is None
+    assert from_bin.merge(graph).recorded_order == tuple(recorded)
 
 
 def test_execution_order_follows_edges_when_ids_do_not(tmp_path):
