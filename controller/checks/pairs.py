@@ -17,9 +17,9 @@ from analysis.errors import AnalysisError
 from analysis.graph import VarGraph
 from analysis.compare import compare_dumps
 from analysis.roots import amplification, find_roots, first_var
+from analysis.thresholds import error_stats
 
 from controller.checks.result import Comparison, Root, VarPoint
-from controller.checks.thresholds import suggest_threshold
 from controller.errors import StoreError
 from controller.store import RunRecord
 
@@ -60,8 +60,10 @@ def var_error(path_a: Path, path_b: Path, tolerance: float) -> float:
     for path in (path_a, path_b):
         if not path.is_file():
             raise StoreError(f"{path}: needed for a comparison but not in the store")
-    metrics = compare_dumps(read_header(path_a), read_header(path_b), tolerance, full=False)
-    return math.inf if metrics is None else float(metrics.max_err)
+    metrics = compare_dumps(read_header(path_a), read_header(path_b), tolerance, full=True)
+    if metrics is None or metrics.max_err is None:  # shapes differ
+        return math.inf
+    return float(metrics.max_err)
 
 
 def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
@@ -90,7 +92,9 @@ def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
     inputs_of = {vid: graph.inputs_of(vid) for vid in errors}
     differing = sorted(v for v, e in errors.items() if e > tolerance)
     roots = _roots(differing, errors, inputs_of, graph)
-    threshold = suggest_threshold([e for e in errors.values() if e > 0], tolerance)
+    # step 5: the distribution of the errors and a cut in its largest log-gap over the tolerance
+    stats = error_stats(list(errors.values()), floor=tolerance)
+    threshold = stats.suggestion.tolerance if stats.suggestion is not None else None
     at_thr: Tuple[int, ...] = ()
     roots_thr: Tuple[Root, ...] = ()
     if threshold is not None:
@@ -106,7 +110,7 @@ def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
         first_var=_point(first, errors[first], graph) if first is not None else None,
         roots=roots, threshold=threshold, roots_at_threshold=roots_thr, differing_at_threshold=at_thr,
         series=series, compared=len(errors), identical_by_digest=identical,
-        distribution=_distribution(errors, tolerance),
+        distribution=stats.to_dict(),
     )
 
 
@@ -125,17 +129,3 @@ def _roots(differing: Sequence[int], errors: Dict[int, float], inputs_of, graph:
         p = _point(vid, errors[vid], graph)
         out.append(Root(vid, p.opr, p.type, p.name, errors[vid], amp.get(vid)))
     return tuple(out)
-
-
-def _distribution(errors: Dict[int, float], tolerance: float) -> Dict[str, object]:
-    """Counts of vars per decade of error, for the thresholds check and the report."""
-    decades: Dict[str, int] = {}
-    zero = 0
-    for e in errors.values():
-        if e == 0:
-            zero += 1
-            continue
-        key = "inf" if math.isinf(e) else f"1e{math.floor(math.log10(e))}"
-        decades[key] = decades.get(key, 0) + 1
-    return {"vars": len(errors), "exact": zero, "over_tolerance": sum(1 for e in errors.values() if e > tolerance),
-            "per_decade": dict(sorted(decades.items(), key=lambda kv: float(kv[0])))}

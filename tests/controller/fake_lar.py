@@ -74,7 +74,8 @@ def main(argv: List[str], vars: int = 50, size: int = 1024, sleep_s: float = 0.0
         if every and k % every == 0 and not reproducible:
             data = data + noise.standard_normal(size).astype(np.float32) * 1e-3
         if naive and k >= vars // 2:
-            data = data * np.float32(1 + 1e-6)
+            # naive kernels: a small drift from the middle on, amplified 1000x at three quarters
+            data = data * np.float32(1 + (1e-3 if k >= 3 * vars // 4 else 1e-6))
         write_dump(bin_dir / f"{k:06x}", title(k, size), FLOAT32, [size], data)
     if text is not None:
         text.parent.mkdir(parents=True, exist_ok=True)

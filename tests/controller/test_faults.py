@@ -136,3 +136,21 @@ def test_failing_program_marks_device_unhealthy(tmp_path: Path) -> None:
 
 def test_repo_root_is_importable() -> None:
     assert (REPO / "controller" / "cli.py").is_file()
+
+
+def test_naive_and_thresholds_on_fake_dumps(tmp_path: Path) -> None:
+    write_farm(tmp_path, [{"name": "d1", "local": True, "program": str(fake_program(tmp_path, "f", vars=40))}])
+    write_fake_campaign(tmp_path, "[naive, thresholds]")
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out",
+                           "--json"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    naive = next(c for c in data["checks"] if c["kind"] == "naive")
+    assert naive["first"] == 20 and [r["id"] for r in naive["roots"]] == [20]
+    assert naive["differing"] == list(range(20, 41))
+    th = next(c for c in data["checks"] if c["kind"] == "thresholds")
+    # the jump from 1e-6 to 1e-3 at var 30 is where analysis cuts; var 30 is the root above the cut
+    assert 1e-6 < th["threshold"] < 1e-3
+    assert [r["id"] for r in th["roots"]] == [30] and th["first"] == 30
+    amp = th["roots"][0]["amplification"]
+    assert amp > 100
