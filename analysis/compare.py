@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,8 +80,8 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
             f2.seek(fb.data_offset)
             while remaining > 0:
                 k = min(chunk_elems, remaining)
-                ra = _read_exact(f1, fa, k * da.itemsize)
-                rb = _read_exact(f2, fb, k * db.itemsize)
+                ra = _read_into(f1, fa, _buffer(0, k * da.itemsize))
+                rb = _read_into(f2, fb, _buffer(1, k * db.itemsize))
                 a = np.frombuffer(ra, dtype=da)
                 b = np.frombuffer(rb, dtype=db)
                 if a.dtype != np.float32:
@@ -95,11 +96,28 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
     return acc.result()
 
 
-def _read_exact(f, dump: DumpFile, nbytes: int) -> bytes:
-    raw = f.read(nbytes)
-    if len(raw) != nbytes:
+_local = threading.local()
+
+
+def _buffer(side: int, nbytes: int) -> bytearray:
+    """A per-thread read buffer of exactly ``nbytes``, reused while the size repeats.
+
+    Reading into reused buffers avoids a fresh allocation (and page faults) per
+    chunk; bytearray equality is a memcmp.
+    """
+    cache = getattr(_local, "buffers", None)
+    if cache is None:
+        cache = _local.buffers = [bytearray(), bytearray()]
+    if len(cache[side]) != nbytes:
+        cache[side] = bytearray(nbytes)
+    return cache[side]
+
+
+def _read_into(f, dump: DumpFile, buf: bytearray) -> bytearray:
+    got = f.readinto(buf)
+    if got != len(buf):
         raise DumpFormatError(dump.path, f.tell(), "file shrank while reading the payload")
-    return raw
+    return buf
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = DEFAULT_WORKERS) -> Iterator[R]:

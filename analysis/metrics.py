@@ -33,17 +33,20 @@ class TensorMetrics:
 
     ``max_err`` is MegEngine's metric; it is ``inf`` where one side has a NaN
     or Inf the other side does not have at the same place (a NaN on both sides,
-    or the same Inf, counts as agreement). ``first_index`` is the flat C-order
+    or the same Inf, counts as agreement). An element is over tolerance when
+    its error is greater than the tolerance cast to float32, as in MegEngine. ``first_index`` is the flat C-order
     index of the first element over ``tolerance`` and ``first_values`` its
     (a, b, err) as float32 values widened to Python floats. ``max_abs`` and the
-    other extra metrics are None when only MegEngine's check was asked for.
+    other extra metrics are None when only MegEngine's check was asked for
+    (``full=False``); so are ``max_err`` and ``count_over_tol``, which that
+    check stops computing at the first mismatch.
     """
 
     n_elems: int
     tolerance: float
     bitwise_equal: bool
-    max_err: float
-    count_over_tol: int
+    max_err: Optional[float]
+    count_over_tol: Optional[int]
     first_index: Optional[int]
     first_values: Optional[Tuple[float, float, float]]
     nan_a: int
@@ -62,7 +65,7 @@ class TensorMetrics:
     @property
     def over_tolerance(self) -> bool:
         """True when some element's error is strictly greater than the tolerance."""
-        return self.count_over_tol > 0
+        return self.first_index is not None
 
     @property
     def finite(self) -> bool:
@@ -86,7 +89,8 @@ def megengine_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _dot(x: np.ndarray, y: np.ndarray) -> float:
     """x . y as a Python float; retried in float64 when float32 overflows."""
-    r = float(np.dot(x, y))
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = float(np.dot(x, y))
     if not math.isfinite(r):
         r = float(np.dot(x.astype(np.float64), y.astype(np.float64)))
     return r
@@ -95,14 +99,16 @@ def _dot(x: np.ndarray, y: np.ndarray) -> float:
 class ErrorAccumulator:
     """Accumulates TensorMetrics over consecutive C-order chunks of a tensor pair.
 
-    ``full=False`` computes only what MegEngine's check needs (max error, the
-    first index over tolerance, finiteness), which is what the drop-in CLI uses.
+    ``full=False`` computes only what MegEngine's check needs (the first index
+    over tolerance and finiteness), which is what the drop-in CLI uses.
     """
 
     def __init__(self, tolerance: float, *, full: bool = True) -> None:
         self.tolerance = float(tolerance)
         self.full = full
+        # MegEngine compares the float32 error with the tolerance cast to float32.
         self._tol32 = _F32(self.tolerance)
+        self._tol_f = float(self._tol32)
         self._n = 0
         self._equal = True
         self._max_err = 0.0
@@ -117,6 +123,7 @@ class ErrorAccumulator:
         self._sum_abs = 0.0
         self._n_finite = 0
         self._saa = self._sbb = self._sab = self._sdd = 0.0
+        self._work: Optional[Tuple[np.ndarray, ...]] = None
 
     def add(self, a: np.ndarray, b: np.ndarray, *, equal_bytes: bool = False) -> None:
         """Feed the next chunk: 1-D float32 arrays of the same length.
@@ -143,11 +150,14 @@ class ErrorAccumulator:
                 return
         else:
             self._equal = False
+        if not self.full and self._check_only(a, b, offset):
+            return
+        sd, s1, s2 = self._scratch(n)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            d = np.subtract(a, b)
+            d = np.subtract(a, b, out=sd)
             np.abs(d, out=d)
-            aa = np.abs(a)
-            ab = np.abs(b)
+            aa = np.abs(a, out=s1)
+            ab = np.abs(b, out=s2)
             amax_a = float(aa.max())
             amax_b = float(ab.max())
             finite = math.isfinite(amax_a) and math.isfinite(amax_b)
@@ -164,7 +174,7 @@ class ErrorAccumulator:
                 self._patch_nonfinite(a, b, fa, fb, d, err)
             emax = float(err.max())
             self._max_err = max(self._max_err, emax)
-            if emax > self.tolerance:
+            if emax > self._tol_f:
                 over = err > self._tol32
                 self._count += int(np.count_nonzero(over))
                 if self._first is None:
@@ -175,6 +185,42 @@ class ErrorAccumulator:
                 self._accumulate_full(a, b, d, den, fa, fb)
             else:
                 self._n_finite += n
+
+    def _check_only(self, a: np.ndarray, b: np.ndarray, offset: int) -> bool:
+        """MegEngine's check on a finite chunk, doing as little as it can; False if not finite.
+
+        A finite float32 sum of squares proves every value finite and too small
+        for any float32 sum to overflow. Past the first mismatch only that is
+        left to check; before it, a chunk whose max |a-b| is within tolerance
+        has no element over it (the divisor max(|a|,|b|,1) is >= 1).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not (math.isfinite(float(np.dot(a, a))) and math.isfinite(float(np.dot(b, b)))):
+                return False
+        if self._first is not None:
+            return True
+        sd, s1, s2 = self._scratch(a.size)
+        d = np.subtract(a, b, out=sd)
+        np.abs(d, out=d)
+        if float(d.max()) <= self._tol_f:
+            return True
+        den = np.maximum(np.abs(a, out=s1), np.abs(b, out=s2), out=s1)
+        err = np.divide(d, np.maximum(den, _ONE, out=den), out=den)
+        over = err > self._tol32
+        if over.any():
+            i = int(np.argmax(over))
+            self._first = offset + i
+            self._first_values = (float(a[i]), float(b[i]), float(err[i]))
+        return True
+
+    def _scratch(self, n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Three float32 work arrays of n elements, reused from chunk to chunk.
+
+        Reusing them saves an allocation (and its page faults) per temporary.
+        """
+        if self._work is None or self._work[0].size < n:
+            self._work = tuple(np.empty(n, dtype=_F32) for _ in range(3))
+        return tuple(w[:n] for w in self._work)
 
     def _count_nonfinite(self, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         nan_a = np.isnan(a)
@@ -241,8 +287,8 @@ class ErrorAccumulator:
             n_elems=n,
             tolerance=self.tolerance,
             bitwise_equal=self._equal,
-            max_err=self._max_err,
-            count_over_tol=self._count,
+            max_err=self._max_err if self.full else None,
+            count_over_tol=self._count if self.full else None,
             first_index=self._first,
             first_values=self._first_values,
             nan_a=self._nan_a,

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from analysis import roots as _roots
 from analysis.metrics import TensorMetrics
 
@@ -98,7 +100,7 @@ class VarDiff:
         err = self.max_err
         if err is None:
             return False
-        return err > (self.tolerance if tolerance is None else tolerance)
+        return exceeds(err, self.tolerance if tolerance is None else tolerance)
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain JSON-able data (non-finite floats become the strings "inf", "-inf", "nan")."""
@@ -253,6 +255,11 @@ class RunDiff:
             "stray_b": list(self.stray_b),
             "vars": [v.to_dict() for v in self.vars],
         }
+
+
+def exceeds(err: float, tolerance: float) -> bool:
+    """MegEngine's test ``err > tolerance``, with the tolerance cast to float32 as numpy does."""
+    return err > float(np.float32(tolerance))
 
 
 def json_float(x: Optional[float]) -> Union[None, float, str]:

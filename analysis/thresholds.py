@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from analysis.results import RunDiff, json_float
+from analysis.results import RunDiff, exceeds, json_float
 
 #: The smallest gap, in decades of error, that counts as a jump.
 MIN_GAP_DECADES = 1.0
@@ -91,7 +91,7 @@ def log_histogram(values: Sequence[float]) -> Tuple[Tuple[float, float, int], ..
 def suggest_tolerance(errors: Sequence[float], floor: float = 0.0,
                       min_gap_decades: float = MIN_GAP_DECADES) -> Optional[Suggestion]:
     """The geometric middle of the largest log-gap among errors > ``floor``, if wide enough."""
-    vals = sorted(v for v in errors if v > floor and v > 0 and math.isfinite(v))
+    vals = sorted(v for v in errors if exceeds(v, floor) and v > 0 and math.isfinite(v))
     if len(vals) < 2:
         return None
     logs = [math.log10(v) for v in vals]
@@ -109,7 +109,7 @@ def error_stats(errors: Sequence[float], floor: float = 0.0,
     errs = [float(e) for e in errors]
     finite = sorted(e for e in errs if math.isfinite(e) and e > 0)
     suggestion = suggest_tolerance(errs, floor, min_gap_decades)
-    over = [e for e in errs if e > floor]
+    over = [e for e in errs if exceeds(e, floor)]
     if suggestion is not None:
         reason = (f"largest gap among the {len(over)} errors over {floor:g}: {suggestion.below:.3g} .. "
                   f"{suggestion.above:.3g} ({suggestion.gap_decades:.1f} decades)")
