@@ -33,6 +33,29 @@ TCP_USER_TIMEOUT_MS = 10_000
 SSH_KEEPALIVE_S = 3
 
 
+# paramiko's transport logs are routed here (SSHClient.set_log_channel). It logs
+# expected link failures at ERROR ("Socket exception: No route to host") while we
+# report them ourselves as one SshError line; its chatter shows only when this
+# logger is enabled for DEBUG (e.g. --debug).
+WIRE_LOG = "controller.ssh.wire"
+
+
+class _WireFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(WIRE_LOG).isEnabledFor(logging.DEBUG)
+
+
+_wire_filter = _WireFilter()
+
+
+def _quiet_wire() -> None:
+    for name in (WIRE_LOG, WIRE_LOG + ".sftp"):
+        logger = logging.getLogger(name)
+        if _wire_filter not in logger.filters:
+            logger.addFilter(_wire_filter)
+
+
 def known_hosts_name(host: str, port: int) -> str:
     """The name OpenSSH and paramiko file a host key under."""
     return host if port == 22 else f"[{host}]:{port}"
@@ -109,6 +132,8 @@ def _login(
     timeout: float,
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
+    _quiet_wire()
+    client.set_log_channel(WIRE_LOG)
     if policy.path.exists():
         try:
             client.load_host_keys(str(policy.path))
