@@ -233,6 +233,15 @@ def _check_space(where: Path, need: int) -> None:
         )
 
 
+def _replaceable(home: Path) -> bool:
+    """True when ``home`` is absent, empty or holds only what a set-up puts there."""
+    if not home.exists() and not home.is_symlink():
+        return True
+    if not home.is_dir() or home.is_symlink():
+        return False
+    return {p.name for p in home.iterdir()} <= {"megenginelite", "megengine", MARKER}
+
+
 def ensure(
     home: Optional[Path] = None,
     *,
@@ -243,7 +252,8 @@ def ensure(
 
     ``wheel`` (or ``$LARFARM_LITE_WHEEL``) names a wheel already on disk; it is
     verified like a download but never deleted. A downloaded wheel is deleted
-    once unpacked: it is nearly a gigabyte.
+    once unpacked: it is nearly a gigabyte. A folder that holds anything else
+    than a runtime is never replaced.
     """
     home = Path(home) if home is not None else default_home()
     if is_installed(home, expected_sha256):
@@ -251,42 +261,47 @@ def ensure(
     check_platform()
     if wheel is None and os.environ.get(WHEEL_ENV):
         wheel = Path(os.environ[WHEEL_ENV]).expanduser()
-    with _locked(home):
-        if is_installed(home, expected_sha256):  # another process finished while we waited
-            return home
-        parent = home.parent
-        for stale in parent.glob(f".{home.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if wheel is None:
-            _check_space(parent, NEEDED_BYTES)
-        staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.partial-", dir=parent))
-        try:
-            if wheel is None:
-                fetched = download_wheel(staging / "download")
-            else:
-                if not wheel.is_file():
-                    raise RuntimeSetupError(f"{WHEEL_ENV}: no such wheel file: {wheel}")
-                fetched = wheel
-            verify_wheel(fetched, expected_sha256)
-            tree = staging / "runtime"
-            files = extract(fetched, tree)
-            if wheel is None:
-                shutil.rmtree(staging / "download", ignore_errors=True)
-            marker = {
-                "megengine": MEGENGINE_VERSION,
-                "wheel": WHEEL_NAME,
-                "sha256": expected_sha256,
-                "files": files,
-            }
-            # The marker goes last: its presence says everything above is complete.
-            (tree / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
-            if home.exists() or home.is_symlink():
-                shutil.rmtree(home) if home.is_dir() and not home.is_symlink() else home.unlink()
-            os.replace(tree, home)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    log.info("MegEngine Lite runtime ready in %s", home)
+        if not wheel.is_file():
+            raise RuntimeSetupError(f"{WHEEL_ENV}: no such wheel file: {wheel}")
+    try:
+        with _locked(home):
+            if not is_installed(home, expected_sha256):  # another process may have finished it
+                _install(home, wheel, expected_sha256)
+    except OSError as exc:
+        raise RuntimeSetupError(f"setting up the runtime in {home} failed: {exc}") from exc
     return home
+
+
+def _install(home: Path, wheel: Optional[Path], expected_sha256: str) -> None:
+    """Fetch (or take), verify and unpack into a staging folder, then move it into place."""
+    if not _replaceable(home):
+        raise RuntimeSetupError(
+            f"{home} exists and holds other files; refusing to replace it (point {HOME_ENV} elsewhere)"
+        )
+    parent = home.parent
+    for stale in parent.glob(f".{home.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    if wheel is None:
+        _check_space(parent, NEEDED_BYTES)
+    elif not wheel.is_file():
+        raise RuntimeSetupError(f"no such wheel file: {wheel}")
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.partial-", dir=parent))
+    try:
+        fetched = download_wheel(staging / "download") if wheel is None else wheel
+        verify_wheel(fetched, expected_sha256)
+        tree = staging / "runtime"
+        files = extract(fetched, tree)
+        if wheel is None:
+            shutil.rmtree(staging / "download", ignore_errors=True)
+        marker = {"megengine": MEGENGINE_VERSION, "wheel": WHEEL_NAME, "sha256": expected_sha256, "files": files}
+        # The marker goes last: its presence says everything above is complete.
+        (tree / MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True))
+        if home.exists():
+            shutil.rmtree(home)
+        os.replace(tree, home)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("MegEngine Lite runtime ready in %s", home)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

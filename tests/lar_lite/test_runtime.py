@@ -223,3 +223,20 @@ def test_agent_side_imports_stay_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_folder_with_other_files_is_never_replaced(tmp_path, wheel):
+    path, sha = wheel
+    home = tmp_path / "mine"
+    home.mkdir()
+    (home / "notes.txt").write_text("keep me")
+    with pytest.raises(RuntimeSetupError, match="exists and holds other files; refusing to replace it"):
+        runtime.ensure(home, wheel=path, expected_sha256=sha)
+    assert (home / "notes.txt").read_text() == "keep me"
+
+
+def test_home_that_cannot_be_made_is_one_error(tmp_path, wheel):
+    path, sha = wheel
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RuntimeSetupError, match="setting up the runtime in .*file/rt failed"):
+        runtime.ensure(tmp_path / "file" / "rt", wheel=path, expected_sha256=sha)
