@@ -262,3 +262,30 @@ def test_stdout_closed_early_is_not_a_crash(lar_lite_argv, megengine_fixtures):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 141
     assert b"Traceback" not in err
+
+
+def test_input_forms_feed_the_same_data(lar_lite_argv, megengine_fixtures, tmp_path):
+    """The same values as .npy, .json and a literal give bitwise the same outputs."""
+    import json
+
+    from tests.support.lite import run_lar_lite
+
+    x = np.load(megengine_fixtures / "inputs" / "mlp__data.npy")
+    # float32 values printed with repr round-trip exactly through JSON and the literal.
+    values = [float(v) for v in x.ravel()]
+    (tmp_path / "in.json").write_text(json.dumps({"data": {"shape": list(x.shape), "type": "float32", "raw": values}}))
+    literal = json.dumps(x.astype(np.float64).tolist()).replace(" ", "")
+    assert "." in literal
+    forms = {
+        "npy": f"data:{megengine_fixtures / 'inputs' / 'mlp__data.npy'}",
+        "json": str(tmp_path / "in.json"),
+        "literal": f"data:{literal}",
+    }
+    outputs = {}
+    for form, value in forms.items():
+        npz = tmp_path / f"{form}.npz"
+        proc = run_lar_lite(lar_lite_argv, [megengine_fixtures / "models" / "mlp.mge", "--input", value,
+                                            "--iter", "1", "--warmup-iter", "0", "--output-npz", npz])
+        assert proc.returncode == 0, (form, proc.stderr)
+        outputs[form] = {k: v.tobytes() for k, v in np.load(npz).items()}
+    assert outputs["npy"] == outputs["json"] == outputs["literal"]
