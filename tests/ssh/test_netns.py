@@ -122,3 +122,45 @@ def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path
     # board2 failed while its link was down and was retried once it came back
     assert devices["board2"]["healthy"] and devices["board2"]["attempts"] >= 2, devices["board2"]
     assert "board2" in err and "retry" in err.lower(), err
+
+
+def test_board_whose_link_stays_down_is_reported_failed(two_boards, board_python, tmp_path):
+    fast = fake_program(tmp_path, "fast")
+    slow = fake_program(tmp_path, "slow", sleep_s=4.0)
+    blocks = {
+        "board1": _block(two_boards[0], board_python, _runner_config(tmp_path / "a.json", fast)),
+        "board2": _block(two_boards[1], board_python, _runner_config(tmp_path / "b.json", slow)),
+    }
+    farm = write_farm(tmp_path / "farm.yaml", blocks)
+    farm.write_text(farm.read_text().replace("  ssh:", "  runner: load_and_run\n  ssh:"))
+    for name, block in blocks.items():
+        deploy(name, SshTarget(**block), tmp_path)
+    write_fake_campaign(tmp_path, "[shake]", "retries: 1\nbaseline: board1\n")
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
+                             "--campaign", "campaign.yaml", "--out", "out", "--json"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(slow):
+            assert time.monotonic() < deadline, "board2 never started its run"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        two_boards[1].link_down()  # and it stays down
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        two_boards[1].link_up()
+        stop("board1", SshTarget(**blocks["board1"]), tmp_path)
+    assert proc.returncode == 1, f"{out}\n{err}"  # a device is unhealthy
+    report = json.loads((tmp_path / "out" / "fake" / "report.json").read_text())
+    devices = {d["name"]: d for d in report["devices"]}
+    assert devices["board1"]["healthy"]
+    bad = report["unhealthy"][0]
+    assert bad["name"] == "board2" and devices["board2"]["attempts"] == 2
+    address = two_boards[1].address
+    # the last attempt could not even log in: the reason names the board and its sshd
+    assert f"board2 ({address}:22): " in bad["reason"], bad
+    assert "Traceback" not in err
