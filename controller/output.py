@@ -19,6 +19,8 @@ class Output:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
         self.out = Console(soft_wrap=False)
+        if not self.out.is_terminal:
+            self.out = Console(soft_wrap=False, width=140)  # files and pipes: no 80-column squeeze
         self.err = Console(stderr=True)
 
     def error(self, message: str, hint: Optional[str] = None) -> None:

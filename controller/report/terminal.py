@@ -24,7 +24,7 @@ def _first(c: CheckResult) -> str:
     for cmp in c.comparisons:
         if cmp.first_var is not None and cmp.first_var.id == c.first:
             p = cmp.first_var
-            return f"var{p.id} {p.type} {p.opr}"[:60]
+            return f"var{p.id} {p.type}"
     return f"var{c.first}"
 
 
@@ -39,14 +39,14 @@ def render(report: CampaignReport, console: Console) -> None:
     """Per check: devices, how many vars differ, first var with its opr, roots with err and amplification."""
     table = Table(title=f"campaign {report.campaign} (tolerance {report.tolerance:g})", show_lines=True)
     for col in ("check", "devices", "status", "differing", "first var", "roots", "threshold"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("check", "status", "threshold"))
     for c in report.checks:
         style = {"ok": "green", "differs": "red", "skipped": "yellow"}.get(c.status, "")
         table.add_row(c.kind, " vs ".join(c.devices), f"[{style}]{c.status}[/]", str(len(c.differing)),
                       _first(c), _roots(c), _err(c.threshold))
     console.print(table)
     for c in report.checks:
-        if c.note and c.kind in ("shake", "cross"):
+        if c.note and c.kind in ("shake", "cross", "thresholds"):
             console.print(f"{c.kind} {' vs '.join(c.devices)}: {c.note}")
     for d in report.unhealthy:
         console.print(f"[red]unhealthy[/] device {d.name} ({d.address}): {d.reason}")
