@@ -139,7 +139,8 @@ class ErrorAccumulator:
         offset = self._n
         self._n += n
         if equal_bytes:
-            saa = _dot(a, a)
+            with np.errstate(over="ignore", invalid="ignore"):
+                saa = float(np.dot(a, a))  # in float32: finite only if no float32 sum can overflow
             if math.isfinite(saa):
                 # Finite sum of squares: every value is finite and small enough
                 # that no float32 sum of the tensor can overflow.
