@@ -212,3 +212,67 @@ def test_formatted_titles_parse_back(var, inputs, prefix):
     names = [n for v in (var, *inputs) for n in (v.name, v.owner_opr)]
     if not any(tok in n for n in names for tok in ("}, name:", ", slot:", "={id:", "{id:", " owner_opr_inputs=")):
         assert parsed == original  # and is unambiguous unless a name mimics the grammar
+
+
+def format_record(var_id, name, layout, opr, opr_type, opr_id, deps, values, truncated, stats):
+    """One non-lazy text record as TextOprIODump prints it (formats spec §2.2)."""
+    lines = [f"var{var_id} produced: name={name} layout={layout} owner_opr={opr}{{{opr_type}}} opr{opr_id}"]
+    if layout == "<invalid>":
+        return lines
+    lines.append(" deps:")
+    for dep_id, index, kind in deps:
+        prefix = "" if index is None else f"[i{index}]"
+        body = {"value": "[1, 2] s", "host_value": " <host value[s]> [1, -1] s", "shape": " <shape dep[s]> {2} s",
+                "comp_order": " <dev comp order> s"}[kind]
+        lines.append(f"  {prefix}var{dep_id}: {body}")
+    shown = ", ".join(values) + (", ..." if truncated else "")
+    lines.append(f" val: [{shown}]min={stats[0]} max={stats[1]} mean={stats[2]} l2={stats[3]} sd={stats[4]} s")
+    return lines
+
+
+TEXT_NAME = st.lists(st.sampled_from(list("ab09{}()[],:=<>.-_ @") + [" layout=", " owner_opr=", " opr"]),
+                     max_size=12).map("".join)
+NUMBER = st.sampled_from(["0", "-1", "29", "0.5", "-3.18", "1e-05", "7.15e-05", "nan", "-nan", "inf", "-inf"])
+
+
+@st.composite
+def text_records(draw):
+    count = draw(st.integers(1, 5))
+    records = []
+    for k in range(count):
+        var_id = 10 * (k + 1)
+        shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))
+        layout = draw(st.sampled_from([None, "<invalid>"])) or (
+            "{" + ",".join(f"{d}(1)" for d in shape) + " " + draw(st.sampled_from(["Float32", "Int32"])) + "}")
+        index_deps = [(draw(st.integers(0, 99)), i, draw(st.sampled_from(["value", "host_value", "shape"])))
+                      for i in range(draw(st.integers(0, 3)))]
+        other_deps = [(draw(st.integers(0, 99)), None, draw(st.sampled_from(["comp_order", "shape"])))
+                      for _ in range(draw(st.integers(0, 2)))]
+        records.append(dict(var_id=var_id, name=draw(TEXT_NAME), layout=layout, opr=draw(TEXT_NAME),
+                            opr_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])), opr_id=var_id - 1,
+                            deps=other_deps + index_deps, values=draw(st.lists(NUMBER, min_size=1, max_size=5)),
+                            truncated=draw(st.booleans()),
+                            stats=draw(st.lists(NUMBER, min_size=4, max_size=4)) + [draw(st.sampled_from(["N/A", "0.1"]))]))
+    return records
+
+
+@FUZZ
+@given(records=text_records(), repeat=st.integers(1, 3))
+def test_formatted_text_dumps_parse_back(records, repeat):
+    lines = [line for rec in records for line in format_record(**rec)] * repeat
+    dump = parse_text_dump_lines(lines)
+    assert len(dump.iterations) == repeat
+    names_are_plain = all(" layout=" not in r["name"] and " owner_opr=" not in r["opr"] for r in records)
+    for rec, got in zip(records, dump.last):
+        assert got.id == rec["var_id"] and got.opr_id == rec["opr_id"] and got.owner_type == rec["opr_type"]
+        assert (got.name + " layout=" + got.layout + " owner_opr=" + got.owner_opr ==
+                rec["name"] + " layout=" + rec["layout"] + " owner_opr=" + rec["opr"])
+        if names_are_plain:
+            assert (got.name, got.layout, got.owner_opr) == (rec["name"], rec["layout"], rec["opr"])
+        if rec["layout"] == "<invalid>":
+            assert got.deps == () and got.stats is None
+            continue
+        assert [(d.var_id, d.input_index, d.kind) for d in got.deps] == rec["deps"]
+        assert got.input_ids == tuple(d[0] for d in rec["deps"] if d[1] is not None)
+        assert len(got.values) == len(rec["values"]) and got.values_truncated == rec["truncated"]
+        assert (got.stats["sd"] is None) == (rec["stats"][4] == "N/A")
