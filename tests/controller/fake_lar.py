@@ -9,18 +9,31 @@ like a non-reproducible algorithm), and can kill its parent agent once
 
 from __future__ import annotations
 
+import array
 import os
+import random
 import signal
+import struct
 import sys
 import time
 from pathlib import Path
 from typing import List
 
-import numpy as np
-
-from analysis.dump_bin import write_dump
-
+# Pure Python on purpose: the benchmark runs many of these at once on 2 cores, and
+# importing numpy would cost more than the scheduler being measured.
 FLOAT32 = 0
+MAX_NDIM = 7
+
+
+def write_dump(path: Path, title_text: str, values: "array.array") -> None:
+    """One binary dump file in MegEngine's layout (u32 name_len, dtype, max_ndim, shape[7]; title; data)."""
+    name = title_text.encode("ascii")
+    shape = [len(values)] + [0] * (MAX_NDIM - 1)
+    header = struct.pack(f"<3I{MAX_NDIM}I", len(name), FLOAT32, MAX_NDIM, *shape)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(header + name + values.tobytes())
+    os.replace(tmp, path)
 
 
 def title(var: int, size: int) -> str:
@@ -66,17 +79,18 @@ def main(argv: List[str], vars: int = 50, size: int = 1024, sleep_s: float = 0.0
     if bin_dir is None:
         return 0
     bin_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1234)
-    noise = np.random.default_rng()  # differs run to run: the "shake"
+    rng = random.Random(1234)
+    noise = random.Random()  # differs run to run: the "shake"
     every = int(round(1 / shake)) if shake > 0 else 0
     for k in range(1, vars + 1):
-        data = rng.standard_normal(size).astype(np.float32)
+        data = array.array("f", (rng.gauss(0.0, 1.0) for _ in range(size)))
         if every and k % every == 0 and not reproducible:
-            data = data + noise.standard_normal(size).astype(np.float32) * 1e-3
+            data = array.array("f", (v + noise.gauss(0.0, 1e-3) for v in data))
         if naive and k >= vars // 2:
             # naive kernels: a small drift from the middle on, amplified 1000x at three quarters
-            data = data * np.float32(1 + (1e-3 if k >= 3 * vars // 4 else 1e-6))
-        write_dump(bin_dir / f"{k:06x}", title(k, size), FLOAT32, [size], data)
+            scale = 1 + (1e-3 if k >= 3 * vars // 4 else 1e-6)
+            data = array.array("f", (v * scale for v in data))
+        write_dump(bin_dir / f"{k:06x}", title(k, size), data)
     if text is not None:
         text.parent.mkdir(parents=True, exist_ok=True)
         text.write_text("")
