@@ -67,9 +67,21 @@ class TextVar:
 
     @property
     def input_ids(self) -> Tuple[int, ...]:
-        """Ids of the owner opr's inputs in input order (``[iK]`` deps only)."""
-        inputs = sorted((d for d in self.deps if d.input_index is not None), key=lambda d: d.input_index)
-        return tuple(d.var_id for d in inputs)
+        """Ids of the ``[iK]`` deps in K order.
+
+        MegEngine prints one line per var, with the var's last input index, so
+        an opr that takes one var twice (``x * x``) lists it once: see
+        ``input_slots`` for the K of each id.
+        """
+        return tuple(d.var_id for d in self._input_deps())
+
+    @property
+    def input_slots(self) -> Tuple[int, ...]:
+        """The input index K of each id in ``input_ids``."""
+        return tuple(d.input_index for d in self._input_deps())
+
+    def _input_deps(self) -> List[TextDep]:
+        return sorted((d for d in self.deps if d.input_index is not None), key=lambda d: d.input_index)
 
 
 @dataclass

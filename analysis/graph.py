@@ -34,6 +34,14 @@ class VarNode:
     shape: Optional[Tuple[int, ...]]
     dtype: Optional[str]
     opr_id: Optional[int] = None  # only the text dump prints it
+    # Input index of each entry of ``inputs`` when the list may have gaps: the
+    # text dump prints a var taken twice once, at its last index. None: complete.
+    input_slots: Optional[Tuple[int, ...]] = None
+
+    @property
+    def inputs_complete(self) -> bool:
+        """True when ``inputs`` is the opr's whole input list (no var taken twice hidden)."""
+        return self.input_slots is None or self.input_slots == tuple(range(len(self.inputs)))
 
 
 @dataclass(frozen=True)
@@ -169,7 +177,7 @@ class VarGraph:
         mine, theirs = set(self.nodes), set(other.nodes)
         differ = tuple((vid, self.nodes[vid].inputs, other.nodes[vid].inputs)
                        for vid in sorted(mine & theirs)
-                       if self.nodes[vid].inputs != other.nodes[vid].inputs)
+                       if not inputs_agree(self.nodes[vid], other.nodes[vid]))
         return GraphDiff(only_in_first=tuple(sorted(mine - theirs)),
                          only_in_second=tuple(sorted(theirs - mine)), inputs_differ=differ)
 
@@ -183,6 +191,8 @@ class VarGraph:
         for vid, node in self.nodes.items():
             theirs = other.nodes.get(vid)
             if theirs is not None:
+                if not node.inputs_complete and theirs.inputs_complete and inputs_agree(node, theirs):
+                    node = replace(node, inputs=theirs.inputs, input_slots=None)
                 node = replace(node,
                                opr_id=node.opr_id if node.opr_id is not None else theirs.opr_id,
                                shape=node.shape if node.shape is not None else theirs.shape,
@@ -262,14 +272,39 @@ class VarGraph:
         nodes = {}
         records = dump.iterations[iteration]
         for rec in records:
+            slots = rec.input_slots
             nodes[rec.id] = VarNode(id=rec.id, name=rec.name, opr=rec.owner_opr, opr_type=rec.owner_type,
-                                    inputs=rec.input_ids, shape=rec.shape, dtype=rec.dtype, opr_id=rec.opr_id)
+                                    inputs=rec.input_ids, shape=rec.shape, dtype=rec.dtype, opr_id=rec.opr_id,
+                                    input_slots=None if slots == tuple(range(len(slots))) else slots)
         return cls(nodes=nodes, recorded_order=tuple(rec.id for rec in records))
 
 
 def _node_from_info(info: VarInfo, inputs: Tuple[int, ...]) -> VarNode:
     return VarNode(id=info.id, name=info.name, opr=info.owner_opr, opr_type=info.owner_type,
                    inputs=inputs, shape=info.shape, dtype=info.dtype)
+
+
+def inputs_agree(a: VarNode, b: VarNode) -> bool:
+    """True when two descriptions of one var's inputs can be the same input list.
+
+    Equal lists agree. A text-dump list with gaps (a var taken twice is printed
+    once, at its last index K) agrees with a complete list that has each var
+    at its K, the same set of vars, and every gap filled by a var that the
+    text shows at a later index.
+    """
+    if a.inputs == b.inputs:
+        return True
+    for full, part in ((a, b), (b, a)):
+        if part.inputs_complete or not full.inputs_complete:
+            continue
+        slots = part.input_slots or ()
+        last = dict(zip(part.inputs, slots))
+        n = len(full.inputs)
+        if (slots and slots[-1] == n - 1 and set(full.inputs) == set(part.inputs)
+                and all(full.inputs[k] == v for v, k in last.items())
+                and all(last[v] >= k for k, v in enumerate(full.inputs))):
+            return True
+    return False
 
 
 def agree(first: VarGraph, second: VarGraph) -> GraphDiff:

@@ -7,7 +7,7 @@ import pytest
 from analysis.dump_bin import encode_dump
 from analysis.dump_text import parse_text_dump, parse_text_dump_lines
 from analysis.errors import DumpFormatError, GraphError, TitleError
-from analysis.graph import GraphDiff, VarGraph, VarNode, agree, ids_in_order, merge
+from analysis.graph import GraphDiff, VarGraph, VarNode, agree, ids_in_order, inputs_agree, merge
 
 CN = 'CompNode("cpu0:0" from "cpu0:0")'
 
@@ -174,3 +174,44 @@ def test_ids_in_order():
     a = VarGraph({5: VarNode(5, "a", "a", "T", (), None, None), 2: VarNode(2, "b", "b", "T", (5,), None, None)})
     assert ids_in_order({2, 5, 9}, a) == [5, 2, 9]
     assert ids_in_order({2, 5, 9}) == [2, 5, 9]
+
+
+def text_record(var_id, deps):
+    lines = [f"var{var_id} produced: name=v{var_id} layout={{2(1) Float32}} owner_opr=v{var_id}{{Elemwise}} opr{var_id}",
+             " deps:"]
+    lines += [f"  [i{k}]var{d}: [0, 0] s" for d, k in deps]
+    return lines + [" val: [0, 0]min=0 max=0 mean=0 l2=0 sd=0 s"]
+
+
+def test_a_var_taken_twice_is_printed_once_in_text_yet_both_sources_agree(tmp_path):
+    # MegEngine's text dump keeps one dep line per var, at the var's last input index.
+    from_bin = VarGraph.from_dump_folder(make_bin(tmp_path / "bin", {1: (), 3: (), 5: (1, 1), 7: (1, 3, 1)}))
+    lines = text_record(1, []) + text_record(3, []) + text_record(5, [(1, 1)]) + text_record(7, [(3, 1), (1, 2)])
+    from_text = VarGraph.from_text_dump(parse_text_dump_lines(lines))
+    assert from_text.inputs_of(5) == (1,) and from_text.nodes[5].input_slots == (1,)
+    assert not from_text.nodes[7].inputs_complete and from_bin.nodes[7].inputs_complete
+    assert from_bin.agrees_with(from_text) and from_text.agrees_with(from_bin)
+    merged = merge(from_text, from_bin)  # the complete list wins even from the secondary graph
+    assert merged.inputs_of(5) == (1, 1) and merged.inputs_of(7) == (1, 3, 1)
+    assert merged.nodes[7].opr_id == 7 and merged.nodes[7].inputs_complete
+
+
+@pytest.mark.parametrize("full,part,slots,expected", [
+    ((1, 1), (1,), (1,), True),
+    ((1, 3, 1), (3, 1), (1, 2), True),
+    ((1, 3, 1), (1, 3), (0, 1), False),  # no gap: plain lists that differ
+    ((3, 1, 1), (3, 1), (0, 2), True),
+    ((1, 3, 1), (3, 1), (1, 3), False),  # index past the end
+    ((2, 3, 1), (3, 1), (1, 2), False),  # var 2 never printed
+    ((1, 3), (3, 1), (0, 2), False),
+    ((3, 1, 3), (1, 3), (1, 2), True),
+    ((1, 3, 3), (1, 3), (0, 2), True),
+    ((3, 1, 3), (3, 1), (0, 1), False),
+    ((1, 3, 1), (3, 1), (0, 2), False),  # the text puts 3 at index 0, the full list has 1 there
+])
+def test_inputs_agree(full, part, slots, expected):
+    complete = VarNode(9, "v", "v", "T", full, None, None)
+    partial = VarNode(9, "v", "v", "T", part, None, None,
+                      input_slots=None if slots == tuple(range(len(part))) else slots)
+    assert inputs_agree(complete, partial) == expected
+    assert inputs_agree(partial, complete) == expected
