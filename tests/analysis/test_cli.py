@@ -1,0 +1,121 @@
+"""``python -m analysis``: report, JSON, exit codes 0/1/2, and the README's walkthrough."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis import cli
+from tests.analysis.synthetic import run_network, write_var
+
+REPO = Path(__file__).resolve().parents[2]
+RUNS = REPO / "tests/fixtures/megengine/runs"
+
+
+def _cli(capsys, *argv: str):
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_differences_exit_1_with_first_roots_and_table(capsys) -> None:
+    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
+                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt")
+    assert (rc, err) == (1, "")
+    assert "graph from text dump" in out
+    assert re.search(r"^\s+9\s+ConvolutionForward\s+conv\(data,const\{8,3,3,3\}\[237\]\)\[239\]\s+6\.56e-07\s+9\.54e-07"
+                     r"\s+new\s+698/8192$", out, re.M)
+    assert "first: var 9 " in out and "roots: var 9 " in out and "threshold: no suggestion" in out
+    rows = re.findall(r"^\s+(\d+)\s+\w+\s", out.split("differing vars")[1], re.M)
+    assert [int(r) for r in rows] == [9, 16, 20, 23, 25, 28, 41, 45, 48]  # execution order
+
+
+def test_within_tolerance_exits_0(capsys) -> None:
+    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin")  # default 1e-3
+    assert (rc, err) == (0, "")
+    assert "first: none" in out and "roots: none" in out
+
+
+def test_json_is_strict_and_complete(capsys) -> None:
+    rc, out, _ = _cli(capsys, RUNS / "mlp/default/bin", RUNS / "mlp/naive/bin", "-e", "1e-7", "--json")
+    assert rc == 1
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert data["first"] == 11 and data["roots"] == [11] and data["stats"]["differing"] == len(data["differing"])
+    assert data["amplification"]["11"] == "inf"
+    v = next(x for x in data["vars"] if x["var_id"] == 11)
+    assert v["opr_type"] == "MatrixMul" and v["differs"] and v["first_index"] is not None and v["sqnr_db"] > 100
+    assert data["threshold"]["cut_source"] == "none" and data["threshold"]["quantiles"]["p50"] > 0
+
+
+def test_threshold_auto_and_value(tmp_path: Path, capsys) -> None:
+    run_network(tmp_path / "A")
+    run_network(tmp_path / "B", noise=1e-7, inject={16: 1e-2}, noise_seed=3)
+    rc, out, _ = _cli(capsys, tmp_path / "A", tmp_path / "B", "-e", "1e-9")
+    assert rc == 1
+    assert re.search(r"threshold: suggested [0-9.e-]+ \(largest gap", out)
+    assert re.search(r"at the suggested cut [0-9.e-]+: 4 vars over, roots: var 16$", out, re.M)
+    rc, out, _ = _cli(capsys, tmp_path / "A", tmp_path / "B", "-e", "1e-9", "--threshold", "0.5", "--json")
+    th = json.loads(out)["threshold"]
+    assert th["cut"] == 0.5 and th["cut_source"] == "given" and th["roots_at_cut"] == []
+
+
+def test_one_sided_file_exits_1(tmp_path: Path, capsys) -> None:
+    for side in "AB":
+        write_var(tmp_path / side, 1, np.ones(3, np.float32))
+    write_var(tmp_path / "A", 2, np.ones(3, np.float32))
+    rc, out, err = _cli(capsys, tmp_path / "A", tmp_path / "B")
+    assert rc == 1 and "only in A: 000002" in out and err == ""
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    write_var(tmp_path / "A", 1, np.ones(3, np.float32))
+    rc, out, err = _cli(capsys, tmp_path / "A", tmp_path / "nope")
+    assert (rc, out) == (2, "") and err.count("\n") == 1 and "nope: no such folder" in err
+    (tmp_path / "B").mkdir()
+    (tmp_path / "B/000001").write_bytes(b"\x00" * 12 + b"junk")
+    rc, out, err = _cli(capsys, tmp_path / "A", tmp_path / "B")
+    assert rc == 2 and "unreadable: " in out and err.count("\n") == 1 and "B/000001" in err
+    bad_txt = tmp_path / "bad.txt"
+    bad_txt.write_text("this is not a text dump\n")
+    rc, out, err = _cli(capsys, tmp_path / "A", tmp_path / "A", "--txt-a", bad_txt)
+    assert rc == 2 and out == "" and err.startswith("analysis: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv", [["a"], ["a", "b", "-e", "x"], ["a", "b", "-e", "-1"], ["a", "b", "--threshold", "big"]])
+def test_bad_usage_exits_2(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+
+
+def test_text_dumps_that_disagree_are_warned_about(capsys) -> None:
+    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin",
+                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt", "--txt-b", RUNS / "mlp/default/io_dump.txt")
+    assert rc == 0 and "analysis: warning: text dumps disagree" in err
+
+
+def test_readme_walkthrough_runs(tmp_path: Path) -> None:
+    """The commands of the README's analysis section, as a user would paste them."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("<!-- section: analysis -->")[1].split("<!-- /section: analysis -->")[0]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert "python -m analysis " in script and "accuracy_shake_var_tree" in script
+    (tmp_path / "tests").symlink_to(REPO / "tests", target_is_directory=True)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stderr == ""
+    assert "roots: var 9 conv(data,const{8,3,3,3}[237])[239] {ConvolutionForward}" in proc.stdout
+    assert proc.stdout.endswith("varnode root:\nid:9\ndetail info:\n" + proc.stdout.split("detail info:\n")[1])
+    fixture = (REPO / "tests/fixtures/megengine/diffs/tiny_cnn__default_vs_naive.diff.txt").read_text()
+    expected = re.sub(r"^tiny_cnn/", "tests/fixtures/megengine/runs/tiny_cnn/", fixture, flags=re.M)
+    assert (tmp_path / "diff.txt").read_text() == expected
