@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from analysis.errors import AnalysisError
+
 from controller import plan
 from controller.campaign import Campaign, materialize_inputs
 from controller.checks.cross import cross_check
@@ -16,7 +18,7 @@ from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
 from controller.checks.shake import shake_check
 from controller.checks.thresholds_check import thresholds_checks
 from controller.connect import open_endpoint
-from controller.errors import CampaignFailed, ConfigError
+from controller.errors import CampaignFailed, ConfigError, StoreError
 from controller.events import Listener, maybe
 from controller.farm import Farm
 from controller.local_agent import LocalAgents
@@ -96,9 +98,11 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                                             note=f"device unhealthy: {o.reason}"))
             continue
         if "naive" in campaign.checks:
-            made.append(naive_check(o.device, o.records, store, campaign.tolerance))
+            made.append(_guard("naive", (o.device,), campaign,
+                               lambda o=o: naive_check(o.device, o.records, store, campaign.tolerance)))
         if "shake" in campaign.checks:
-            made.append(shake_check(o.device, o.records, store, campaign))
+            made.append(_guard("shake", (o.device,), campaign,
+                               lambda o=o: shake_check(o.device, o.records, store, campaign)))
     if "cross" in campaign.checks:
         base = by_name.get(baseline)
         for o in outcomes:
@@ -109,11 +113,21 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                 made.append(CheckResult("cross", (baseline, o.device), (), campaign.tolerance, "skipped",
                                         note=f"device unhealthy: {bad}"))
                 continue
-            made.append(cross_check(baseline, base.records.get(plan.DEFAULT), o.device,
-                                    o.records.get(plan.DEFAULT), store, campaign.tolerance))
+            made.append(_guard("cross", (baseline, o.device), campaign, lambda o=o: cross_check(
+                baseline, base.records.get(plan.DEFAULT), o.device, o.records.get(plan.DEFAULT), store,
+                campaign.tolerance)))
     if "thresholds" in campaign.checks:
         made += thresholds_checks(made, campaign.tolerance)
     return made
+
+
+def _guard(kind: str, devices: tuple, campaign: Campaign, make) -> CheckResult:
+    """Make one check; a dump that cannot be read skips that check (named), not the campaign."""
+    try:
+        return make()
+    except (AnalysisError, StoreError) as exc:
+        log.warning("%s %s: %s", kind, " vs ".join(devices), exc)
+        return CheckResult(kind, devices, (), campaign.tolerance, "skipped", note=f"could not compare: {exc}")
 
 
 def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:

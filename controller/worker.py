@@ -13,7 +13,7 @@ from controller import events as ev
 from controller import plan
 from controller.agent_client import AgentClient, AgentClientError, Finished, FileComplete, Started
 from controller.campaign import Campaign
-from controller.errors import Cancelled, RunFailed
+from controller.errors import Cancelled, ControllerError, RunFailed
 from controller.store import FileInfo, RunRecord, Store
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class DeviceWorker:
             except Cancelled:
                 self._event(ev.CANCELLED)
                 raise
-            except (AgentClientError, RunFailed, OSError) as exc:
+            except (AgentClientError, ControllerError, OSError) as exc:  # SSH, local start, store, runs
                 if self.cancel_event.is_set():
                     self._event(ev.CANCELLED)
                     raise Cancelled("cancelled") from None

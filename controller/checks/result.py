@@ -114,7 +114,7 @@ class CampaignReport:
     @property
     def clean(self) -> bool:
         """Every device healthy and every check within tolerance (exit code 0)."""
-        return not self.differs and not self.unhealthy
+        return not self.differs and not self.unhealthy and not any(c.status == SKIPPED for c in self.checks)
 
     @property
     def unhealthy(self) -> List[DeviceSummary]:

@@ -1,0 +1,50 @@
+"""`controller` command line: bad files give one line and exit 2; `controller report`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.controller.campaigns import run_controller
+
+
+def test_bad_farm_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "farm.yaml").write_text("devices:\n  - name: a\n    local: true\n  - name: b\n    adress: h:1\n")
+    proc = run_controller(["run", "--devices", "farm.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["error: farm.yaml:5: devices[1].adress: unknown field"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_campaign_is_one_line_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "farm.yaml").write_text("devices:\n  - name: a\n    local: true\n")
+    (tmp_path / "c.yaml").write_text("name: c\nmodel: missing.mge\n")
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "c.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: c.yaml:2: model: model file not found: missing.mge"
+
+
+def test_no_campaign_anywhere(tmp_path: Path) -> None:
+    (tmp_path / "farm.yaml").write_text("devices:\n  - name: a\n    local: true\n")
+    proc = run_controller(["run", "--devices", "farm.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode == 2 and "no campaign" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    proc = run_controller(["--debug", "run", "--devices", "nope.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_report_command_reads_a_stored_report(tmp_path: Path) -> None:
+    folder = tmp_path / "out" / "c"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps({
+        "campaign": "c", "differs": True, "clean": False, "unhealthy": [],
+        "checks": [{"kind": "naive", "devices": ["a"], "status": "differs", "differing": [9, 16], "first": 9,
+                    "roots": [{"id": 9}]}]}))
+    proc = run_controller(["report", str(folder)], tmp_path)
+    assert proc.returncode == 1
+    assert "naive" in proc.stdout and "roots=[9]" in proc.stdout
+    missing = run_controller(["report", str(tmp_path)], tmp_path)
+    assert missing.returncode == 2 and "no report.json" in missing.stderr
