@@ -39,43 +39,52 @@ class Output:
 
 
 class DeviceProgress:
-    """Rich progress, one line per device: phase, bytes and rate of the current transfer."""
+    """Rich progress, one line per device: phase, runs, bytes and rate of the current transfer.
+
+    Not on a terminal (logs, pipes, --json), it prints one plain line per phase change instead.
+    """
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
-        self.enabled = enabled and console.is_terminal
+        self.live = enabled and console.is_terminal
         self.console = console
         self._tasks: Dict[str, TaskID] = {}
-        self._last_plain: Dict[str, str] = {}
+        self._last: Dict[str, str] = {}
         self._progress = Progress(
             TextColumn("{task.fields[device]:<14}"), TextColumn("{task.fields[phase]:<10}"),
             BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TextColumn("{task.fields[detail]}"), console=console, transient=False)
 
     def __enter__(self) -> "DeviceProgress":
-        if self.enabled:
+        if self.live:
             self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.enabled:
+        if self.live:
             self._progress.stop()
 
     def __call__(self, event: ev.DeviceEvent) -> None:
-        if not self.enabled:
-            # not a terminal: one plain line per phase change, enough for logs
-            key = f"{event.phase}:{event.detail if event.phase in (ev.RETRY, ev.UNHEALTHY) else ''}"
-            if self._last_plain.get(event.device) != key and event.phase != ev.FETCHING or \
-                    (event.phase == ev.FETCHING and self._last_plain.get(event.device) != key):
-                self._last_plain[event.device] = key
-                detail = f" {event.detail}" if event.detail else ""
-                self.console.print(f"{time.strftime('%H:%M:%S')} {event.device}: {event.phase}{detail}",
-                                   highlight=False, markup=False)
+        if not self.live:
+            self._plain(event)
             return
         task = self._tasks.get(event.device)
         if task is None:
             task = self._tasks[event.device] = self._progress.add_task(
                 "", total=None, device=event.device, phase=event.phase, detail=event.detail)
         runs = f"[{event.runs_done}/{event.runs_total}] " if event.runs_total else ""
-        total = event.bytes_total or None
         self._progress.update(task, phase=event.phase, detail=f"{runs}{event.detail}"[:60],
-                              completed=event.bytes_done, total=total)
+                              completed=event.bytes_done, total=event.bytes_total or None)
+
+    def _plain(self, event: ev.DeviceEvent) -> None:
+        # running/fetching details change per file: only a new phase (or a new failure) gets a line
+        key = event.phase + (event.detail if event.phase in (ev.RETRY, ev.UNHEALTHY) else "")
+        if event.phase == ev.RUNNING:
+            key += event.detail.split(":", 1)[0]
+        if self._last.get(event.device) == key:
+            return
+        self._last[event.device] = key
+        detail = f" {event.detail}" if event.detail else ""
+        if event.phase == ev.RUNNING:
+            detail = f" {event.detail.split(':', 1)[0]}"
+        self.console.print(f"{time.strftime('%H:%M:%S')} {event.device}: {event.phase}{detail}",
+                           highlight=False, markup=False, soft_wrap=True)

@@ -14,7 +14,8 @@ def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[Che
         if check.kind not in ("naive", "cross"):
             continue
         for cmp in check.comparisons:
-            note = "nothing over tolerance" if cmp.threshold is None else (
+            reason = str(cmp.distribution.get("reason", "no suggestion"))
+            note = f"{len(cmp.differing)} vars over tolerance; no cut suggested: {reason}" if cmp.threshold is None else (
                 f"suggested threshold {cmp.threshold:.3g}: {len(cmp.differing_at_threshold)} of "
                 f"{len(cmp.differing)} differing vars stay over it")
             out.append(CheckResult(
