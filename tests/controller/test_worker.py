@@ -1,0 +1,77 @@
+"""Worker behaviour against a real agent on loopback: upload dedup, shake with --reproducible, deadlines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+import yaml
+
+from controller import events as ev
+from controller.campaign import load_campaign
+from controller.campaign_run import run_campaign
+from controller.farm import load_farm
+from controller.local_agent import LocalAgent
+from tests.controller.campaigns import fake_program, write_fake_campaign
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Iterator:
+    started: List[LocalAgent] = []
+
+    def start(name: str, **settings: object) -> LocalAgent:
+        agent = LocalAgent(name, "lite", fake_program(tmp_path, name, **settings))
+        agent.start()
+        started.append(agent)
+        return agent
+
+    yield start
+    for a in started:
+        a.stop()
+
+
+def farm_of(tmp: Path, agents: List[LocalAgent]) -> Path:
+    devices = []
+    for a in agents:
+        (tmp / f"{a.name}.token").write_text(a.token + "\n")
+        devices.append({"name": a.name, "address": a.address, "token_file": f"{a.name}.token"})
+    (tmp / "farm.yaml").write_text(yaml.safe_dump({"devices": devices}))
+    return tmp / "farm.yaml"
+
+
+def test_second_campaign_uploads_nothing(tmp_path: Path, agent_factory) -> None:
+    agent = agent_factory("dev", vars=10, size=16)
+    farm = load_farm(farm_of(tmp_path, [agent]))
+    camp = load_campaign(write_fake_campaign(tmp_path, "[shake]"))
+    first: List[ev.DeviceEvent] = []
+    run_campaign(farm, camp, tmp_path / "o1", listener=first.append)
+    second: List[ev.DeviceEvent] = []
+    report = run_campaign(farm, camp, tmp_path / "o2", listener=second.append)
+    assert any(e.phase == ev.UPLOADING for e in first)
+    assert not any(e.phase == ev.UPLOADING for e in second)  # the agent has both blobs by digest
+    assert report.devices[0].healthy and report.devices[0].address == agent.address
+
+
+def test_shake_then_reproducible_removes_it(tmp_path: Path, agent_factory) -> None:
+    agent = agent_factory("shaky", vars=20, size=64, shake=0.1)
+    report = run_campaign(load_farm(farm_of(tmp_path, [agent])),
+                          load_campaign(write_fake_campaign(tmp_path, "[shake]")), tmp_path / "out")
+    shake = report.checks[0]
+    assert shake.kind == "shake" and shake.status == "differs"
+    assert set(shake.details["spread"]) == {"10", "20"}  # every 10th var shakes
+    assert shake.details["reproducible_removes_shake"] is True
+    assert len(shake.runs) == 4  # 2 repeats + 2 reproducible repeats
+    # digest-first: only the shaking vars (and the small text dumps) moved
+    assert 0 < report.bytes_fetched < 0.15 * report.bytes_dumped
+
+
+def test_run_past_its_deadline_marks_device_unhealthy(tmp_path: Path, agent_factory) -> None:
+    slow = agent_factory("slow", sleep_s=30.0)
+    quick = agent_factory("quick")
+    camp = load_campaign(write_fake_campaign(tmp_path, "[shake]", "timeout_s: 1\nretries: 0\n"))
+    report = run_campaign(load_farm(farm_of(tmp_path, [slow, quick])), camp, tmp_path / "out")
+    by = {d.name: d for d in report.devices}
+    assert not by["slow"].healthy and "timed_out" in by["slow"].reason
+    assert by["quick"].healthy
+    assert not report.clean
