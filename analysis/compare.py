@@ -184,14 +184,15 @@ def compare_folders(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance,
     jobs = [_Job(n, by_a.get(n), by_b.get(n), full) for n in names]
     diffs = tuple(ordered_map(lambda job: _compare_job(job, tol), jobs, workers))
     if inputs_of is None:
-        inputs_of = {d.var_id: d.inputs for d in diffs if d.input_index is None and d.status != ERROR}
+        inputs_of = {d.var_id: d.inputs for d in diffs if d.input_index is None}
         source = "titles"
     else:
         inputs_of = {int(k): tuple(v) for k, v in inputs_of.items()}
         source = graph_source or "text dump"
     if order is None:
         order = sorted({d.var_id for d in diffs})
-    default_tol = tol(-1) if not isinstance(tol, Tolerance) else tol.default
+    # A policy callable has no single value: report the smallest one it used.
+    default_tol = tol.default if isinstance(tol, Tolerance) else min((d.tolerance for d in diffs), default=0.0)
     return RunDiff(a=str(a), b=str(b), tolerance=default_tol, vars=diffs, inputs_of=inputs_of,
                    order=tuple(order), graph_source=source,
                    stray_a=folder_a.stray, stray_b=folder_b.stray)

@@ -106,6 +106,8 @@ def test_per_var_tolerance_override(tmp_path: Path) -> None:
     assert run.differing() == [] and run.var(16).tolerance == 1.0 and run.var(9).tolerance == 1e-7
     with pytest.raises(ValueError):
         compare_folders(tmp_path / "A", tmp_path / "B", -1.0)
+    policy = compare_folders(tmp_path / "A", tmp_path / "B", lambda vid: 1.0 if vid >= 16 else 1e-8)
+    assert policy.differing() == [] and policy.tolerance == 1e-8
 
 
 def test_compare_two_files(tmp_path: Path) -> None:
