@@ -13,7 +13,10 @@ from controller.scheduler import PerDeviceQueueScheduler
 
 
 class Job:
-    def __init__(self, device: str, log: List[str], gate: threading.Event, wait: bool = False) -> None:
+    def __init__(self, device: str, log: List[str], gate: threading.Event, wait: bool = False,
+                 after: "threading.Event | None" = None) -> None:
+        self.after = after  # a non-waiting job first waits for this (another device's job started)
+        self.started = threading.Event()
         self.device = device
         self.log = log
         self.gate = gate
@@ -22,6 +25,9 @@ class Job:
 
     def work(self) -> str:
         self.log.append(f"start {self.device}")
+        self.started.set()
+        if self.after is not None and not self.after.wait(30):
+            raise RuntimeError("the other device never started")
         if self.wait:
             # released by the other device's job, or by cancel(): proves both run at once
             if not self.gate.wait(30) and not self.cancelled.is_set():
@@ -41,7 +47,8 @@ class Job:
 def test_devices_run_in_parallel_and_results_keep_order() -> None:
     log: List[str] = []
     gate = threading.Event()
-    jobs = [Job("a", log, gate, wait=True), Job("b", log, gate)]
+    a = Job("a", log, gate, wait=True)
+    jobs = [a, Job("b", log, gate, after=a.started)]
     assert PerDeviceQueueScheduler().run(jobs) == ["a", "b"]
     assert log.index("start a") < log.index("end b") < log.index("end a")
 
