@@ -56,7 +56,7 @@ def wrapper(path: Path, repo: Path, **settings: object) -> Path:
 
 
 def main(argv: List[str], vars: int = 50, size: int = 1024, sleep_s: float = 0.0, shake: float = 0.0,
-         kill_parent_once: str = "", fail: bool = False) -> int:
+         kill_parent_once: str = "", fail: bool = False, pid_file: str = "") -> int:
     bin_dir = None
     text = None
     reproducible = "--reproducible" in argv
@@ -72,6 +72,8 @@ def main(argv: List[str], vars: int = 50, size: int = 1024, sleep_s: float = 0.0
         os.kill(os.getppid(), signal.SIGKILL)
         time.sleep(5)
         return 3
+    if pid_file:
+        Path(pid_file).write_text(str(os.getpid()))
     if fail:
         print("fake_lar: failing as asked", file=sys.stderr)
         return 4

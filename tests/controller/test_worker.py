@@ -75,3 +75,40 @@ def test_run_past_its_deadline_marks_device_unhealthy(tmp_path: Path, agent_fact
     assert not by["slow"].healthy and "timed_out" in by["slow"].reason
     assert by["quick"].healthy
     assert not report.clean
+
+
+def test_interrupt_cancels_the_run_on_the_agent(tmp_path: Path, agent_factory) -> None:
+    """An agent the controller did not start keeps running: Ctrl-C must stop the run there."""
+    import _thread
+    import threading
+    import time
+
+    from controller.errors import Cancelled
+
+    pid_file = tmp_path / "program.pid"
+    agent = agent_factory("remote", sleep_s=60.0, pid_file=str(pid_file))
+    camp = load_campaign(write_fake_campaign(tmp_path, "[shake]"))
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    with pytest.raises(Cancelled):
+        run_campaign(load_farm(farm_of(tmp_path, [agent])), camp, tmp_path / "out")
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.05)
+    assert not _running(pid)  # the agent killed the program when the controller cancelled
+    assert agent.alive()  # the agent itself is untouched, only its run was cancelled
+    assert not (tmp_path / "out" / "fake" / "remote.default" / "run.json").exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
