@@ -119,3 +119,20 @@ def test_readme_walkthrough_runs(tmp_path: Path) -> None:
     fixture = (REPO / "tests/fixtures/megengine/diffs/tiny_cnn__default_vs_naive.diff.txt").read_text()
     expected = re.sub(r"^tiny_cnn/", "tests/fixtures/megengine/runs/tiny_cnn/", fixture, flags=re.M)
     assert (tmp_path / "diff.txt").read_text() == expected
+
+
+def test_report_rows_for_shape_nan_and_limit(tmp_path: Path, capsys) -> None:
+    write_var(tmp_path / "A", 1, np.zeros((2, 3), np.float32), name="reshaped")
+    write_var(tmp_path / "B", 1, np.zeros((3, 2), np.float32), name="reshaped")
+    write_var(tmp_path / "A", 2, np.ones(4, np.float32), name="nanny", inputs=[(1, (2, 3))])
+    write_var(tmp_path / "B", 2, np.array([1, np.nan, 1, 1], np.float32), name="nanny", inputs=[(1, (2, 3))])
+    rc, out, err = _cli(capsys, tmp_path / "A", tmp_path / "B")
+    assert (rc, err) == (1, "")
+    assert re.search(r"^\s+1\s+Elemwise\s+reshaped\s+inf\s+-\s+-\s+shape \(2, 3\) vs \(3, 2\)$", out, re.M)
+    # amplification of an infinite error over an infinite input error is unknown: "?"
+    assert re.search(r"^\s+2\s+Elemwise\s+nanny\s+inf\s+inf\s+\?\s+1/4 nan 0/1 inf 0/0$", out, re.M)
+    assert "roots: var 1 reshaped {Elemwise} err inf" in out
+    rc, out, _ = _cli(capsys, tmp_path / "A", tmp_path / "B", "--limit", "1")
+    assert "... 1 more (--limit)" in out
+    data = json.loads(_cli(capsys, tmp_path / "A", tmp_path / "B", "--json")[1])
+    assert data["vars"][0]["max_err"] == "inf" and data["vars"][1]["nan_b"] == 1
