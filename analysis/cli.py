@@ -35,6 +35,16 @@ def _tolerance(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
 def _threshold(text: str) -> Optional[float]:
     return None if text == "auto" else _tolerance(text)
 
@@ -54,8 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_threshold, default=None, metavar="auto|VALUE",
                    help="cut for the second roots search: the suggested one (auto, default) or VALUE")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--limit", type=int, default=None, help="print at most N differing vars (text)")
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="threads comparing pairs")
+    p.add_argument("--limit", type=_count, default=None, help="print at most N differing vars (text)")
+    p.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, help="threads comparing pairs")
     return p
 
 

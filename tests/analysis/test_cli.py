@@ -88,7 +88,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
     assert rc == 2 and out == "" and err.startswith("analysis: error: ") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv", [["a"], ["a", "b", "-e", "x"], ["a", "b", "-e", "-1"], ["a", "b", "--threshold", "big"]])
+@pytest.mark.parametrize("argv", [["a"], ["a", "b", "-e", "x"], ["a", "b", "-e", "-1"], ["a", "b", "--threshold", "big"],
+                                  ["a", "b", "--limit", "-1"]])
 def test_bad_usage_exits_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
