@@ -133,3 +133,26 @@ def test_memory_is_bounded_by_chunks_not_tensors(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert run.var(1).metrics.first_index == n // 2
     assert peak < 4 * 1024 * 1024, peak
+
+
+def test_input_dumps_are_reported_but_never_roots(tmp_path: Path) -> None:
+    """MGB_DUMP_INPUT files (<id>-inpK) repeat an input's value after its consumer ran."""
+    from analysis.dump_bin import write_dump
+
+    for side, bump in (("A", 0.0), ("B", 1.0)):
+        write_var(tmp_path / side, 9, np.ones(4, np.float32) + bump, name="conv", inputs=[(5, (4,))])
+        inp = np.full(4, 2.0 + bump, np.float32)
+        title = "inp0: " + (tmp_path / side / "000009").read_bytes()[40:40 + 200].decode().split(" owner_opr_inputs=")[0]
+        write_dump(tmp_path / side / "000009-inp0", title.replace("id:9,", "id:5,") + " owner_opr_inputs=", 0, (4,), inp)
+    run = compare_folders(tmp_path / "A", tmp_path / "B", 1e-3)
+    assert [(v.name, v.input_index) for v in run.vars] == [("000009", None), ("000009-inp0", 0)]
+    assert run.vars[1].differs() and [v.var_id for v in run.outputs()] == [9]
+    assert [v.var_id for v in run.roots()] == [9] and run.stats()["compared"] == 1
+
+
+def test_names_past_six_hex_digits_keep_numeric_order(tmp_path: Path) -> None:
+    for side in "AB":
+        for vid in (0xFFFFFF, 0x1000000, 5):
+            write_var(tmp_path / side, vid, np.ones(2, np.float32))
+    run = compare_folders(tmp_path / "A", tmp_path / "B", 1e-3)
+    assert [v.var_id for v in run.vars] == [5, 0xFFFFFF, 0x1000000]
