@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 
 from analysis.errors import AnalysisError
 
+from controller import events as ev
 from controller import plan
 from controller.campaign import Campaign, materialize_inputs
 from controller.checks.cross import cross_check
@@ -59,7 +60,7 @@ def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False
             connect=lambda d=device: open_endpoint(farm, d, local), blobs=blobs,
             listener=emit, cancel=cancel, where=device.where()))
     for w in workers:
-        emit_queued(emit, w)
+        emit(ev.DeviceEvent(w.device, ev.QUEUED, w.where))
     try:
         outcomes: List[DeviceOutcome] = (scheduler or PerDeviceQueueScheduler(on_cancel=cancel.set)).run(workers)
     finally:
@@ -78,12 +79,6 @@ def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False
         bytes_dumped=sum(f.size for o in outcomes for r in o.records.values() for f in r.manifest
                          if f.name.startswith("bin/")),
     )
-
-
-def emit_queued(emit: Listener, worker: DeviceWorker) -> None:
-    from controller import events as ev
-
-    emit(ev.DeviceEvent(worker.device, ev.QUEUED, worker.where))
 
 
 def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome], baseline: str) -> List[CheckResult]:

@@ -10,6 +10,7 @@ from typing import Iterator, Optional
 from controller.agent_client import AgentClient, TlsConfig
 from controller.errors import ConfigError
 from controller.farm import Device, Farm
+from controller.local_agent import LocalAgents
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _tls(farm: Farm, device: Device) -> Optional[TlsConfig]:
 
 
 @contextlib.contextmanager
-def open_endpoint(farm: Farm, device: Device, local_agents: "LocalAgents") -> Iterator[Endpoint]:
+def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iterator[Endpoint]:
     """Connect to `device`'s agent for the duration of the block."""
     if device.address is not None:
         client = AgentClient(device.address, _token(farm, device), _tls(farm, device), CALL_TIMEOUT_S)
@@ -78,5 +79,3 @@ def open_endpoint(farm: Farm, device: Device, local_agents: "LocalAgents") -> It
         finally:
             client.close()
 
-
-from controller.local_agent import LocalAgents  # noqa: E402  (type only; avoids a cycle at the top)

@@ -7,14 +7,14 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Callable, ContextManager, Dict, List, Mapping, Optional
+from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol
 
 from controller import events as ev
 from controller import plan
 from controller.agent_client import AgentClient, AgentClientError, Finished, FileComplete, Started
 from controller.campaign import Campaign
 from controller.errors import Cancelled, ControllerError, RunFailed
-from controller.store import FileInfo, RunRecord, Store
+from controller.store import FileInfo, RunRecord, Store, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,9 @@ class DeviceOutcome:
     facts: Dict[str, object] = dataclasses.field(default_factory=dict)
 
 
-class Endpointish:  # pragma: no cover - a typing aid for what open_endpoint yields
+class Endpointish(Protocol):
+    """What a connect() context yields (controller.connect.Endpoint)."""
+
     client: AgentClient
     address: str
 
@@ -150,8 +152,6 @@ class DeviceWorker:
 
     def _upload(self, client: AgentClient) -> Dict[str, str]:
         """Upload model and inputs as blobs; only those the agent lacks move any bytes."""
-        from controller.store import sha256_file
-
         digests = {key: sha256_file(path) for key, path in self.blobs.items()}
         missing = set(client.missing_blobs(sorted(set(digests.values()))))
         total = sum(self.blobs[k].stat().st_size for k, d in digests.items() if d in missing)

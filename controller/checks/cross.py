@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from controller import plan
 from controller.checks.pairs import compare_runs
 from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult
 from controller.store import RunRecord, Store
@@ -27,5 +26,3 @@ def cross_check(baseline: str, base: RunRecord, device: str, other: RunRecord, s
                  "differing_at_threshold": list(cmp.differing_at_threshold)},
     )
 
-
-__all__ = ["cross_check", "plan"]
