@@ -263,8 +263,9 @@ def test_bad_arguments_exit_2(capsys) -> None:
 
 def test_record_order_is_megengines_sorted_paths(tmp_path: Path) -> None:
     """MegEngine sorts full paths as strings: 1000000 (7 hex digits) sorts before ffffff."""
-    _folder(tmp_path, "A", [5, 0xFFFFFF, 0x1000000])
-    _folder(tmp_path, "B", [5, 0xFFFFFF, 0x1000000], bump=[5, 0xFFFFFF, 0x1000000])
+    for vid in (5, 0xFFFFFF, 0x1000000):
+        write_var(tmp_path / "A", vid, np.zeros(2, np.float32))
+        write_var(tmp_path / "B", vid, np.ones(2, np.float32))
     rc, out, _ = _run("A", "B", 0.0, cwd=tmp_path)
     heads = [line for line in out.splitlines() if line.startswith("A/")]
     assert heads == ["A/000005: ", "A/1000000: ", "A/ffffff: "] and rc == 0
