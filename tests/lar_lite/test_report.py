@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from agent.lar_lite.report import model_info, output_lines, text_table, value_summary
 
@@ -48,3 +51,21 @@ def test_output_lines_name_shape_dtype():
     lines = output_lines([("prob", np.zeros((1, 10), np.float32)), ("pred", np.array([3], np.int32))])
     assert lines[0].startswith("output[0] prob: shape={1,10} dtype=float32 [0, 0, 0, 0, 0, ...]")
     assert lines[1].startswith("output[1] pred: shape={1} dtype=int32 [3]min=3")
+
+
+@pytest.mark.parametrize("model", ["tiny_cnn", "mlp", "big_conv"])
+def test_value_summary_is_megengines_text_dump_val(megengine_fixtures, model):
+    """Our summary of each binary-dumped var equals MegEngine's own `val:` text for it."""
+    from tests.lar_lite.test_dumps import read_bin
+
+    run = megengine_fixtures / "runs" / model / "naive"
+    checked, var_id = 0, None
+    for line in (run / "io_dump.txt").read_text().splitlines():
+        head = re.match(r"var(\d+) produced:", line)
+        if head:
+            var_id = int(head.group(1))
+        elif line.startswith(" val: ") and (run / "bin" / f"{var_id:06x}").is_file():
+            _, _, values = read_bin(run / "bin" / f"{var_id:06x}")
+            assert value_summary(values) + " s" == line[len(" val: "):], var_id
+            checked += 1
+    assert checked == len(list((run / "bin").iterdir()))
