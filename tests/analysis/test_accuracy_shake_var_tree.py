@@ -150,3 +150,21 @@ def test_missing_file_is_one_line_exit_1(tmp_path: Path) -> None:
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "nope.txt" in proc.stderr
+
+
+def test_any_text_parses_without_crashing(megengine_fixtures: Path, tmp_path: Path) -> None:
+    """Truncated, shuffled or garbled diffs never raise: bad records are just skipped."""
+    from hypothesis import given, settings, strategies as st
+
+    lines = (megengine_fixtures / "diffs/mlp__default_vs_naive.diff.txt").read_text().splitlines(keepends=True)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(st.one_of(st.sampled_from(lines), st.text(max_size=80).map(lambda t: t + "\n")), max_size=80))
+    def check(picked):
+        path = tmp_path / "fuzz.txt"
+        path.write_text("".join(picked), encoding="utf-8", errors="surrogatepass")
+        roots = tree.parse(str(path))
+        for key, node in roots.items():
+            assert node.is_root and not any(not d.vitrual for d in node.get_dependence_list())
+
+    check()
