@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut for the second roots search: the suggested one (auto, default) or VALUE")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--limit", type=_count, default=None, help="print at most N differing vars (text)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, help="threads comparing pairs")
     return p
 
@@ -87,13 +88,15 @@ def _graph(args: argparse.Namespace):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="analysis: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
     try:
         inputs_of, order, source = _graph(args)
         run = compare_folders(args.a, args.b, args.tolerance, workers=max(1, args.workers),
                               inputs_of=inputs_of, order=order, graph_source=source)
         report = thresholds.analyse(run, args.threshold)
     except AnalysisError as exc:
+        if args.debug:
+            raise
         print(f"analysis: error: {exc}", file=sys.stderr)
         return EXIT_BAD
     try:
