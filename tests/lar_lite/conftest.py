@@ -40,5 +40,8 @@ def assert_one_error(proc: subprocess.CompletedProcess, pattern: str, code: Opti
     errors = [line for line in lines if line.startswith("lar-lite: error: ")]
     assert len(errors) == 1, proc.stderr
     assert lines[-1] == errors[0], proc.stderr
+    # Anything else on stderr is MegEngine's own log ("LITE[ERR] ...", "[date ...][WARN] ...").
+    others = [line for line in lines[:-1] if not line.startswith(("LITE[", "["))]
+    assert others == [], proc.stderr
     assert re.search(pattern, errors[0]), errors[0]
     return errors[0]
