@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -142,6 +143,7 @@ class DeviceWorker:
                 more = plan.repro_runs(self.campaign)
                 self._runs_total += len(more)
                 self._run_all(client, more, shas, facts, records, fresh)
+        self._redo_stale(client, shas, facts, records, fresh)
         self._fetch(client, records, fresh)
         for role, rec in fresh.items():
             try:
@@ -185,6 +187,8 @@ class DeviceWorker:
     def _run_one(self, client: AgentClient, planned: plan.PlannedRun, shas: Dict[str, str],
                  facts: Dict[str, object]) -> RunRecord:
         rid = plan.run_id(self.device, planned.role)
+        # whatever an earlier, unfinished or superseded attempt left here is not this run's
+        shutil.rmtree(self.store.run_dir(rid), ignore_errors=True)
         inputs = {k: v for k, v in shas.items() if k != "model"}
         spec = plan.build_spec(self.campaign, planned, self.runner, shas["model"], inputs, self.device)
         rec = RunRecord(run_id=rid, device=self.device, role=planned.role,
@@ -232,16 +236,28 @@ class DeviceWorker:
             raise RunFailed(self.device, rid, "the run wrote no binary dump files")
         return rec
 
+    def _redo_stale(self, client: AgentClient, shas: Dict[str, str], facts: Dict[str, object],
+                    records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
+        """Redo resumed runs that lack files a check now needs (e.g. a check added on --resume).
+
+        With digest-first fetching a complete run holds only what the earlier checks
+        needed; the rest lived on an agent that may be gone, so such a run is made again.
+        """
+        planned = {p.role: p for p in plan.base_runs(self.campaign) + plan.repro_runs(self.campaign)}
+        for _ in range(len(planned)):
+            need = plan.needed_files(self.campaign, records)
+            stale = [r for r, rec in records.items() if r not in fresh and not need[r] <= set(rec.fetched)]
+            if not stale:
+                return
+            for role in stale:
+                log.warning("%s: %s lacks files a check needs now; redoing it", self.device, records[role].run_id)
+                self._runs_total += 1
+                records[role] = fresh[role] = self._run_one(client, planned[role], shas, facts)
+                self._runs_done += 1
+
     def _fetch(self, client: AgentClient, records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
         """Fetch what the checks need from the runs made now, verify, then mark them complete."""
         need = plan.needed_files(self.campaign, records)
-        for role, rec in records.items():
-            if role not in fresh:
-                missing = [n for n in need[role] if n not in rec.fetched]
-                if missing:  # a resumed run lacks files a new check needs: only the agent had them
-                    raise RunFailed(self.device, rec.run_id,
-                                    f"{len(missing)} needed files are not in the store; remove "
-                                    f"{self.store.run_dir(rec.run_id)} to redo it")
         total = sum(fresh[r].size_of(n) for r in fresh for n in need[r])
         done, start = 0, time.monotonic()
         self._event(ev.FETCHING, "", 0, total)

@@ -112,3 +112,17 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_resume_with_a_new_check_redoes_only_what_lacks_files(tmp_path: Path, agent_factory) -> None:
+    agent = agent_factory("dev", vars=20, size=16)
+    farm = load_farm(farm_of(tmp_path, [agent]))
+    out = tmp_path / "out"
+    run_campaign(farm, load_campaign(write_fake_campaign(tmp_path, "[shake]")), out)
+    before = {r: (out / "fake" / f"dev.{r}" / "run.json").read_text() for r in ("default", "repeat-2")}
+    # naive added on --resume: its differing vars were never fetched from the default run
+    report = run_campaign(farm, load_campaign(write_fake_campaign(tmp_path, "[naive, shake]")), out, resume=True)
+    assert (out / "fake" / "dev.repeat-2" / "run.json").read_text() == before["repeat-2"]
+    assert (out / "fake" / "dev.default" / "run.json").read_text() != before["default"]
+    naive = next(c for c in report.checks if c.kind == "naive")
+    assert naive.first == 10 and [r.id for r in naive.roots] == [10]
