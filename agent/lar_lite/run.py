@@ -273,18 +273,19 @@ def _describe(name: str, shape, dtype) -> str:
 
 
 def _finished_line(times: List[float]) -> str:
+    """load_and_run's summary; its 0/0 (one iteration) prints as glibc does on x86: ``-nan``."""
     n = len(times)
     total = sum(times)
-    avg = total / n if n else math.nan
-    if n > 1:
-        sq = sum(t * t for t in times)
-        sd = math.sqrt(max((sq * n - total * total) / (n * (n - 1)), 0.0))
-    else:
-        sd = math.nan
-    lo = min(times) if times else math.nan
-    hi = max(times) if times else math.nan
-    return (f"\n=== finished test #0: time={total:.3f} ms avg_time={avg:.3f} ms "
-            f"standard_deviation={sd:.3f} ms min={lo:.3f} ms max={hi:.3f} ms\n")
+
+    def ms(value: Optional[float]) -> str:
+        return "-nan" if value is None else f"{value:.3f}"
+
+    avg = total / n if n else None
+    sd = math.sqrt(max((sum(t * t for t in times) * n - total * total) / (n * (n - 1)), 0.0)) if n > 1 else None
+    lo = min(times) if times else None
+    hi = max(times) if times else None
+    return (f"\n=== finished test #0: time={total:.3f} ms avg_time={ms(avg)} ms "
+            f"standard_deviation={ms(sd)} ms min={ms(lo)} ms max={ms(hi)} ms\n")
 
 
 def _save_npz(path: str, outputs: List[Tuple[str, np.ndarray]]) -> None:

@@ -69,3 +69,13 @@ def test_value_summary_is_megengines_text_dump_val(megengine_fixtures, model):
             assert value_summary(values) + " s" == line[len(" val: "):], var_id
             checked += 1
     assert checked == len(list((run / "bin").iterdir()))
+
+
+def test_finished_line_like_load_and_run():
+    from agent.lar_lite.run import _finished_line
+
+    assert _finished_line([1.0, 3.0]).strip() == (
+        "=== finished test #0: time=4.000 ms avg_time=2.000 ms standard_deviation=1.414 ms "
+        "min=1.000 ms max=3.000 ms")
+    # One iteration: load_and_run divides 0 by 0 for the deviation.
+    assert "standard_deviation=-nan ms min=1.000 ms" in _finished_line([1.0])
