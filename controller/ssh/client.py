@@ -27,10 +27,11 @@ from controller.ssh.errors import (
 
 log = logging.getLogger(__name__)
 
-# A dead link (cable pulled, namespace link down) must fail calls within seconds,
-# not after TCP's default of ~15 minutes of retransmissions.
-TCP_USER_TIMEOUT_MS = 10_000
-SSH_KEEPALIVE_S = 3
+# A dead link (cable pulled, namespace link down) must fail calls within seconds
+# (SshTarget.link_timeout), not after TCP's ~15 minutes of retransmissions: SSH
+# keepalives keep data in flight, and TCP_USER_TIMEOUT drops the connection when
+# it stays unacknowledged.
+KEEPALIVES_PER_TIMEOUT = 3
 
 
 # paramiko's transport logs are routed here (SSHClient.set_log_channel). It logs
@@ -105,7 +106,7 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         )
 
 
-def _tcp_socket(device: str, where: str, host: str, port: int, timeout: float) -> socket.socket:
+def _tcp_socket(device: str, where: str, host: str, port: int, timeout: float, link_timeout: float) -> socket.socket:
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
@@ -116,7 +117,7 @@ def _tcp_socket(device: str, where: str, host: str, port: int, timeout: float) -
         raise HostUnreachable(device, where, f"cannot connect to sshd: {exc.strerror or exc}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     if hasattr(socket, "TCP_USER_TIMEOUT"):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, TCP_USER_TIMEOUT_MS)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(link_timeout * 1000))
     return sock
 
 
@@ -130,6 +131,7 @@ def _login(
     sock: Union[socket.socket, paramiko.Channel],
     policy: _HostKeyPolicy,
     timeout: float,
+    link_timeout: float,
 ) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     _quiet_wire()
@@ -191,7 +193,7 @@ def _login(
         raise HostUnreachable(device, where, f"connection lost during login: {exc.strerror or exc}") from None
     transport = client.get_transport()
     if transport is not None:
-        transport.set_keepalive(SSH_KEEPALIVE_S)
+        transport.set_keepalive(max(1, int(link_timeout / KEEPALIVES_PER_TIMEOUT)))
     return client
 
 
@@ -302,7 +304,7 @@ def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> 
     if target.jump is not None:
         jump = target.jump
         jwhere = f"via jump {jump.where}"
-        jsock = _tcp_socket(device, f"{target.where} {jwhere}", jump.host, jump.port, timeout)
+        jsock = _tcp_socket(device, f"{target.where} {jwhere}", jump.host, jump.port, timeout, target.link_timeout)
         jump_client = _login(
             device,
             f"{target.where} {jwhere}",
@@ -313,6 +315,7 @@ def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> 
             jsock,
             _HostKeyPolicy(device, f"jump {jump.where}", target.host_key_policy, kh),
             timeout,
+            target.link_timeout,
         )
         try:
             sock: Union[socket.socket, paramiko.Channel] = _open_jump_channel(device, target, jump_client, jump, timeout)
@@ -320,7 +323,7 @@ def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> 
             jump_client.close()
             raise
     else:
-        sock = _tcp_socket(device, target.where, target.host, target.port, timeout)
+        sock = _tcp_socket(device, target.where, target.host, target.port, timeout, target.link_timeout)
     try:
         client = _login(
             device,
@@ -332,6 +335,7 @@ def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> 
             sock,
             _HostKeyPolicy(device, target.where, target.host_key_policy, kh),
             timeout,
+            target.link_timeout,
         )
     except SshError:
         if jump_client is not None:

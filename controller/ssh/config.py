@@ -53,6 +53,9 @@ class SshTarget(BaseModel):
     # board needs no PyYAML; listen address, token and workspace are set by deploy.
     agent_config: Optional[str] = None
     connect_timeout: float = Field(10.0, gt=0)
+    # Seconds of silence after which a dead link (cable pulled, board hung) drops
+    # the SSH connection and its forwarded agent calls, instead of TCP's ~15 minutes.
+    link_timeout: float = Field(10.0, ge=1)
 
     @field_validator("python", "workdir")
     @classmethod

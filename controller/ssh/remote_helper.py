@@ -191,6 +191,18 @@ def log_tail(path, n=20):
         return ""
 
 
+def unit_text(workdir, argv, logpath):
+    """The systemd --user unit that keeps the agent running (restarted on failure)."""
+    def quote(arg):
+        # systemd's own quoting: double quotes, backslash escapes, and %% for %
+        return '"%s"' % arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return ("[Unit]\nDescription=larfarm agent (%s)\n\n[Service]\nExecStart=%s\n"
+            "WorkingDirectory=%s\nStandardOutput=append:%s\nStandardError=append:%s\n"
+            "Restart=on-failure\nRestartSec=2\n\n[Install]\nWantedBy=default.target\n"
+            % (workdir.replace("%", "%%"), " ".join(quote(a) for a in argv), workdir.replace("%", "%%"),
+               logpath.replace("%", "%%"), logpath.replace("%", "%%")))
+
+
 def start(args):
     workdir = expand(args["workdir"])
     port = int(args["port"])
@@ -203,12 +215,8 @@ def start(args):
         path = unit_path(unit)
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path))
-        quoted = " ".join('"%s"' % a.replace("\\", "\\\\").replace('"', '\\"') for a in argv)
         with open(path, "w") as f:
-            f.write("[Unit]\nDescription=larfarm agent (%s)\n\n[Service]\nExecStart=%s\n"
-                    "WorkingDirectory=%s\nStandardOutput=append:%s\nStandardError=append:%s\n"
-                    "Restart=on-failure\nRestartSec=2\n\n[Install]\nWantedBy=default.target\n"
-                    % (workdir, quoted, workdir, logpath, logpath))
+            f.write(unit_text(workdir, argv, logpath))
         open(logpath, "w").close()
         systemctl("daemon-reload")
         rc, o, e = systemctl("enable", "--now", unit + ".service")

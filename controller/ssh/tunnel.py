@@ -74,8 +74,16 @@ class Tunnel:
             except OSError:
                 return  # listener closed
             conn.setblocking(True)
-            threading.Thread(target=self._forward, args=(conn, peer), daemon=True,
+            threading.Thread(target=self._forward_guarded, args=(conn, peer), daemon=True,
                              name=f"tunnel:{self.local_port}<-{peer[1]}").start()
+
+    def _forward_guarded(self, conn: socket.socket, peer: tuple) -> None:
+        # A thread's exception would vanish; keep it in the log, and the socket closed.
+        try:
+            self._forward(conn, peer)
+        except Exception:  # noqa: BLE001 - last resort of a daemon thread
+            log.exception("tunnel %s: forwarding failed", self.address)
+            conn.close()
 
     def _forward(self, conn: socket.socket, peer: tuple) -> None:
         try:
@@ -88,7 +96,7 @@ class Tunnel:
             log.warning("tunnel %s: %s", self.address, exc)
             conn.close()
             return
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             # Typically "Connect failed": nothing listens on the board's agent port.
             log.info("tunnel %s: board refused %s:%d: %s", self.address, self.remote_host, self.remote_port, exc)
             conn.close()

@@ -28,7 +28,7 @@ def two_boards(tmp_path):
 
 
 def _block(board: netns.NsBoard, board_python: str, agent_config: Path) -> dict:
-    return board.sshd.target(python=board_python, agent_config=str(agent_config), connect_timeout=3)
+    return board.sshd.target(python=board_python, agent_config=str(agent_config), connect_timeout=3, link_timeout=4)
 
 
 def _runner_config(path: Path, program: Path) -> Path:
@@ -103,7 +103,7 @@ def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         two_boards[1].link_down()  # mid-run: the SSH link to board2 goes dead, no RST
-        time.sleep(15)
+        time.sleep(8)  # twice link_timeout: the SSH link is declared dead meanwhile
         two_boards[1].link_up()
         out, err = proc.communicate(timeout=150)
     finally:
