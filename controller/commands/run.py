@@ -93,6 +93,12 @@ def guarded(fn) -> int:
     except KeyboardInterrupt:
         Output().error("interrupted")
         return 130
+    except OSError as exc:  # the store or an input file: say which path and why
+        if DEBUG["on"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        Output().error(f"{where}{exc.strerror or exc}")
+        return EXIT_CANNOT_RUN
     except Exception as exc:  # other libraries' user-facing errors (analysis, agent client)
         from analysis.errors import AnalysisError
         from controller.agent_client import AgentClientError

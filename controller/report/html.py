@@ -56,12 +56,15 @@ R.checks.forEach((c,ci)=>{c.comparisons.forEach((cmp,k)=>{
   const pos=pts.map(q=>num(q[1])).filter(e=>e>0&&isFinite(e));
   let lo=Math.min(c.tolerance, ...(pos.length?pos:[c.tolerance]))/10, hi=Math.max(c.tolerance, ...(pos.length?pos:[c.tolerance]))*10;
   lo=Math.pow(10,Math.floor(Math.log10(lo))); hi=Math.pow(10,Math.ceil(Math.log10(hi)));
-  const y=e=>{if(!(e>0))return H-B; if(!isFinite(e))return T; return T+(H-B-T)*(1-(Math.log10(e)-Math.log10(lo))/(Math.log10(hi)-Math.log10(lo)));};
+  // exact vars (error 0) sit on the axis, below the lowest decade; inf at the top
+  const y=e=>{if(!(e>0))return H-B; if(!isFinite(e))return T; return T+(H-B-T-14)*(1-(Math.log10(e)-Math.log10(lo))/(Math.log10(hi)-Math.log10(lo)));};
   const x=i=>L+(W-L-10)*(pts.length>1?i/(pts.length-1):0.5);
   el('line',{x1:L,y1:H-B,x2:W-10,y2:H-B,stroke:'#999'},svg); el('line',{x1:L,y1:T,x2:L,y2:H-B,stroke:'#999'},svg);
   for(let d=Math.log10(lo); d<=Math.log10(hi); d++){el('text',{x:2,y:y(Math.pow(10,d))+3},svg,'1e'+d);}
+  el('text',{x:2,y:H-B+3},svg,'exact');
   el('line',{x1:L,y1:y(c.tolerance),x2:W-10,y2:y(c.tolerance),stroke:'#c00','stroke-dasharray':'4 3',class:'tolerance'},svg);
   el('text',{x:W-80,y:y(c.tolerance)-3,fill:'#c00'},svg,'tolerance');
+  el('text',{x:L+4,y:H-6,fill:'#555'},svg,'vars in execution order ('+pts.length+')');
   const roots=new Set(cmp.roots.map(r=>r.id));
   let path=''; pts.forEach((q,i)=>{path+=(i?'L':'M')+x(i).toFixed(1)+' '+y(num(q[1])).toFixed(1);});
   el('path',{d:path,fill:'none',stroke:'#36c'},svg);

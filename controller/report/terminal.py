@@ -24,7 +24,8 @@ def _first(c: CheckResult) -> str:
     for cmp in c.comparisons:
         if cmp.first_var is not None and cmp.first_var.id == c.first:
             p = cmp.first_var
-            return f"var{p.id} {p.type}"
+            name = p.opr if len(p.opr) <= 40 else p.opr[:39] + "…"
+            return f"var{p.id} {p.type}\n{name}"
     return f"var{c.first}"
 
 
