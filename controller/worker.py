@@ -194,7 +194,13 @@ class DeviceWorker:
         rec = RunRecord(run_id=rid, device=self.device, role=planned.role,
                         spec=_jsonable(dataclasses.asdict(spec)), facts=facts, started_at=time.time())
         self._event(ev.RUNNING, planned.role)
-        timer = threading.Timer(self.campaign.timeout_s + DEADLINE_GRACE_S, self._cancel_remote)
+        overdue = threading.Event()
+
+        def deadline() -> None:  # the agent should have ended it by now: stop it from here
+            overdue.set()
+            self._cancel_remote()
+
+        timer = threading.Timer(self.campaign.timeout_s + DEADLINE_GRACE_S, deadline)
         timer.daemon = True
         finished: Optional[Finished] = None
         files = 0
@@ -229,7 +235,10 @@ class DeviceWorker:
         if not finished.ok:
             rec.status = "failed"
             self.store.save(rec)
-            raise RunFailed(self.device, rid, f"{finished.state}: {finished.error or 'exit ' + str(finished.exit_code)}")
+            why = finished.error or f"exit {finished.exit_code}"
+            if overdue.is_set():
+                why = f"no result {self.campaign.timeout_s + DEADLINE_GRACE_S:g} s after it started; cancelled"
+            raise RunFailed(self.device, rid, f"{finished.state}: {why}")
         if not rec.bin_digests():
             rec.status = "failed"
             self.store.save(rec)
