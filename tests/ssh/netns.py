@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -78,9 +79,21 @@ def _kill_namespace_processes(netns: str) -> None:
             pass
 
 
+def _remove_stale() -> None:
+    """Namespaces an earlier, killed test run of ours left behind (its pid is gone)."""
+    for line in ip("netns", "list", check=False).stdout.splitlines():
+        m = re.match(r"larfarm-(\d+)-(\d+)\b", line)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            ns = f"larfarm-{m.group(1)}-{m.group(2)}"
+            _kill_namespace_processes(ns)
+            ip("link", "del", f"lf{m.group(1)}h{m.group(2)}", check=False)
+            ip("netns", "del", ns, check=False)
+
+
 def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
     """Generator fixture body: `count` boards with sshd running; torn down on exit."""
-    tag = f"{os.getpid() % 100000}"
+    _remove_stale()
+    tag = str(os.getpid())  # interface names stay within 15 characters
     base = _free_subnet(count)
     made: List[NsBoard] = []
     try:

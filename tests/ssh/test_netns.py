@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,10 @@ def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
             assert [r.name for r in facts.runners] == ["load_and_run"]
             hostnames.add(ep.address)
     assert len(hostnames) == 2  # one tunnel each, both to port 50051 in their own namespace
+    for b in two_boards:
+        # the agent listens on the board's loopback only: not reachable from the network
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((b.address, 50051), timeout=3).close()
     # a board whose link is down is reported unreachable, the other is unaffected
     two_boards[1].link_down()
     try:
