@@ -167,7 +167,11 @@ def stop(args):
         while time.time() < deadline and is_our_agent(pid, pyz):
             time.sleep(0.05)
         if is_our_agent(pid, pyz):
-            os.kill(pid, signal.SIGKILL)
+            # Started with its own session: its group holds whatever it left running.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
         stopped.append("pid %d" % pid)
     try:

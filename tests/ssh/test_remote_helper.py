@@ -51,3 +51,59 @@ def test_unit_text_quotes_for_systemd(tmp_path):
     if shutil.which("systemd-analyze"):  # where systemd is installed, let it judge the file too
         verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
         assert verify.returncode == 0, verify.stderr
+
+
+STUBBORN = """
+import signal, socket, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # an agent that will not stop politely
+s = socket.socket()
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+while True:
+    s.accept()[0].close()
+"""
+
+
+def _helper(cmd: str, args: dict) -> dict:
+    import json
+
+    out = subprocess.run([sys.executable, "-", cmd, json.dumps(args)], input=SOURCE, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_start_status_stop_of_an_agent_that_ignores_sigterm(tmp_path):
+    from tests.support.sshd import free_port
+
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    pyz = workdir / "larfarm-agent.pyz"  # the helper only stops what runs this file
+    pyz.write_text(STUBBORN)
+    port = free_port()
+    started = _helper("start", {"workdir": str(workdir), "port": port, "service": "setsid", "wait_s": 20,
+                                "argv": [sys.executable, str(pyz), str(port)]})
+    assert started["listening"] and started["how"] == "setsid"
+    pid = started["pid"]
+    assert (workdir / "agent.pid").read_text().strip() == str(pid)
+    st = _helper("status", {"workdir": str(workdir), "port": port})
+    assert st == {"deployed": True, "how": "setsid", "pid": pid, "running": True, "listening": True}
+    stopped = _helper("stop", {"workdir": str(workdir), "port": port, "grace_s": 0.5})
+    assert stopped == {"stopped": [f"pid {pid}"]}
+    assert not (workdir / "agent.pid").exists()
+    st = _helper("status", {"workdir": str(workdir), "port": port})
+    assert st["running"] is False and st["listening"] is False
+    assert _helper("port", {"port": port}) == {"free": True}
+
+
+def test_stop_leaves_a_stranger_with_a_recycled_pid_alone(tmp_path):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (workdir / "agent.pid").write_text(f"{stranger.pid}\n")  # stale pid file, pid now someone else's
+        assert _helper("stop", {"workdir": str(workdir), "port": 1}) == {"stopped": []}
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
