@@ -95,6 +95,7 @@ class DeviceWorker:
         for attempt in range(1, attempts + 1):
             if self.cancel_event.is_set():
                 raise Cancelled("cancelled")
+            self._runs_done, self._runs_total = 0, len(plan.base_runs(self.campaign))
             try:
                 self._event(ev.CONNECTING, self.where)
                 with self.connect() as endpoint:
@@ -112,10 +113,10 @@ class DeviceWorker:
                     self._event(ev.CANCELLED)
                     raise Cancelled("cancelled") from None
                 last = str(exc)
-                log.warning("%s: attempt %d/%d failed: %s", self.device, attempt, attempts, last)
+                log.info("%s: attempt %d/%d failed: %s", self.device, attempt, attempts, last)
                 if attempt < attempts:
                     self._event(ev.RETRY, f"attempt {attempt + 1}/{attempts}: {last}")
-                    time.sleep(min(2.0 * attempt, 5.0))
+                    self.cancel_event.wait(min(2.0 * attempt, 5.0))  # back off, but wake for Ctrl-C
             finally:
                 with self._lock:
                     self._client, self._agent_run = None, None
