@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple
 
+import paramiko
+
 from controller.ssh.client import SshSession
 from controller.ssh.errors import BoardNotReady, RemoteCommandFailed
+from controller.ssh.package import BOARD_PIP, parse_version
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,6 @@ def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_syst
         detail = "; ".join(f"{m}: {errors[m]}" for m in missing if "No module named" not in errors[m])
         raise BoardNotReady(session.device, session.where,
                             f"{names} missing for {t.python} {version}: {pip_hint}" + (f" ({detail})" if detail else ""))
-    from controller.ssh.package import parse_version
-
     have: Dict[str, str] = info.get("modules", {})
     for mod, need in min_versions:
         got = have.get(mod)
@@ -91,8 +92,6 @@ def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_syst
 
 
 def _pip_name(module: str) -> str:
-    from controller.ssh.package import BOARD_PIP
-
     return BOARD_PIP.get(module, module)
 
 
@@ -105,8 +104,6 @@ def port_free(session: SshSession, port: int) -> Optional[str]:
 def put_file(session: SshSession, data: bytes, path: str, mode: int) -> None:
     """Write a board file atomically, `mode` set before any byte lands: over sftp,
     or through `cat` where the board's sshd has no sftp subsystem (dropbear)."""
-    import paramiko
-
     tmp = f"{path}.tmp"
     try:
         sftp = session.client.open_sftp()

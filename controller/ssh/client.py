@@ -5,6 +5,7 @@ Every failure becomes one SshError line that names the board and says how to fix
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
 import shlex
@@ -198,8 +199,6 @@ def _login(
 
 
 def _local_user() -> str:
-    import getpass
-
     return getpass.getuser()
 
 

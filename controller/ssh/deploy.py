@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 
+from controller.agent_client import AgentClient, AgentClientError
 from controller.ssh import board
 from controller.ssh.client import connect
 from controller.ssh.config import SshTarget
 from controller.ssh.errors import AgentPortBusy, AgentStartFailed, SshError
 from controller.ssh.package import AgentPackage, build_agent_package
-from controller.ssh.tokens import new_token, remove_token, token_path, write_token
+from controller.ssh.health import wait_serving
+from controller.ssh.tokens import new_token, read_token, remove_token, token_path, write_token
 from controller.ssh.tunnel import Tunnel
 
 log = logging.getLogger(__name__)
@@ -102,8 +104,6 @@ def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Option
 
 
 def _facts_version(address: str, token: str) -> str:
-    from controller.agent_client import AgentClient, AgentClientError
-
     try:
         with AgentClient(address, token, None, 15.0) as client:
             return client.facts().agent_version
@@ -151,7 +151,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
                 what = f"agent did not listen on 127.0.0.1:{target.agent_port} within {START_WAIT_S:g}s: {last}"
             raise AgentStartFailed(device, session.where, f"{what}; log: {posixpath.join(workdir, 'agent.log')}")
         with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
-            health = _health(tunnel.address)
+            health = wait_serving(tunnel.address, HEALTH_WAIT_S)
             if health != "SERVING":
                 raise AgentStartFailed(device, session.where,
                                        f"agent started but its health check through the SSH tunnel says {health}; "
@@ -160,12 +160,6 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
         log.info("%s: agent %s up (%s pid %s)", device, version, how, started.get("pid"))
         return Deployed(device, session.where, f"{facts.python} {facts.version}", how, started.get("pid"), version,
                         local_token, tuple(old.get("stopped", ())))
-
-
-def _health(address: str) -> str:
-    from controller.ssh.health import wait_serving
-
-    return wait_serving(address, HEALTH_WAIT_S)
 
 
 def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
@@ -183,12 +177,8 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
         health = version = None
         if st.get("listening"):
             with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
-                from controller.ssh.health import wait_serving
-
                 health = wait_serving(tunnel.address, 5.0)
                 try:
-                    from controller.ssh.tokens import read_token
-
                     version = _facts_version(tunnel.address, read_token(device, target, farm_dir))
                 except SshError as exc:
                     version = f"? ({exc.what})"

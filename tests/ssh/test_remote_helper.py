@@ -57,6 +57,7 @@ STUBBORN = """
 import signal, socket, sys
 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # an agent that will not stop politely
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC servers do
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(8)
 while True:
