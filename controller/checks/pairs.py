@@ -15,7 +15,7 @@ from typing import Dict, Optional, Sequence, Tuple
 from analysis.dump_bin import parse_dump_name, read_header
 from analysis.errors import AnalysisError
 from analysis.graph import VarGraph
-from analysis.compare import compare_dumps
+from analysis.compare import compare_dumps, ordered_map
 from analysis.roots import amplification, find_roots, first_var
 from analysis.thresholds import error_stats
 
@@ -74,14 +74,17 @@ def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
     ids_a, ids_b = _var_ids(da), _var_ids(db)
     common = sorted(set(ids_a) & set(ids_b))
     errors: Dict[int, float] = {}
-    identical = 0
+    to_read = []
     for vid in common:
-        name = ids_a[vid]
-        if da[name] == db.get(ids_b[vid]):
-            errors[vid] = 0.0
-            identical += 1
+        if da[ids_a[vid]] == db.get(ids_b[vid]):
+            errors[vid] = 0.0  # same digest: identical bytes, nothing read
         else:
-            errors[vid] = var_error(dir_a / name, dir_b / ids_b[vid], tolerance)
+            to_read.append(vid)
+    identical = len(errors)
+    # analysis's ordered_map: two threads, results in var order (numpy and reads drop the GIL)
+    for vid, err in zip(to_read, ordered_map(
+            lambda v: var_error(dir_a / ids_a[v], dir_b / ids_b[v], tolerance), to_read)):
+        errors[vid] = err
     # a var dumped on one side only cannot be compared: it counts as differing
     for vid in set(ids_a) ^ set(ids_b):
         errors[vid] = math.inf
