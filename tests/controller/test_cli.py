@@ -48,3 +48,21 @@ def test_report_command_reads_a_stored_report(tmp_path: Path) -> None:
     assert "naive" in proc.stdout and "roots=[9]" in proc.stdout
     missing = run_controller(["report", str(tmp_path)], tmp_path)
     assert missing.returncode == 2 and "no report.json" in missing.stderr
+
+
+def test_inline_campaign_runs_without_campaign_file(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.controller.campaigns import fake_program
+
+    (tmp_path / "model.mge").write_bytes(b"fake")
+    prog = fake_program(tmp_path, "fake", vars=8, size=8)
+    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
+        "devices": [{"name": "a", "local": True, "program": str(prog)}],
+        "campaign": {"name": "inline", "model": "model.mge", "inputs": {"data": {"shape": [2], "seed": 3}},
+                     "checks": ["shake"], "repeats": 2}}))
+    proc = run_controller(["run", "--devices", "farm.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "shake" in proc.stdout and (tmp_path / "out" / "inline" / "report.html").is_file()
+    # the seeded input was written once on the host, into the store
+    assert (tmp_path / "out" / "inline" / "inputs" / "data.npy").is_file()
