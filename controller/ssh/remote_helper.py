@@ -89,7 +89,11 @@ def probe(args):
 
 
 def port_state(port):
-    """free / in use (by whom, if /proc tells)."""
+    """free, or in use and why."""
+    # gRPC binds with SO_REUSEPORT: a bind test alone would let our agent share
+    # the port with another listener of the same user, so ask for a listener too.
+    if listening(port):
+        return {"free": False, "error": "a program accepts connections on 127.0.0.1:%d" % port}
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

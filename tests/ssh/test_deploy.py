@@ -155,8 +155,13 @@ def test_grpcio_missing(sshd, tmp_path):
                         r"3\.\d+\.\d+: pip install grpcio protobuf", line), line
 
 
-def test_agent_port_already_in_use(sshd, board_python, tmp_path):
+@pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "so_reuseport"])
+def test_agent_port_already_in_use(sshd, board_python, tmp_path, reuseport):
+    # With SO_REUSEPORT (as gRPC servers bind) the agent could bind beside the
+    # other program and share its connections: deploy must refuse that too.
     with socket.socket() as other:
+        if reuseport:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         other.bind(("127.0.0.1", 0))
         other.listen(1)
         port = other.getsockname()[1]
