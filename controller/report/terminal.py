@@ -47,7 +47,7 @@ def render(report: CampaignReport, console: Console) -> None:
                       _first(c), _roots(c), _err(c.threshold))
     console.print(table)
     for c in report.checks:
-        if c.note and c.kind in ("shake", "cross", "thresholds"):
+        if c.note and (c.kind in ("shake", "cross", "thresholds") or c.status == "skipped"):
             console.print(f"{c.kind} {' vs '.join(c.devices)}: {c.note}")
     for d in report.unhealthy:
         console.print(f"[red]unhealthy[/] device {d.name} ({d.address}): {d.reason}")
