@@ -90,8 +90,8 @@ def probe(args):
 
 def port_state(port):
     """free, or in use and why."""
-    # gRPC binds with SO_REUSEPORT: a bind test alone would let our agent share
-    # the port with another listener of the same user, so ask for a listener too.
+    # A listener is in the way whatever socket options it bound with (gRPC uses
+    # SO_REUSEPORT); then a bind test catches sockets that do not listen.
     if listening(port):
         return {"free": False, "error": "a program accepts connections on 127.0.0.1:%d" % port}
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
