@@ -54,7 +54,9 @@ def build_server(config: AgentConfig, max_workers: int = 16) -> AgentServer:
         from grpc_reflection.v1alpha import reflection
     except ImportError as err:
         raise ConfigError("agent", f"missing Python package ({err.name}): pip install grpcio-health-checking grpcio-reflection") from None
-    from larfarm.agent.v1 import agent_pb2, agent_pb2_grpc
+    from larfarm.agent.v1 import agent_pb2
+
+    from agent.wire import agent_handler
 
     from agent.auth import TokenInterceptor
 
@@ -92,7 +94,7 @@ def build_server(config: AgentConfig, max_workers: int = 16) -> AgentServer:
             ("grpc.http2.max_ping_strikes", 0),
         ],
     )
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentService(config, blobs, runs, quota), server)
+    server.add_generic_rpc_handlers((agent_handler(AgentService(config, blobs, runs, quota)),))
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 #: Message size limit set on the channel, well above any chunk (never the 4 MB default).
 MAX_MESSAGE_BYTES = 64 << 20
+FETCH_METHOD = "/larfarm.agent.v1.Agent/Fetch"
 #: Suffix of a file being fetched; it is renamed only once its sha256 checks out.
 PARTIAL_SUFFIX = ".larfarm-partial"
 
@@ -385,6 +387,9 @@ class AgentClient:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.AgentStub(self._channel)
+        self._fetch_raw = self._channel.unary_stream(
+            FETCH_METHOD, request_serializer=pb.FetchRequest.SerializeToString, response_deserializer=None
+        )
 
     # -- plumbing
 
@@ -561,9 +566,18 @@ class AgentClient:
         )
         fetched: list[FileEntry] = []
         current: Optional[_PartialFile] = None
-        stream = self._stub.Fetch(request, metadata=self._metadata)
+        # Raw bytes, not FetchChunk objects: data chunks are sliced without a protobuf copy.
+        stream = self._fetch_raw(request, metadata=self._metadata)
+        hasher = ThreadPoolExecutor(1, thread_name_prefix="fetch-sha256")
         try:
-            for msg in stream:
+            for raw in stream:
+                payload = _data_payload(raw)
+                if payload is not None:
+                    if current is None:
+                        raise FetchVerifyError(f"agent at {self.address} sent data outside a file")
+                    current.write(payload)
+                    continue
+                msg = pb.FetchChunk.FromString(raw)
                 kind = msg.WhichOneof("kind")
                 if kind == "data":
                     if current is None:
@@ -574,7 +588,7 @@ class AgentClient:
                         raise FetchVerifyError(
                             f"agent at {self.address} started {msg.start.name!r} before ending {current.name!r}"
                         )
-                    current = _PartialFile(dest, msg.start.name, msg.start.size)
+                    current = _PartialFile(dest, msg.start.name, msg.start.size, hasher)
                 elif kind == "end":
                     if current is None or msg.end.name != current.name:
                         raise FetchVerifyError(f"agent at {self.address} ended a file it never started")
@@ -591,35 +605,69 @@ class AgentClient:
         finally:
             if current is not None:
                 current.discard()
+            hasher.shutdown(wait=True)
             stream.cancel()
         raise AgentUnreachable(
             self.address, f"fetch of run {run_id} ended before its verified end"
         )
 
 
+def _data_payload(raw: bytes) -> Optional[memoryview]:
+    """The data of a serialized FetchChunk{data} without copying it, or None for other kinds.
+
+    FetchChunk.data is field 2 (tag byte 0x12) followed by a varint length; the
+    frame is taken only when that length covers exactly the rest of the message.
+    """
+    if not raw or raw[0] != 0x12:
+        return None
+    n = shift = 0
+    i = 1
+    while i < len(raw) and i < 11:
+        b = raw[i]
+        n |= (b & 0x7F) << shift
+        i += 1
+        if not b & 0x80:
+            break
+        shift += 7
+    else:
+        return None
+    if i + n != len(raw):
+        return None
+    return memoryview(raw)[i:]
+
+
 class _PartialFile:
     """A fetched file being written under a temporary name until its sha256 is verified."""
 
-    def __init__(self, dest: Path, name: str, size: int) -> None:
+    def __init__(self, dest: Path, name: str, size: int, hasher: Optional[ThreadPoolExecutor] = None) -> None:
         rel = _safe_relpath(name)
+        # sha256 runs on its own thread (hashlib drops the GIL) while this one receives and writes.
+        self._hasher = hasher
         self.name = name
         self.size = size
         self.final = dest.joinpath(*rel.parts)
         self.final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.final.with_name(f"{self.final.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
-        self._f = open(self.tmp, "wb")
+        self._f = open(self.tmp, "wb", buffering=0)
         self._h = hashlib.sha256()
         self._n = 0
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Union[bytes, memoryview]) -> None:
         self._n += len(data)
         if self._n > self.size:
             raise FetchVerifyError(f"{self.name}: agent sent more than the announced {self.size} bytes")
-        self._h.update(data)
-        self._f.write(data)
+        if self._hasher is not None:
+            self._hasher.submit(self._h.update, data)
+        else:
+            self._h.update(data)
+        view = memoryview(data)
+        while view:  # an unbuffered write may be short
+            view = view[self._f.write(view):]
 
     def commit(self, sha256: str, address: str) -> FileEntry:
         self._f.close()
+        if self._hasher is not None:
+            self._hasher.submit(lambda: None).result()  # every queued update is done
         got = self._h.hexdigest()
         if self._n != self.size or got != sha256:
             self.discard()
