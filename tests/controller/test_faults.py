@@ -71,6 +71,28 @@ def _wait_complete(out: Path, run_ids, proc: subprocess.Popen, limit: float = 60
     raise AssertionError("fast device never completed")
 
 
+def _local_agents_of(tmp: Path) -> list:
+    """Live `agent serve` processes whose runner is one of this test's programs."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        config = next((c for c in cmd if c.endswith(b"agent.json")), None)
+        if b"serve" not in cmd or state == "Z" or config is None:
+            continue
+        try:
+            if str(tmp).encode() in Path(config.decode()).read_bytes():
+                found.append(int(proc.name))
+        except OSError:  # stopped meanwhile and its folder removed
+            continue
+    return found
+
+
 def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     fast = fake_program(tmp_path, "fast")
     slow = fake_program(tmp_path, "slow", sleep_s=60.0)
@@ -85,6 +107,7 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     try:
         _wait_complete(out, ["fast.default", "fast.repeat-2"], proc)
         before = {rid: run_json(out, "fake", rid) for rid in ("fast.default", "fast.repeat-2")}
+        assert len(_local_agents_of(tmp_path)) == 2  # the check below can see them
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -95,6 +118,11 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
         assert "interrupted" in err and "Traceback" not in err
     else:
         assert proc.returncode == -signal.SIGKILL
+    # the local agents do not outlive their controller, however it ended
+    deadline = time.monotonic() + 10
+    while _local_agents_of(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _local_agents_of(tmp_path) == []
     # nothing of the slow device is recorded as complete, and no partial file is left under a real name
     assert run_json(out, "fake", "slow.default") is None
     assert not list(out.rglob("*.larfarm-partial"))
