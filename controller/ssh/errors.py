@@ -49,6 +49,15 @@ class BoardNotReady(SshError):
     """The board lacks what the agent needs (Python >= 3.8, grpcio, protobuf)."""
 
 
+class AgentNotRunning(SshError, AgentUnreachable):
+    """The board is reachable but nothing listens on the agent's port there
+    (never started, stopped, or crashed); retried like an unreachable agent."""
+
+    def __init__(self, device: str, where: str, what: str) -> None:
+        SshError.__init__(self, device, where, what)
+        self.address = where
+
+
 class AgentPortBusy(SshError):
     """Another program already listens on the agent's port on the board."""
 

@@ -57,6 +57,8 @@ class NsBoard:
 
     def link_up(self) -> None:
         ip("netns", "exec", self.netns, "ip", "link", "set", self.guest_if, "up")
+        # Forget the failed ARP lookups of the outage, so the board answers at once.
+        ip("neigh", "flush", "dev", self.host_if, check=False)
 
 
 def _free_subnet(count: int) -> int:

@@ -17,7 +17,7 @@ from controller.agent_client import AgentClient
 from controller.cli import app
 from controller.ssh.config import SshTarget
 from controller.ssh.connect import open_ssh_device
-from controller.ssh.errors import NotDeployed
+from controller.ssh.errors import AgentNotRunning, NotDeployed
 from tests.support.sshd import free_port, keygen, write_farm
 
 runner = CliRunner()
@@ -102,6 +102,11 @@ def test_deploy_status_run_stop(farm):
     assert result.stdout == f"board1 (127.0.0.1:{target.port}): stopped pid {new_pid}\n"
     assert not pid_alive(new_pid)
     assert not (Path(target.workdir) / "agent.pid").exists()
+    with pytest.raises(AgentNotRunning) as exc:
+        with open_ssh_device("board1", target, path.parent):
+            pass
+    assert str(exc.value) == (f"board1 (127.0.0.1:{target.port}): no agent listens on 127.0.0.1:{target.agent_port} "
+                              "on the board; run `controller deploy --devices <farm.yaml> --device board1`")
 
     result = cli("status", "--devices", str(path), "--json")
     assert result.exit_code == 1  # not up

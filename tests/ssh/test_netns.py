@@ -16,7 +16,7 @@ import pytest
 from controller.agent_client import AgentClient
 from controller.ssh.config import SshTarget
 from controller.ssh.connect import open_ssh_device
-from controller.ssh.deploy import deploy, status, stop
+from controller.ssh.deploy import deploy, stop
 from tests.controller.campaigns import fake_program, write_fake_campaign
 from tests.ssh import netns
 from tests.support.sshd import need, write_farm
@@ -53,21 +53,30 @@ def _running(script: Path) -> bool:
 
 
 def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
+    from typer.testing import CliRunner
+
+    from controller.cli import app
+
     prog = fake_program(tmp_path, "fast")
     cfg = _runner_config(tmp_path / "agent.json", prog)
-    targets = {b.name: SshTarget(**_block(b, board_python, cfg)) for b in two_boards}
+    blocks = {b.name: _block(b, board_python, cfg) for b in two_boards}
+    targets = {name: SshTarget(**block) for name, block in blocks.items()}
+    farm = write_farm(tmp_path / "farm.yaml", blocks)
+    result = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split(" ")[:2] for line in lines] == [["board1", f"({two_boards[0].address}:22):"],
+                                                       ["board2", f"({two_boards[1].address}:22):"]]
+    assert all("running (setsid pid" in line and line.endswith("healthy via SSH tunnel") for line in lines)
+    result = CliRunner().invoke(app, ["status", "--devices", str(farm)])
+    assert result.exit_code == 0 and result.stdout.count("health SERVING") == 2, result.output
+    addresses = set()
     for name, target in targets.items():
-        done = deploy(name, target, tmp_path)
-        assert done.how == "setsid" and done.where == f"{target.host}:22"
-    hostnames = set()
-    for name, target in targets.items():
-        st = status(name, target, tmp_path)
-        assert st.reachable and st.running and st.health == "SERVING", st
         with open_ssh_device(name, target, tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
             facts = client.facts()
             assert [r.name for r in facts.runners] == ["load_and_run"]
-            hostnames.add(ep.address)
-    assert len(hostnames) == 2  # one tunnel each, both to port 50051 in their own namespace
+            addresses.add(ep.address)
+    assert len(addresses) == 2  # one tunnel each, both to port 50051 in their own namespace
     for b in two_boards:
         # the agent listens on the board's loopback only: not reachable from the network
         with pytest.raises(ConnectionRefusedError):
@@ -75,13 +84,15 @@ def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
     # a board whose link is down is reported unreachable, the other is unaffected
     two_boards[1].link_down()
     try:
-        st = status("board2", targets["board2"], tmp_path)
-        assert not st.reachable and ("no answer from sshd" in st.error or "cannot connect" in st.error), st
-        assert status("board1", targets["board1"], tmp_path).running
+        result = CliRunner().invoke(app, ["status", "--devices", str(farm)])
     finally:
         two_boards[1].link_up()
-    for name, target in targets.items():
-        assert stop(name, target, tmp_path).stopped
+    assert result.exit_code == 1
+    first, second = result.stdout.splitlines()
+    assert "agent running" in first
+    assert second.startswith(f"board2 ({two_boards[1].address}:22): unreachable: ")
+    result = CliRunner().invoke(app, ["stop", "--devices", str(farm)])
+    assert result.exit_code == 0 and result.stdout.count("stopped pid") == 2, result.output
 
 
 def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path):
