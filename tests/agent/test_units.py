@@ -251,3 +251,34 @@ def test_cli_bad_input_is_one_clear_line(tmp_path, args, message) -> None:
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("agent: error: ") and message in last, r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _readme_agent_section() -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return text.split("<!-- section: agent -->")[1].split("<!-- /section: agent -->")[0]
+
+
+def test_readme_config_example_loads_and_names_every_key(tmp_path) -> None:
+    section = _readme_agent_section()
+    example = section.split("### Config file")[1].split("```yaml\n")[1].split("```")[0]
+    (tmp_path / "agent.token").write_text("t\n")
+    cfg = load_config(write_cfg(tmp_path, example))
+    assert {r.name for r in cfg.runners} == {"load_and_run", "lite"} and cfg.quota_bytes == 20 << 30
+    defaults = AgentConfig()
+    for key in ("run_timeout_s", "max_run_timeout_s", "keep_finished_s", "log_lines_max", "max_queued_runs"):
+        assert getattr(cfg, key) == getattr(defaults, key), f"README's {key} is not the default"
+    from agent.config import _TOP_KEYS
+
+    for key in _TOP_KEYS:
+        assert f"\n{key}:" in "\n" + example, f"README's config example lacks {key}"
+
+
+def test_readme_systemd_unit_runs_a_real_agent_command() -> None:
+    unit = _readme_agent_section().split("```ini\n")[1].split("```")[0]
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv = exec_start.split("=", 1)[1].split()
+    assert argv[1:4] == ["-m", "agent", "serve"]
+    from agent.cli import _parser
+
+    args = _parser().parse_args(argv[3:])
+    assert args.config == Path("/etc/larfarm/agent.yaml") and args.token_file == Path("/etc/larfarm/agent.token")
