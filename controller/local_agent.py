@@ -30,7 +30,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the agent gets SIGTERM when the controller dies, even by SIGKILL."""
+    """Linux: the agent gets SIGTERM when the controller dies, even by SIGKILL.
+
+    The kernel ties this to the thread that started the agent: its device's queue
+    thread, which ends only once that device has nothing left to run.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)

@@ -107,7 +107,8 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     try:
         _wait_complete(out, ["fast.default", "fast.repeat-2"], proc)
         before = {rid: run_json(out, "fake", rid) for rid in ("fast.default", "fast.repeat-2")}
-        assert len(_local_agents_of(tmp_path)) == 2  # the check below can see them
+        # the slow device's agent is up (fast's ended with its device thread): the check below sees agents
+        assert len(_local_agents_of(tmp_path)) >= 1
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
