@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 RUN_RECORD = "run.json"
+EXPIRE_EVERY_S = 60.0
 
 
 class Run:
@@ -65,14 +66,20 @@ class Run:
                 self.completed[event.entry.name] = event.entry
             self._cond.notify_all()
 
-    def follow(self, poll_s: float = 1.0) -> Iterator[ev.Event]:
-        """Every event from the first, blocking for new ones, until (and including) finished."""
+    def follow(self, poll_s: float = 1.0) -> Iterator[Optional[ev.Event]]:
+        """Every event from the first, until (and including) finished.
+
+        Yields None after poll_s without news, so a reader can notice its caller has gone.
+        """
         i = 0
         while True:
             with self._cond:
-                while i >= len(self._events):
+                if i >= len(self._events):
                     self._cond.wait(poll_s)
                 batch = self._events[i:]
+            if not batch:
+                yield None
+                continue
             i += len(batch)
             for e in batch:
                 yield e
@@ -237,9 +244,20 @@ class RunManager:
         while True:
             with self._lock:
                 while not self._queue and not self._closing:
-                    self._wake.wait()
+                    if not self._wake.wait(EXPIRE_EVERY_S):
+                        break
                 if not self._queue:
-                    return
+                    if self._closing:
+                        return
+                    idle = True
+                else:
+                    idle = False
+            if idle:
+                self.expire()  # finished runs past keep_finished_s go even when no run comes
+                continue
+            with self._lock:
+                if not self._queue:
+                    continue
                 run = self._queue.pop(0)
                 run.state = ev.RUNNING
                 run.position = 0

@@ -44,7 +44,7 @@ def _read(path: Optional[Path], what: str) -> Optional[bytes]:
         raise ConfigError(str(path), f"cannot read {what}: {err.strerror}") from None
 
 
-def build_server(config: AgentConfig, max_workers: int = 16) -> AgentServer:
+def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> AgentServer:
     """Wire store, runs, service, token interceptor, health and reflection; bind and start.
 
     Returns the started server and the bound port (config.listen may ask for port 0).
@@ -80,6 +80,8 @@ def build_server(config: AgentConfig, max_workers: int = 16) -> AgentServer:
     runs = RunManager(config, blobs, quota)
     quota.add(blobs.used_bytes() + runs.run_bytes())
 
+    # Each Run stream holds a thread while it waits, so leave room for every queued run.
+    max_workers = max_workers or config.max_queued_runs + 16
     interceptors = [TokenInterceptor(config.token)] if config.token else []
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="agent-rpc"),

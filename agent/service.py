@@ -181,8 +181,9 @@ class AgentService(pb_grpc.AgentServicer):
         # The run goes on if the caller goes away; GetRun and Fetch still reach it.
         for event in run.follow():
             if not context.is_active():
-                return
-            yield event_msg(run.id, event)
+                return  # frees this thread; the run itself is unaffected
+            if event is not None:
+                yield event_msg(run.id, event)
 
     @_abort_on_error
     def GetRun(self, request, context):
