@@ -91,8 +91,14 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         if self.policy == "accept-new":
             with self._lock:
                 self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="ascii") as f:
-                    f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+                with open(self.path, "ab+") as f:
+                    # a file whose last line lacks its newline must not swallow ours
+                    end = f.seek(0, os.SEEK_END)
+                    lead = b""
+                    if end > 0:
+                        f.seek(end - 1)
+                        lead = b"" if f.read(1) == b"\n" else b"\n"
+                    f.write(lead + f"{hostname} {key.get_name()} {key.get_base64()}\n".encode("ascii"))
             client.get_host_keys().add(hostname, key.get_name(), key)
             log.info("%s: recorded new host key %s %s in %s", self.device, key.get_name(), key.fingerprint, self.path)
             return

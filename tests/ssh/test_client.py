@@ -107,3 +107,12 @@ def test_jump_host_cannot_reach_board(sshd):
     target = SshTarget(**sshd.target(port=dead, jump={"host": "127.0.0.1", "port": sshd.port}))
     with pytest.raises(HostUnreachable, match=f"jump host 127.0.0.1:{sshd.port} cannot reach the board"):
         connect("board1", target)
+
+
+def test_accept_new_keeps_other_entries_of_known_hosts(sshd, tmp_path):
+    kh = tmp_path / "known_hosts"
+    kh.write_text("other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+    with connect("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy="accept-new"))):
+        pass
+    lines = kh.read_text().splitlines()
+    assert lines[0].startswith("other.example ") and lines[1] + "\n" == sshd.host_key_line()
