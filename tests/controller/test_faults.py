@@ -120,7 +120,7 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     else:
         assert proc.returncode == -signal.SIGKILL
     # the local agents do not outlive their controller, however it ended
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # SIGTERM: the agent cancels its run and shuts down
     while _local_agents_of(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _local_agents_of(tmp_path) == []
