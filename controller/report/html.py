@@ -42,6 +42,14 @@ R.devices.forEach(d=>{const row=m.insertRow(); row.dataset.device=d.name;
     const mine=R.checks.filter(c=>c.kind===k && c.devices.indexOf(d.name)>=0);
     let st='none'; if(mine.length){st=mine.some(c=>c.status==='differs')?'differs':(mine.every(c=>c.status==='skipped')?'skipped':'ok');}
     cell.className=st; cell.textContent=st==='none'?'-':st+(st==='differs'?' ('+Math.max.apply(null,mine.map(c=>c.differing.length))+')':'');});});
+// one row per check: what the terminal summary shows
+const st=document.getElementById('summary');
+st.innerHTML='<tr><th>check</th><th>devices</th><th>status</th><th>differing</th><th>first var</th><th>roots</th><th>threshold</th><th>note</th></tr>';
+R.checks.forEach(c=>{const row=st.insertRow(); row.dataset.kind=c.kind; row.className='check-row';
+  const first=c.first===null?'-':'var'+c.first+(c.first_opr?' '+c.first_opr.type:'');
+  const roots=c.roots.map(r=>'var'+r.id+' '+r.type).join(', ')||'-';
+  [c.kind,c.devices.join(' vs '),c.status,c.differing.length,first,roots,c.threshold===null?'-':Number(c.threshold).toPrecision(3),c.note]
+    .forEach((v,i)=>{const cell=row.insertCell(); cell.textContent=String(v); if(i===2) cell.className=c.status;});});
 // per comparison charts
 const host=document.getElementById('checks');
 R.checks.forEach((c,ci)=>{c.comparisons.forEach((cmp,k)=>{
@@ -100,6 +108,8 @@ result: <b id="verdict">{'differences found' if report.differs else 'within tole
 {'<h2>Unhealthy devices</h2><ul>' + unhealthy + '</ul>' if unhealthy else ''}
 <h2>Device x check</h2>
 <table id="matrix"></table>
+<h2>Checks</h2>
+<table id="summary"></table>
 <div id="checks"></div>
 <script type="application/json" id="report-data">{data}</script>
 <script>{_JS}</script>

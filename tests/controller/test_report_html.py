@@ -75,6 +75,9 @@ def test_chromium_shows_roots_devices_and_matrix(tmp_path: Path, report: Campaig
     assert 'data-check="naive" class="none"' in rows["board-b"]
     assert "gone-c (unhealthy)" in rows["gone-c"]
     assert "10.9.9.9:50051" in dom
+    # the per-check summary table, one row per check
+    assert re.findall(r'<tr data-kind="(\w+)" class="check-row">', dom) == ["naive", "cross"]
+    assert "var9 ConvolutionForward" in dom
     # roots marked on the charts and listed: naive -> var 9 (conv1), fastrun cross -> var 20 (winograd conv)
     assert re.findall(r'<tr data-root="(\d+)">', dom) == ["9", "20"]
     labels = re.findall(r'class="root-label"[^>]*>var(\d+)<', dom)
