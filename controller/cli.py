@@ -8,6 +8,7 @@ import signal
 
 import typer
 
+from controller.commands import compare as compare_cmd
 from controller.commands import run as run_cmd
 from controller.commands import ssh as ssh_cmd
 
@@ -31,6 +32,7 @@ def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and
 
 
 run_cmd.register(app)
+compare_cmd.register(app)
 ssh_cmd.register(app)
 
 

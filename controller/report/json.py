@@ -28,7 +28,7 @@ def _root(r: Root) -> Dict[str, Any]:
             "amplification": _num(r.amplification)}
 
 
-def _comparison(c: Comparison) -> Dict[str, Any]:
+def comparison_json(c: Comparison) -> Dict[str, Any]:
     return {
         "label": c.label, "runs": list(c.runs), "tolerance": c.tolerance, "differing": list(c.differing),
         "first": c.first, "roots": [_root(r) for r in c.roots], "threshold": _num(c.threshold),
@@ -48,7 +48,7 @@ def check_json(c: CheckResult) -> Dict[str, Any]:
         "kind": c.kind, "status": c.status, "devices": list(c.devices), "runs": list(c.runs),
         "tolerance": c.tolerance, "differing": list(c.differing), "first": c.first, "first_opr": first_opr,
         "roots": [_root(r) for r in c.roots], "threshold": _num(c.threshold), "note": c.note,
-        "details": c.details, "comparisons": [_comparison(x) for x in c.comparisons],
+        "details": c.details, "comparisons": [comparison_json(x) for x in c.comparisons],
     }
 
 

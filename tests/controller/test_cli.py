@@ -66,3 +66,22 @@ def test_inline_campaign_runs_without_campaign_file(tmp_path: Path) -> None:
     assert "shake" in proc.stdout and (tmp_path / "out" / "inline" / "report.html").is_file()
     # the seeded input was written once on the host, into the store
     assert (tmp_path / "out" / "inline" / "inputs" / "data.npy").is_file()
+
+
+def test_compare_two_stored_runs(tmp_path: Path, megengine_fixtures: Path) -> None:
+    from controller.store import Store
+    from tests.controller.storeruns import stored_run
+
+    store = Store(tmp_path / "out", "c")
+    runs = megengine_fixtures / "runs" / "tiny_cnn"
+    stored_run(store, runs / "default", "dev", "default")
+    stored_run(store, runs / "naive", "dev", "naive")
+    stored_run(store, runs / "default_rerun", "dev", "repeat-2")
+    proc = run_controller(["compare", str(store.run_dir("dev.default")), str(store.run_dir("dev.naive"))], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "root: var9 ConvolutionForward" in proc.stdout
+    same = run_controller(["compare", str(store.run_dir("dev.default")), str(store.run_dir("dev.repeat-2")),
+                           "--json"], tmp_path)
+    assert same.returncode == 0 and json.loads(same.stdout)["differing"] == []
+    bad = run_controller(["compare", str(tmp_path), str(store.run_dir("dev.naive"))], tmp_path)
+    assert bad.returncode == 2 and "no run.json here" in bad.stderr
