@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import zipfile
 from io import BytesIO
@@ -95,3 +96,45 @@ def test_controller_import_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr("controller.ssh.package.OWN_PACKAGES", ("agentx", "larfarm"))
     with pytest.raises(PackageError, match=r"the agent imports 'controller'"):
         build_agent_package("agentx.cli:main")
+
+
+def _runtime_annotations(tree: ast.Module):
+    """Annotations Python evaluates at def time (no `from __future__ import annotations`)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            args += [a for a in (node.args.vararg, node.args.kwarg) if a is not None]
+            yield from (a.annotation for a in args if a.annotation is not None)
+            if node.returns is not None:
+                yield node.returns
+        elif isinstance(node, ast.AnnAssign) and not isinstance(node.target, ast.Name):
+            yield node.annotation
+
+
+def _newer_than_38(annotation: ast.expr) -> bool:
+    for n in ast.walk(annotation):
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in (
+                "list", "dict", "tuple", "set", "frozenset", "type"):
+            return True  # PEP 585 generics: Python 3.9
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
+            return True  # PEP 604 unions: Python 3.10
+    return False
+
+
+def test_shipped_code_runs_on_the_oldest_board_python(package):
+    # Boards need only Python >= 3.8 (board.MIN_PYTHON): every shipped file must parse
+    # with 3.8's grammar, and annotations evaluated at import must be 3.8's.
+
+    from controller.ssh.board import MIN_PYTHON
+
+    assert MIN_PYTHON == (3, 8)
+    archive = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK"):]))
+    problems = []
+    for name in archive.namelist():
+        source = archive.read(name).decode()
+        tree = ast.parse(source, name, feature_version=MIN_PYTHON)
+        lazy = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                   and any(a.name == "annotations" for a in n.names) for n in tree.body)
+        if not lazy:
+            problems += [f"{name}:{a.lineno}" for a in _runtime_annotations(tree) if _newer_than_38(a)]
+    assert problems == []
