@@ -99,7 +99,8 @@ def test_controller_import_is_refused(tmp_path, monkeypatch):
 
 
 def _runtime_annotations(tree: ast.Module):
-    """Annotations Python evaluates at def time (no `from __future__ import annotations`)."""
+    """Annotations Python evaluates at run time without `from __future__ import annotations`:
+    every function signature, and variable annotations at module and class level."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
@@ -107,8 +108,18 @@ def _runtime_annotations(tree: ast.Module):
             yield from (a.annotation for a in args if a.annotation is not None)
             if node.returns is not None:
                 yield node.returns
-        elif isinstance(node, ast.AnnAssign) and not isinstance(node.target, ast.Name):
-            yield node.annotation
+
+    def scope(body):
+        for node in body:
+            if isinstance(node, ast.AnnAssign):
+                yield node.annotation
+            elif isinstance(node, ast.ClassDef):
+                yield from scope(node.body)
+            elif isinstance(node, (ast.If, ast.Try, ast.With)):
+                for part in (getattr(node, f, []) for f in ("body", "orelse", "finalbody")):
+                    yield from scope(part)
+
+    yield from scope(tree.body)
 
 
 def _newer_than_38(annotation: ast.expr) -> bool:
