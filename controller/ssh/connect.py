@@ -8,13 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-import paramiko
-
-from controller.ssh.client import SshSession, connect
+from controller.ssh.client import connect
 from controller.ssh.config import SshTarget
-from controller.ssh.errors import AgentNotRunning, HostUnreachable
 from controller.ssh.tokens import read_token
-from controller.ssh.tunnel import Tunnel
+from controller.ssh.tunnel import Tunnel, check_forward
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +24,6 @@ class SshEndpoint:
     address: str  # "127.0.0.1:<local port>", forwarded over SSH to the board's agent port
     token: str
     tunnel: Tunnel
-
-
-def _check_agent_port(session: SshSession, target: SshTarget) -> None:
-    """Fail with one line naming the board when nothing listens on its agent port,
-    rather than letting gRPC report an anonymous loopback address."""
-    try:
-        chan = session.transport.open_channel("direct-tcpip", ("127.0.0.1", target.agent_port), ("127.0.0.1", 0),
-                                              timeout=target.connect_timeout)
-    except paramiko.ChannelException:
-        raise AgentNotRunning(session.device, session.where,
-                              f"no agent listens on 127.0.0.1:{target.agent_port} on the board; "
-                              f"run `controller deploy --devices <farm.yaml> --device {session.device}`") from None
-    except (paramiko.SSHException, OSError, EOFError) as exc:
-        raise HostUnreachable(session.device, session.where, f"SSH connection lost: {exc}") from None
-    chan.close()
 
 
 @contextlib.contextmanager
@@ -57,7 +39,7 @@ def open_ssh_device(name: str, target: SshTarget, farm_dir: Path) -> Iterator[Ss
     token = read_token(name, target, farm_dir)
     session = connect(name, target, farm_dir)
     try:
-        _check_agent_port(session, target)
+        check_forward(session, target.agent_port)
     except BaseException:
         session.close()
         raise

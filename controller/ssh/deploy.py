@@ -24,7 +24,7 @@ from controller.ssh.errors import AgentPortBusy, AgentStartFailed, SshError
 from controller.ssh.package import AgentPackage, build_agent_package
 from controller.ssh.health import wait_serving
 from controller.ssh.tokens import new_token, read_token, remove_token, token_path, write_token
-from controller.ssh.tunnel import Tunnel
+from controller.ssh.tunnel import Tunnel, check_forward
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
             else:
                 what = f"agent did not listen on 127.0.0.1:{target.agent_port} within {START_WAIT_S:g}s: {last}"
             raise AgentStartFailed(device, session.where, f"{what}; log: {posixpath.join(workdir, 'agent.log')}")
+        check_forward(session, target.agent_port)
         with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
             health = wait_serving(tunnel.address, HEALTH_WAIT_S)
             if health != "SERVING":

@@ -16,9 +16,10 @@ import threading
 from typing import Callable, List, Optional
 
 import paramiko
+from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 from controller.ssh.client import SshSession
-from controller.ssh.errors import SshError
+from controller.ssh.errors import AgentNotRunning, HostUnreachable, SshError
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,25 @@ _CHUNK = 256 * 1024
 # SSH flow-control window per forwarded connection: paramiko's 2 MB default caps a
 # 50 ms link at ~40 MB/s (window / RTT); 16 MB keeps far boards' links busy on big dumps.
 WINDOW_BYTES = 16 << 20
+
+
+def check_forward(session: SshSession, port: int) -> None:
+    """Open and close one forwarded connection to the board's 127.0.0.1:<port>, so a
+    failure is one line naming the board (not an anonymous loopback address in gRPC)."""
+    try:
+        chan = session.transport.open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0),
+                                              timeout=session.target.connect_timeout)
+    except paramiko.ChannelException as exc:
+        if exc.code == OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
+            raise SshError(session.device, session.where,
+                           "the board's sshd forbids port forwarding (AllowTcpForwarding no), "
+                           "and the agent is reached only through it") from None
+        raise AgentNotRunning(session.device, session.where,
+                              f"no agent listens on 127.0.0.1:{port} on the board; "
+                              f"run `controller deploy --devices <farm.yaml> --device {session.device}`") from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise HostUnreachable(session.device, session.where, f"SSH connection lost: {exc}") from None
+    chan.close()
 
 
 class Tunnel:

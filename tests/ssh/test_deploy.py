@@ -259,3 +259,17 @@ def test_systemd_asked_where_there_is_no_user_manager(sshd, board_python, tmp_pa
     line = one_error_line(cli("deploy", "--devices", str(path)))
     assert line.startswith(f"error: board1 (127.0.0.1:{sshd.port}): agent_service: systemd, but ")
     assert line.endswith("use agent_service: setsid or auto")
+
+
+def test_board_whose_sshd_forbids_forwarding(board_python, tmp_path):
+    from tests.support.sshd import start_sshd
+
+    server = start_sshd(tmp_path / "noforward", forwarding=False)
+    try:
+        path = write_farm(tmp_path / "farm.yaml", {"board1": server.target(python=board_python, agent_port=free_port())})
+        line = one_error_line(cli("deploy", "--devices", str(path)))
+        assert line == (f"error: board1 (127.0.0.1:{server.port}): the board's sshd forbids port forwarding "
+                        "(AllowTcpForwarding no), and the agent is reached only through it")
+    finally:
+        cli("stop", "--devices", str(path))
+        server.stop()

@@ -98,10 +98,11 @@ class Sshd:
 
 
 def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, netns: Optional[str] = None,
-               user_key: Optional[Path] = None, sftp: bool = True) -> Sshd:
+               user_key: Optional[Path] = None, sftp: bool = True, forwarding: bool = True) -> Sshd:
     """Start sshd listening on host:port (inside `netns` if given); wait until it accepts.
 
-    `sftp=False` plays a board whose sshd has no sftp subsystem (dropbear-like).
+    `sftp=False` plays a board whose sshd has no sftp subsystem (dropbear-like);
+    `forwarding=False` one whose sshd forbids port forwarding.
     """
     root.mkdir(parents=True, exist_ok=True)
     os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation directory
@@ -126,7 +127,7 @@ def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, 
             "PermitRootLogin prohibit-password",
             "UsePAM no",
             "StrictModes no",
-            "AllowTcpForwarding yes",
+            f"AllowTcpForwarding {'yes' if forwarding else 'no'}",
             "AllowAgentForwarding no",
             "X11Forwarding no",
             "PrintMotd no",
