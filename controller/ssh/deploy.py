@@ -114,6 +114,7 @@ def _facts_version(address: str, token: str) -> str:
 def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[AgentPackage] = None) -> Deployed:
     """Put the agent on the board and start it; raise SshError with one clear line on any failure."""
     package = package or build_agent_package()
+    config = _agent_config_json(target, farm_dir, device)  # local mistakes first, before touching the board
     with connect(device, target, farm_dir) as session:
         service = target.agent_service
         facts = board.probe(session, package.board_modules, package.pip_hint(package.board_modules),
@@ -130,7 +131,6 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
             raise AgentPortBusy(device, session.where,
                                 f"agent port {target.agent_port} is already in use on the board by another program ({busy}); "
                                 "stop it or set `agent_port:` under ssh:")
-        config = _agent_config_json(target, farm_dir, device)
         token = new_token()
         board.put_file(session, package.data, posixpath.join(workdir, PYZ), 0o644)
         board.put_file(session, (token + "\n").encode(), posixpath.join(workdir, TOKEN), 0o600)

@@ -273,3 +273,20 @@ def test_board_whose_sshd_forbids_forwarding(board_python, tmp_path):
     finally:
         cli("stop", "--devices", str(path))
         server.stop()
+
+
+def test_workdir_that_cannot_be_made(sshd, board_python, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(python=board_python, workdir=str(blocker / "w"))})
+    line = one_error_line(cli("deploy", "--devices", str(path)))
+    assert line.startswith(f"error: board1 (127.0.0.1:{sshd.port}): workdir {blocker / 'w'} is not writable: ")
+    assert "Not a directory" in line
+
+
+def test_missing_agent_config_is_reported_before_touching_the_board(tmp_path):
+    # The host is unreachable: the local mistake must be what is reported.
+    block = {"host": "127.0.0.1", "port": free_port(), "agent_config": "nope.yaml"}
+    path = write_farm(tmp_path / "farm.yaml", {"board1": block})
+    line = one_error_line(cli("deploy", "--devices", str(path)))
+    assert line == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: No such file or directory"
