@@ -290,3 +290,18 @@ def test_missing_agent_config_is_reported_before_touching_the_board(tmp_path):
     path = write_farm(tmp_path / "farm.yaml", {"board1": block})
     line = one_error_line(cli("deploy", "--devices", str(path)))
     assert line == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: No such file or directory"
+
+
+@pytest.mark.parametrize("block, field, says", [
+    ({"host": "b", "workdir": "larfarm"}, "devices[0].ssh.workdir", "must be absolute or start with ~/"),
+    ({"host": "b", "hots": "typo"}, "devices[0].ssh.hots", "unknown field"),
+    ({"host": "b", "port": 70000}, "devices[0].ssh.port", "65535"),
+    ({"host": "b", "host_key_policy": "yes"}, "devices[0].ssh.host_key_policy", "strict"),
+])
+def test_bad_ssh_block_names_file_line_and_field(tmp_path, block, field, says):
+    path = write_farm(tmp_path / "farm.yaml", {"board1": block})
+    result = cli("deploy", "--devices", str(path))
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert re.match(rf"error: {re.escape(str(path))}:\d+: {re.escape(field)}: ", line), line
+    assert says in line
