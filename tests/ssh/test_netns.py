@@ -180,3 +180,38 @@ def test_board_whose_link_stays_down_is_reported_failed(two_boards, board_python
     # the last attempt could not even log in: the reason names the board and its sshd
     assert f"board2 ({address}:22): " in bad["reason"], bad
     assert "Traceback" not in err
+
+
+def test_real_engine_campaign_on_two_boards(two_boards, board_python, tmp_path, megengine_fixtures, lite_runtime):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from controller.cli import app
+    from tests.support.lite import lar_lite_command
+
+    shutil.copyfile(megengine_fixtures / "models" / "tiny_cnn.mge", tmp_path / "tiny_cnn.mge")
+    shutil.copyfile(megengine_fixtures / "inputs" / "tiny_cnn__data.npy", tmp_path / "data.npy")
+    lar_lite = lar_lite_command()
+    (tmp_path / "lite.json").write_text(json.dumps({"runners": {"lite": {
+        "type": "lite", "path": lar_lite[0], "args": lar_lite[1:]}}}))
+    blocks = {b.name: _block(b, board_python, tmp_path / "lite.json") for b in two_boards}
+    farm = write_farm(tmp_path / "farm.yaml", blocks)
+    (tmp_path / "campaign.yaml").write_text("name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\n"
+                                            "checks: [naive, cross]\nbaseline: board1\n")
+    assert CliRunner().invoke(app, ["deploy", "--devices", str(farm)]).exit_code == 0
+    try:
+        proc = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
+                               "--campaign", "campaign.yaml", "--out", "out", "--json"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=240, env=dict(os.environ, COLUMNS="200"))
+    finally:
+        CliRunner().invoke(app, ["stop", "--devices", str(farm)])
+    assert proc.returncode == 1, proc.stderr  # naive differs from default on both boards
+    data = json.loads(proc.stdout)
+    by = {(c["kind"], tuple(c["devices"])): c for c in data["checks"]}
+    for board in ("board1", "board2"):
+        # MegEngine's own accuracy_shake_var_tree names var 9 (conv1) for these runs
+        assert by[("naive", (board,))]["first"] == 9
+        assert [r["id"] for r in by[("naive", (board,))]["roots"]] == [9]
+    assert by[("cross", ("board1", "board2"))]["status"] == "ok"  # same engine, same build: identical
+    assert all(d["healthy"] and d["attempts"] == 1 for d in data["devices"])
