@@ -61,13 +61,26 @@ class NsBoard:
         ip("neigh", "flush", "dev", self.host_if, check=False)
 
 
-def _free_subnet(count: int) -> int:
-    """A third octet x such that 10.231.x.0/24 .. x+count-1 are unused here."""
+def _claim_subnets(count: int) -> int:
+    """A third octet x such that 10.231.x.0/24 .. x+count-1 are ours: each gets a
+    blackhole route first (a second test run at the same time cannot take it, and
+    whatever happens to a link, the board's traffic never takes the default route
+    off this machine)."""
     for _ in range(50):
         base = random.randrange(1, 250 - count)
         routes = ip("-4", "route", "show").stdout
-        if not any(f"10.231.{base + i}." in routes for i in range(count)):
+        if any(f"10.231.{base + i}." in routes for i in range(count)):
+            continue
+        claimed = []
+        for i in range(count):
+            subnet = f"10.231.{base + i}.0/24"
+            if ip("route", "add", "blackhole", subnet, "metric", "4000", check=False).returncode != 0:
+                break  # taken meanwhile
+            claimed.append(subnet)
+        if len(claimed) == count:
             return base
+        for subnet in claimed:
+            ip("route", "del", "blackhole", subnet, "metric", "4000", check=False)
     raise RuntimeError("no free 10.231.x.0/24 subnet")
 
 
@@ -96,7 +109,7 @@ def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
     """Generator fixture body: `count` boards with sshd running; torn down on exit."""
     _remove_stale()
     tag = str(os.getpid())  # interface names stay within 15 characters
-    base = _free_subnet(count)
+    base = _claim_subnets(count)
     made: List[NsBoard] = []
     try:
         for i in range(count):
@@ -104,9 +117,6 @@ def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
             b = NsBoard(f"board{i + 1}", f"larfarm-{tag}-{i}", f"lf{tag}h{i}", f"lf{tag}g{i}",
                         f"10.231.{base + i}.2", subnet)
             guest_if = b.guest_if
-            # Safety net first: whatever happens to the link, traffic for the
-            # board's subnet never takes the default route off this machine.
-            ip("route", "add", "blackhole", subnet, "metric", "4000")
             made.append(b)
             ip("netns", "add", b.netns)
             ip("link", "add", b.host_if, "type", "veth", "peer", "name", guest_if)
@@ -120,6 +130,8 @@ def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
             b.sshd = start_sshd(root / b.name, host=b.address, port=22, netns=b.netns)
         yield made
     finally:
+        for i in range(len(made), count):  # subnets claimed for boards never made
+            ip("route", "del", "blackhole", f"10.231.{base + i}.0/24", "metric", "4000", check=False)
         for b in made:
             if b.sshd is not None:
                 b.sshd.stop()
