@@ -112,7 +112,20 @@ def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, 
     auth = root / "authorized_keys"
     auth.write_text((user_key.parent / (user_key.name + ".pub")).read_text())
     auth.chmod(0o600)
-    port = port or free_port(host if netns is None else "127.0.0.1")
+    probed = port is None
+    for _ in range(3):
+        server = _launch(root, host, port or free_port(host), netns, host_key, user_key, auth, sftp, forwarding)
+        if server is not None:
+            return server
+        if not probed:
+            break
+        # the probed port was taken between the probe and sshd's bind: probe again
+    raise RuntimeError(f"sshd could not start: {(root / 'sshd.log').read_text()[-2000:]}")
+
+
+def _launch(root: Path, host: str, port: int, netns: Optional[str], host_key: Path, user_key: Path, auth: Path,
+            sftp: bool, forwarding: bool) -> Optional[Sshd]:
+    """One sshd on host:port, up and listening; None when the port was in use."""
     config = root / "sshd_config"
     config.write_text(
         "\n".join([
@@ -141,21 +154,25 @@ def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, 
     argv: List[str] = [SSHD, "-D", "-e", "-f", str(config)]
     if netns:
         argv = ["ip", "netns", "exec", netns] + argv
-    log = open(root / "sshd.log", "wb")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
+    log_path = root / "sshd.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     known = root / "known_hosts"
     server = Sshd(root, host, port, user_key, host_key, known, proc, netns)
     known.write_text(server.host_key_line())
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace")
         if proc.poll() is not None:
-            raise RuntimeError(f"sshd exited ({proc.returncode}): {(root / 'sshd.log').read_text()[-2000:]}")
-        if _accepts(host, port, netns):
+            if "Address already in use" in text:
+                return None
+            raise RuntimeError(f"sshd exited ({proc.returncode}): {text[-2000:]}")
+        # our own sshd's word that it listens: another server on a reused port would also accept
+        if f"Server listening on {host} port {port}" in text and _accepts(host, port, netns):
             return server
         time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"sshd on {host}:{port} did not accept within 15s: {(root / 'sshd.log').read_text()[-2000:]}")
+    raise RuntimeError(f"sshd on {host}:{port} did not accept within 15s: {log_path.read_text()[-2000:]}")
 
 
 def _accepts(host: str, port: int, netns: Optional[str]) -> bool:
