@@ -158,13 +158,13 @@ class Process:
                     self._kill_group(signal.SIGKILL)
             self._stop.wait(TICK_S)
         wall = time.monotonic() - self._t0
-        proc.returncode = os.waitstatus_to_exitcode(status)  # we reaped it; keep Popen consistent
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -sig
+        proc.returncode = code  # we reaped it ourselves; keep Popen consistent (no waitstatus_to_exitcode on 3.8)
         # Children left in the group would hold the pipes open: end them too.
         self._kill_group(signal.SIGKILL)
         for t in self._readers:
             t.join(timeout=5)
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -sig
         return Outcome(
             exit_code=code,
             signal=sig,
