@@ -7,7 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.agent import PROGRAMS, RunningAgent, agent_factory, script_runner, start_agent  # noqa: F401
+from tests.support.agent import PROGRAMS, RunningAgent, script_runner, start_agent
+from tests.support.agent import agent_factory  # noqa: F401  (a fixture, used by name)
 
 FAKE_DUMPER = PROGRAMS / "fake_dumper.py"
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import grpc
 import pytest
 
 import controller.agent_client as agent_client
+from controller.agent_client import fetch as fetch_mod
 from controller.agent_client import AgentQuotaError, AgentUnreachable, RunSpec
 from larfarm.agent.v1 import agent_pb2 as pb
 from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
@@ -63,7 +63,7 @@ def test_symlinks_are_never_listed_or_served(agent_factory, tmp_path) -> None:
 def test_client_refuses_unsafe_names_from_a_hostile_agent(tmp_path) -> None:
     for name in ("../x", "/etc/x", "a/../../x", "a\\b", ""):
         with pytest.raises(agent_client.AgentRequestError, match="unsafe file name"):
-            agent_client._PartialFile(tmp_path, name, 1)
+            fetch_mod._PartialFile(tmp_path, name, 1)
 
 
 def test_quota_refuses_blobs_and_stops_a_dump_that_outgrows_it(agent_factory) -> None:
@@ -108,7 +108,7 @@ def test_agent_killed_mid_fetch_leaves_no_partial_file(agent_factory, tmp_path, 
         sha = c.upload_blob(b"model")
         fin = list(c.run(RunSpec(model_sha256=sha)))[-1]
         by_name = {e.name: e for e in fin.manifest}
-        real_write = agent_client._PartialFile.write
+        real_write = fetch_mod._PartialFile.write
         seen = set()
 
         def write(self, data):
@@ -118,7 +118,7 @@ def test_agent_killed_mid_fetch_leaves_no_partial_file(agent_factory, tmp_path, 
                 agent.proc.wait(10)
             real_write(self, data)
 
-        monkeypatch.setattr(agent_client._PartialFile, "write", write)
+        monkeypatch.setattr(fetch_mod._PartialFile, "write", write)
         dest = tmp_path / "dest"
         with pytest.raises(AgentUnreachable) as err:
             c.fetch(fin.run_id, dest, chunk_size=1 << 20)

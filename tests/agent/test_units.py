@@ -21,7 +21,7 @@ from agent.quota import Quota
 from agent.runners import LoadAndRunRunner
 from agent.spec import InputItem, RunRequest
 from agent.wire import data_frame
-from controller.agent_client import _data_payload
+from controller.agent_client.fetch import _data_payload
 from larfarm.agent.v1 import agent_pb2 as pb
 
 SHA = "a" * 64
