@@ -4,6 +4,7 @@ cancel, peak RSS (wait4) and a periodic tick for dump watching and quota checks.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import signal
@@ -175,3 +176,37 @@ class Process:
             stdout_tail=self._tails["stdout"].value(),
             stderr_tail=self._tails["stderr"].value(),
         )
+
+
+def _start_ticks(pid: int) -> Optional[int]:
+    """Process start time in clock ticks (/proc/<pid>/stat field 22): with the pid, names one process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def record_process(path: Path, pid: int) -> None:
+    """Note a started program so a later agent can stop it if this one dies mid-run."""
+    path.write_text(json.dumps({"pid": pid, "start": _start_ticks(pid)}))
+
+
+def kill_recorded(path: Path) -> bool:
+    """Kill the process group of a program an earlier agent left running; True when one was found.
+
+    The start time must match, so a recycled pid is never touched.
+    """
+    try:
+        data = json.loads(path.read_text())
+        pid, start = int(data["pid"]), data["start"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if start is None or _start_ticks(pid) != start:
+        return False
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    log.warning("killed process group %d left running by an earlier agent", pid)
+    return True

@@ -25,7 +25,7 @@ from agent.config import AgentConfig
 from agent.dumpwatch import DumpWatcher
 from agent.errors import NotFoundError, QuotaExceeded, RequestError, StateError
 from agent.manifest import FileEntry, Hasher, build_manifest
-from agent.process import Process
+from agent.process import Process, kill_recorded, record_process
 from agent.quota import Quota, tree_size
 from agent.runners import OUT_DIR, Runner, make_runner
 from agent.spec import RunRequest
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 RUN_RECORD = "run.json"
+PROCESS_RECORD = "process.json"
 EXPIRE_EVERY_S = 60.0
 
 
@@ -319,6 +320,7 @@ class RunManager:
                 return
             run.process = proc
         log.info("run %s started pid %d: %s", run.id, pid, " ".join(cmd.argv))
+        record_process(run.folder / PROCESS_RECORD, pid)
         run.emit(ev.StartedEvent(cmd.argv, cmd.env_set, pid))
         out = proc.wait()
         for entry in watcher.poll(final=True)[0]:
@@ -390,6 +392,8 @@ class RunManager:
                 )
                 label, runner, ended = data.get("label", ""), data.get("runner", ""), float(data["ended"])
             except (OSError, ValueError, KeyError, TypeError):
+                # Its program may outlive the agent (own process group): stop it before anything else.
+                kill_recorded(folder / PROCESS_RECORD)
                 out = folder / OUT_DIR
                 manifest = tuple(build_manifest(out, Hasher())) if out.is_dir() else ()
                 record = ev.FinishedRecord(

@@ -129,3 +129,24 @@ def test_agent_killed_mid_fetch_leaves_no_partial_file(agent_factory, tmp_path, 
     assert "bin/000009" not in present and "bin/00000d" not in present
     for name in present:  # whatever made it is complete and verified
         assert agent_client.sha256_file(dest / name) == by_name[name].sha256
+
+
+def test_a_restarted_agent_stops_what_a_killed_one_left_running(agent_factory, tmp_path) -> None:
+    from tests.agent.test_runs import _alive, _gone, _wait_pids
+
+    pid_file = tmp_path / "pids"
+    runners = {"load_and_run": script_runner(PROGRAMS / "sleeper.py", str(pid_file))}
+    first = agent_factory(runners)
+    with first.client() as c:
+        sha = c.upload_blob(b"model")
+        stream = c.run(RunSpec(model_sha256=sha, bin_io_dump=False))
+        run_id = next(stream).run_id
+        pids = _wait_pids(pid_file)
+        first.kill()  # the agent dies; its program, in its own process group, does not
+    assert all(_alive(p) for p in pids)
+    second = agent_factory(runners, workspace=first.workspace)
+    assert _gone(pids), "the orphaned program was not stopped"
+    with second.client() as c:
+        info = c.get_run(run_id)
+    assert info.state == "failed" and info.finished.error == "the agent stopped while this run was in progress"
+    assert "left running by an earlier agent" in second.log()
