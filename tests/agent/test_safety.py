@@ -150,3 +150,20 @@ def test_a_restarted_agent_stops_what_a_killed_one_left_running(agent_factory, t
         info = c.get_run(run_id)
     assert info.state == "failed" and info.finished.error == "the agent stopped while this run was in progress"
     assert "left running by an earlier agent" in second.log()
+
+
+def test_stopping_the_agent_cancels_its_run_and_kills_the_program(agent_factory, tmp_path) -> None:
+    from tests.agent.test_runs import _gone, _wait_pids
+
+    pid_file = tmp_path / "pids"
+    agent = agent_factory({"load_and_run": script_runner(PROGRAMS / "sleeper.py", str(pid_file))})
+    with agent.client() as c:
+        sha = c.upload_blob(b"model")
+        stream = c.run(RunSpec(model_sha256=sha, bin_io_dump=False))
+        run_id = next(stream).run_id
+        pids = _wait_pids(pid_file)
+        agent.stop()  # SIGTERM, as systemctl stop sends
+    assert agent.proc.returncode == 0
+    assert _gone(pids)
+    record = (agent.workspace / "runs" / run_id / "run.json").read_text()
+    assert '"state": "CANCELLED"' in record
