@@ -99,7 +99,15 @@ def check_exposure(cfg: AgentConfig) -> None:
 def serve(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     check_exposure(cfg)
-    from agent.server import build_server  # grpc is imported only for serving
+    try:
+        from agent.server import build_server  # grpc is imported only for serving
+    except ImportError as err:
+        raise ConfigError("agent", f"missing Python package {err.name!r}: pip install grpcio protobuf "
+                          "grpcio-health-checking grpcio-reflection") from None
+    except Exception as err:  # the generated stubs refuse a grpcio/protobuf older than they were made for
+        if type(err).__name__ not in ("RuntimeError", "VersionError"):
+            raise
+        raise ConfigError("agent", str(err).splitlines()[0]) from None
 
     srv = build_server(cfg)
     host, _ = split_listen(cfg.listen)

@@ -282,3 +282,14 @@ def test_readme_systemd_unit_runs_a_real_agent_command() -> None:
 
     args = _parser().parse_args(argv[3:])
     assert args.config == Path("/etc/larfarm/agent.yaml") and args.token_file == Path("/etc/larfarm/agent.token")
+
+
+def test_missing_grpc_is_one_clear_line(tmp_path) -> None:
+    """On a board without grpcio, `agent serve` says what to install instead of a traceback."""
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")}
+    r = subprocess.run([sys.executable, "-S", "-m", "agent", "serve", "--workspace", str(tmp_path / "ws")],
+                       capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("agent: error: agent: missing Python package 'grpc'")
+    assert "Traceback" not in r.stderr
