@@ -8,9 +8,11 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import select
 import shlex
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -194,6 +196,10 @@ def _login(
         raise HostUnreachable(device, where, f"sshd did not answer within {timeout:g}s") from None
     except paramiko.SSHException as exc:
         client.close()
+        if "No authentication methods available" in str(exc):
+            # paramiko's word for: no key file, no ssh-agent, no ~/.ssh keys
+            raise AuthFailed(device, where, f"no key to log in as {user or _local_user()}: no key_file, no ssh-agent "
+                                            "(SSH_AUTH_SOCK) and no ~/.ssh/id_* keys; set `key_file:` under ssh:") from None
         raise HostUnreachable(device, where, f"SSH handshake failed: {exc}") from None
     except OSError as exc:
         client.close()
@@ -234,6 +240,7 @@ class SshSession:
 
     def run(self, command: str, stdin: Optional[bytes] = None, timeout: float = 60.0) -> Tuple[int, str, str]:
         """Run a shell command on the board; return (exit status, stdout, stderr)."""
+        chan: Optional[paramiko.Channel] = None
         try:
             chan = self.transport.open_session(timeout=timeout)
             chan.settimeout(timeout)
@@ -241,28 +248,29 @@ class SshSession:
             if stdin is not None:
                 chan.sendall(stdin)
             chan.shutdown_write()
+            deadline = time.monotonic() + timeout
             out, err = bytearray(), bytearray()
-            # Read both streams until EOF; small outputs, so a simple loop is enough.
+            # Read both streams to EOF: sshd may send the exit status before the
+            # last output, so the exit status is no sign that the output is complete.
             while True:
-                got = False
                 if chan.recv_ready():
                     out += chan.recv(65536)
-                    got = True
-                if chan.recv_stderr_ready():
+                elif chan.recv_stderr_ready():
                     err += chan.recv_stderr(65536)
-                    got = True
-                if not got:
-                    if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                        break
-                    chan.status_event.wait(0.05)
-            # Drain anything that arrived with the exit status.
-            while chan.recv_ready():
-                out += chan.recv(65536)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
+                elif chan.eof_received or chan.closed:
+                    break
+                elif time.monotonic() > deadline:
+                    raise socket.timeout()
+                else:
+                    # the channel's fd wakes us for stdout; stderr is caught by the poll interval
+                    select.select([chan], [], [], 0.02)
+            if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
+                raise socket.timeout()
             rc = chan.recv_exit_status()
             chan.close()
         except socket.timeout:
+            if chan is not None:
+                chan.close()  # sshd hangs up the command's session
             raise RemoteCommandFailed(self.device, self.where, f"command did not finish within {timeout:g}s: {command[:80]}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostUnreachable(self.device, self.where, f"SSH connection lost while running a command: {exc}") from None

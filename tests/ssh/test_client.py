@@ -24,6 +24,15 @@ def test_stdin_reaches_the_command(sshd):
     assert rc == 0 and out.strip() == "100000"
 
 
+def test_command_that_outlives_its_timeout(sshd):
+    from controller.ssh.errors import RemoteCommandFailed
+
+    with connect("board1", SshTarget(**sshd.target())) as session:
+        with pytest.raises(RemoteCommandFailed, match=r"command did not finish within 0.5s: sleep 30"):
+            session.run("sleep 30", timeout=0.5)
+        assert session.run("echo still-usable")[1] == "still-usable\n"
+
+
 def test_wrong_key_is_one_clear_line(sshd, tmp_path):
     other = keygen(tmp_path / "other_key")
     with pytest.raises(AuthFailed) as exc:
@@ -116,3 +125,32 @@ def test_accept_new_keeps_other_entries_of_known_hosts(sshd, tmp_path):
         pass
     lines = kh.read_text().splitlines()
     assert lines[0].startswith("other.example ") and lines[1] + "\n" == sshd.host_key_line()
+
+
+def test_login_with_the_users_ssh_agent(sshd, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("ssh-agent") is None:  # part of openssh-client, which openssh-server needs
+        pytest.fail("ssh-agent missing although sshd is installed")
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        env = {"SSH_AUTH_SOCK": str(sock), "PATH": "/usr/bin:/bin"}
+        subprocess.run(["ssh-add", "-q", str(sshd.user_key)], env=env, check=True, capture_output=True)
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default keys in ~/.ssh: only the agent can log in
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        target = SshTarget(**sshd.target(key_file=None))
+        with connect("board1", target) as session:
+            assert session.run("echo via-agent")[1] == "via-agent\n"
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with pytest.raises(AuthFailed, match=r"no key to log in as root: no key_file, no ssh-agent \(SSH_AUTH_SOCK\)"):
+            connect("board1", target)
+    finally:
+        agent.terminate()
+        agent.wait(5)
