@@ -57,6 +57,8 @@ def _abort_on_error(fn):
             return fn(self, request, context)
         except errors.AgentError as err:
             context.abort(status_for(err), str(err))
+        except Exception as err:  # a bug: log it whole, tell the caller one line
+            _internal(context, fn.__name__, err)
 
     return unary
 
@@ -68,8 +70,17 @@ def _abort_on_error_stream(fn):
             yield from fn(self, request, context)
         except errors.AgentError as err:
             context.abort(status_for(err), str(err))
+        except Exception as err:
+            _internal(context, fn.__name__, err)
 
     return streaming
+
+
+def _internal(context, method: str, err: Exception) -> None:
+    if isinstance(err, (KeyboardInterrupt, SystemExit)) or type(err).__module__.startswith("grpc"):
+        raise err
+    log.exception("%s failed inside the agent", method)
+    context.abort(grpc.StatusCode.INTERNAL, f"agent internal error in {method}: {type(err).__name__}: {err}")
 
 
 _STATE = {name: getattr(pb, name) for name in ("QUEUED", "RUNNING") + ev.FINAL_STATES}
