@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
 
@@ -19,7 +19,7 @@ from controller.agent_client.errors import (
     AgentAuthError, AgentClientError, AgentNotFound, AgentQuotaError, AgentRequestError, AgentRunError,
     AgentUnreachable, FetchVerifyError,
 )
-from controller.agent_client.fetch import _data_payload, _PartialFile, sha256_file
+from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile, sha256_file
 from controller.agent_client.types import (
     Facts, FileEntry, Finished, RunEvent, RunInfo, RunnerInfo, RunSpec, TlsConfig,
 )
@@ -244,11 +244,11 @@ class AgentClient:
         request = pb.FetchRequest(
             run_id=run_id, names=list(names or ()), have=dict(have or {}), chunk_size=chunk_size
         )
-        fetched: list[FileEntry] = []
+        fetched: list[Future] = []
         current: Optional[_PartialFile] = None
         # Raw bytes, not FetchChunk objects: data chunks are sliced without a protobuf copy.
         stream = self._fetch_raw(request, metadata=self._metadata)
-        hasher = ThreadPoolExecutor(1, thread_name_prefix="fetch-sha256")
+        hasher = HashQueue()
         try:
             for raw in stream:
                 payload = _data_payload(raw)
@@ -272,20 +272,20 @@ class AgentClient:
                 elif kind == "end":
                     if current is None or msg.end.name != current.name:
                         raise FetchVerifyError(f"agent at {self.address} ended a file it never started")
-                    fetched.append(current.commit(msg.end.sha256, self.address))
+                    fetched.append(current.commit(msg.end.sha256, self.address))  # a future
                     current = None
                 elif kind == "done":
                     if current is not None:
                         raise FetchVerifyError(
                             f"agent at {self.address} closed the fetch inside {current.name!r}"
                         )
-                    return fetched
+                    return [f.result() for f in fetched]  # raises the first file that failed its check
         except grpc.RpcError as err:
             raise self._error(err, f"fetch of run {run_id}") from None
         finally:
             if current is not None:
                 current.discard()
-            hasher.shutdown(wait=True)
+            hasher.shutdown()
             stream.cancel()
         raise AgentUnreachable(
             self.address, f"fetch of run {run_id} ended before its verified end"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
@@ -67,10 +68,36 @@ def _data_payload(raw: bytes) -> Optional[memoryview]:
     return memoryview(raw)[i:]
 
 
+class HashQueue:
+    """One helper thread that hashes (and verifies) in arrival order; at most `limit` chunks wait,
+    so a slow hash holds the receiver back instead of buffering the whole fetch in memory."""
+
+    def __init__(self, limit: int = 32) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="fetch-sha256")
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def update(self, h: "hashlib._Hash", data: Union[bytes, memoryview]) -> None:
+        self._slots.acquire()
+
+        def run() -> None:
+            try:
+                h.update(data)
+            finally:
+                self._slots.release()
+
+        self._pool.submit(run)
+
+    def submit(self, fn, *args) -> "Future":
+        return self._pool.submit(fn, *args)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 class _PartialFile:
     """A fetched file being written under a temporary name until its sha256 is verified."""
 
-    def __init__(self, dest: Path, name: str, size: int, hasher: Optional[ThreadPoolExecutor] = None) -> None:
+    def __init__(self, dest: Path, name: str, size: int, hasher: Optional[HashQueue] = None) -> None:
         rel = _safe_relpath(name)
         # sha256 runs on its own thread (hashlib drops the GIL) while this one receives and writes.
         self._hasher = hasher
@@ -88,17 +115,27 @@ class _PartialFile:
         if self._n > self.size:
             raise FetchVerifyError(f"{self.name}: agent sent more than the announced {self.size} bytes")
         if self._hasher is not None:
-            self._hasher.submit(self._h.update, data)
+            self._hasher.update(self._h, data)
         else:
             self._h.update(data)
         view = memoryview(data)
         while view:  # an unbuffered write may be short
             view = view[self._f.write(view):]
 
-    def commit(self, sha256: str, address: str) -> FileEntry:
+    def commit(self, sha256: str, address: str) -> "Future[FileEntry]":
+        """Close the file and verify it once its hashing is done (on the hasher thread, in order),
+        then rename it into place; the future raises FetchVerifyError on a mismatch."""
         self._f.close()
         if self._hasher is not None:
-            self._hasher.submit(lambda: None).result()  # every queued update is done
+            return self._hasher.submit(self._verify, sha256, address)  # no wait: the next file goes on
+        done: "Future[FileEntry]" = Future()
+        try:
+            done.set_result(self._verify(sha256, address))
+        except FetchVerifyError as err:
+            done.set_exception(err)
+        return done
+
+    def _verify(self, sha256: str, address: str) -> FileEntry:
         got = self._h.hexdigest()
         if self._n != self.size or got != sha256:
             self.discard()

@@ -167,3 +167,19 @@ def test_stopping_the_agent_cancels_its_run_and_kills_the_program(agent_factory,
     assert _gone(pids)
     record = (agent.workspace / "runs" / run_id / "run.json").read_text()
     assert '"state": "CANCELLED"' in record
+
+
+def test_a_file_corrupted_on_the_agent_is_refused_by_the_client(shared_agent, model_sha, tmp_path) -> None:
+    with shared_agent.client() as c:
+        fin = list(c.run(RunSpec(model_sha256=model_sha)))[-1]
+        path = shared_agent.workspace / "runs" / fin.run_id / "out" / "bin" / "000009"
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF  # same size, other bytes: only the sha256 can tell
+        path.write_bytes(bytes(data))
+        with pytest.raises(agent_client.FetchVerifyError, match="bin/000009 from agent at .*expected"):
+            c.fetch(fin.run_id, tmp_path)
+    assert not (tmp_path / "bin" / "000009").exists()
+    assert not list(tmp_path.rglob("*.larfarm-partial"))
+    # the other files were verified and kept
+    by_name = {e.name: e.sha256 for e in fin.manifest}
+    assert agent_client.sha256_file(tmp_path / "bin" / "00000d") == by_name["bin/00000d"]
