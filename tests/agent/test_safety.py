@@ -7,6 +7,7 @@ import signal
 
 import grpc
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import controller.agent_client as agent_client
 from controller.agent_client import fetch as fetch_mod
@@ -183,3 +184,24 @@ def test_a_file_corrupted_on_the_agent_is_refused_by_the_client(shared_agent, mo
     # the other files were verified and kept
     by_name = {e.name: e.sha256 for e in fin.manifest}
     assert agent_client.sha256_file(tmp_path / "bin" / "00000d") == by_name["bin/00000d"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(shared_agent, model_sha) -> str:
+    with shared_agent.client() as c:
+        return list(c.run(RunSpec(model_sha256=model_sha)))[-1].run_id
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.lists(st.text(max_size=30), min_size=1, max_size=3))
+def test_any_fetch_name_is_served_only_from_the_manifest(shared_agent, finished_run, names) -> None:
+    ch, stub, md = _stub(shared_agent)
+    legit = {"bin/000005", "bin/000009", "bin/00000d", "bin/000011", "stdout.log", "stderr.log"}
+    with ch:
+        try:
+            chunks = list(stub.Fetch(pb.FetchRequest(run_id=finished_run, names=names), timeout=10, metadata=md))
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.NOT_FOUND and not set(names) <= legit
+            return
+    assert set(names) <= legit
+    assert {c.start.name for c in chunks if c.WhichOneof("kind") == "start"} == set(names)

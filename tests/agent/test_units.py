@@ -293,3 +293,31 @@ def test_missing_grpc_is_one_clear_line(tmp_path) -> None:
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("agent: error: agent: missing Python package 'grpc'")
     assert "Traceback" not in r.stderr
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@given(
+    name=_text, literal=st.one_of(st.none(), _text), fmt=_text, flags=st.lists(_text, max_size=3),
+    env=st.dictionaries(_text, _text, max_size=3), dbg=st.one_of(st.none(), st.integers(0, 10)),
+    iters=st.one_of(st.none(), st.integers(0, 10**6)), shape=st.one_of(st.none(), st.lists(st.integers(0, 10**10), max_size=9)),
+)
+def test_any_request_is_accepted_or_refused_with_a_request_error(name, literal, fmt, flags, env, dbg, iters, shape) -> None:
+    if literal is not None:
+        item = InputItem(name, literal=literal)
+    elif shape is not None:
+        item = InputItem(name, shape=tuple(shape))
+    else:
+        item = InputItem(name, blob_sha256=SHA, format=fmt)
+    req = RunRequest(runner="load_and_run", model_sha256=SHA, inputs=(item,), extra_flags=tuple(flags),
+                     env=tuple(env.items()), megdnn_dbg=dbg, iter=iters)
+    runner = _runner(extra_flags_allow=("--enable-nchw44",), env_allow=("OMP_NUM_THREADS",))
+    try:
+        runner.validate(req)
+    except RequestError as err:
+        assert "\n" not in str(err)
+        return
+    # what passed is safe to hand to load_and_run: no item separator or name/spec split inside a name
+    assert ";" not in name and ":" not in name and all(f == "--enable-nchw44" for f in flags)
+    assert set(env) <= {"OMP_NUM_THREADS", "MGB_USE_MEGDNN_DBG"}
