@@ -16,7 +16,14 @@ GENERATED = ("agent_pb2.py", "agent_pb2_grpc.py", "agent_pb2.pyi")
 
 
 def test_committed_stubs_are_not_stale(tmp_path: Path) -> None:
-    pytest.importorskip("grpc_tools", reason="grpcio-tools (test extra) regenerates the stubs")
+    try:
+        import grpc_tools  # noqa: F401
+    except ImportError:
+        from tests.support.lite import in_ci
+
+        if in_ci():
+            pytest.fail("CI needs grpcio-tools (test extra) to check the committed stubs")
+        pytest.skip("grpcio-tools (test extra) regenerates the stubs")
     rel = "larfarm/agent/v1/agent.proto"
     subprocess.run(
         [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--python_out={tmp_path}",
