@@ -1,13 +1,11 @@
 """Run manager: one run at a time per device, a queue with positions, cancel, release, age limit.
 
 Each run lives in <workspace>/runs/<run id>/ (in/: staged blobs, out/: what the
-program wrote, run.json: the finished record), so finished runs survive an
-agent restart.
+program wrote, run.json: the finished record, see agent.records).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -15,17 +13,17 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
 from agent import events as ev
+from agent import records
 from agent.blobs import BlobStore
 from agent.config import AgentConfig
 from agent.dumpwatch import DumpWatcher
 from agent.errors import NotFoundError, QuotaExceeded, RequestError, StateError
 from agent.manifest import FileEntry, Hasher, build_manifest
-from agent.process import Process, kill_recorded, record_process
+from agent.process import Process, record_process
 from agent.quota import Quota, tree_size
 from agent.runners import OUT_DIR, Runner, make_runner
 from agent.spec import RunRequest
@@ -33,8 +31,6 @@ from agent.spec import RunRequest
 log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
-RUN_RECORD = "run.json"
-PROCESS_RECORD = "process.json"
 EXPIRE_EVERY_S = 60.0
 
 
@@ -320,7 +316,7 @@ class RunManager:
                 return
             run.process = proc
         log.info("run %s started pid %d: %s", run.id, pid, " ".join(cmd.argv))
-        record_process(run.folder / PROCESS_RECORD, pid)
+        record_process(run.folder / records.PROCESS_RECORD, pid)
         run.emit(ev.StartedEvent(cmd.argv, cmd.env_set, pid))
         out = proc.wait()
         for entry in watcher.poll(final=True)[0]:
@@ -371,36 +367,17 @@ class RunManager:
         run.finished = record
         run.ended = time.time()
         if run.folder.is_dir():
-            data = {"run_id": run.id, "label": run.req.label, "runner": run.req.runner,
-                    "ended": run.ended, "finished": asdict(record)}
-            tmp = run.folder / (RUN_RECORD + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, run.folder / RUN_RECORD)
+            records.save(run.folder, records.StoredRun(run.id, run.req.label, run.req.runner, run.ended, record))
         log.info("run %s %s %s", run.id, record.state.lower(), record.error)
         run.emit(ev.FinishedEvent(record))
 
     def _load_previous(self) -> None:
-        """Pick up finished runs kept by an earlier agent process; runs it left mid-way are marked failed."""
+        """Pick up the runs kept by an earlier agent process (see agent.records)."""
         for folder in sorted(self.root.iterdir()):
             if not folder.is_dir() or not _RUN_ID.match(folder.name):
                 continue
-            try:
-                data = json.loads((folder / RUN_RECORD).read_text())
-                fin = data["finished"]
-                record = ev.FinishedRecord(
-                    **{**fin, "manifest": tuple(FileEntry(**e) for e in fin["manifest"])}
-                )
-                label, runner, ended = data.get("label", ""), data.get("runner", ""), float(data["ended"])
-            except (OSError, ValueError, KeyError, TypeError):
-                # Its program may outlive the agent (own process group): stop it before anything else.
-                kill_recorded(folder / PROCESS_RECORD)
-                out = folder / OUT_DIR
-                manifest = tuple(build_manifest(out, Hasher())) if out.is_dir() else ()
-                record = ev.FinishedRecord(
-                    state=ev.FAILED, error="the agent stopped while this run was in progress", manifest=manifest
-                )
-                label, runner, ended = "", "", folder.stat().st_mtime
-            run = Run(folder.name, RunRequest(runner=runner, model_sha256="", label=label), folder)
-            run.state, run.finished, run.ended = record.state, record, ended
-            run.emit(ev.FinishedEvent(record))
+            stored = records.load(folder)
+            run = Run(folder.name, RunRequest(runner=stored.runner, model_sha256="", label=stored.label), folder)
+            run.state, run.finished, run.ended = stored.record.state, stored.record, stored.ended
+            run.emit(ev.FinishedEvent(stored.record))
             self._runs[run.id] = run
