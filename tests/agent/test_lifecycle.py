@@ -1,0 +1,61 @@
+"""A run's life beyond the happy path: fetch while running, fast-run caches, queue limit, age limit."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from controller.agent_client import AgentNotFound, AgentQuotaError, FileComplete, RunSpec, Started
+from tests.agent.conftest import FAKE_DUMPER, PROGRAMS, script_runner
+
+
+def test_completed_files_can_be_fetched_while_the_run_goes_on(shared_agent, model_sha, tmp_path) -> None:
+    with shared_agent.client() as c:
+        stream = c.run(RunSpec(runner="slow_dumper", model_sha256=model_sha))
+        first = next(e for e in stream if isinstance(e, FileComplete))
+        got = c.fetch(first.run_id, tmp_path, names=[first.entry.name])
+        assert got[0].sha256 == first.entry.sha256
+        with pytest.raises(AgentNotFound, match="has no file 'bin/000011'"):
+            c.fetch(first.run_id, tmp_path, names=["bin/000011"])  # not written (or not complete) yet
+        fin = list(stream)[-1]
+        assert fin.ok and len(c.get_run(first.run_id).finished.manifest) == 6
+
+
+def test_fast_run_policy_cache_is_copied_in_and_written_out(shared_agent, model_sha, tmp_path) -> None:
+    with shared_agent.client() as c:
+        cache = c.upload_blob(b"old-cache\n")
+        fin = list(c.run(RunSpec(model_sha256=model_sha, fast_run=True, fast_run_algo_policy_sha256=cache,
+                                 write_fast_run_algo_policy=True)))[-1]
+        entry = {e.name: e for e in fin.manifest}["algo_policy.cache"]
+        c.fetch(fin.run_id, tmp_path, names=["algo_policy.cache"])
+        assert (tmp_path / "algo_policy.cache").read_bytes() == b"old-cache\nalgo-cache-entry\n"
+        assert entry.var_id is None
+        assert c.missing_blobs([cache]) == []  # the blob itself was not touched
+    blob = shared_agent.workspace / "blobs" / cache[:2] / cache
+    assert blob.read_bytes() == b"old-cache\n"
+
+
+def test_queue_limit_and_age_limit(agent_factory, tmp_path) -> None:
+    agent = agent_factory(
+        {"load_and_run": script_runner(FAKE_DUMPER, "--files", "1"),
+         "sleeper": script_runner(PROGRAMS / "sleeper.py", str(tmp_path / "pids"))},
+        config={"max_queued_runs": 1, "keep_finished_s": 0.5},
+    )
+    with agent.client() as c:
+        sha = c.upload_blob(b"model")
+        old = list(c.run(RunSpec(model_sha256=sha)))[-1]
+        running = c.run(RunSpec(runner="sleeper", model_sha256=sha, bin_io_dump=False))
+        run_id = next(running).run_id
+        assert isinstance(next(running), Started)
+        queued = c.run(RunSpec(model_sha256=sha))
+        next(queued)
+        with pytest.raises(AgentQuotaError, match="already queued"):
+            list(c.run(RunSpec(model_sha256=sha)))
+        c.cancel(run_id)
+        assert list(queued)[-1].ok
+        time.sleep(0.6)  # past keep_finished_s: the next run sweeps the old ones away
+        list(c.run(RunSpec(model_sha256=sha)))
+        with pytest.raises(AgentNotFound):
+            c.get_run(old.run_id)
+    assert not (agent.workspace / "runs" / old.run_id).exists()
