@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import controller.ssh.remote_helper as helper
+from tests.support.sshd import free_port, kill_processes_under
 
 SOURCE = Path(helper.__file__).read_text()
 
@@ -75,8 +76,6 @@ def _helper(cmd: str, args: dict) -> dict:
 
 
 def test_start_status_stop_of_an_agent_that_ignores_sigterm(tmp_path):
-    from tests.support.sshd import free_port
-
     workdir = tmp_path / "w"
     workdir.mkdir()
     pyz = workdir / "larfarm-agent.pyz"  # the helper only stops what runs this file
@@ -84,6 +83,13 @@ def test_start_status_stop_of_an_agent_that_ignores_sigterm(tmp_path):
     port = free_port()
     started = _helper("start", {"workdir": str(workdir), "port": port, "service": "setsid", "wait_s": 20,
                                 "argv": [sys.executable, str(pyz), str(port)]})
+    try:
+        _check_stubborn_lifecycle(workdir, port, started)
+    finally:
+        kill_processes_under(workdir)  # whatever failed above, leave nothing running
+
+
+def _check_stubborn_lifecycle(workdir: Path, port: int, started: dict) -> None:
     assert started["listening"] and started["how"] == "setsid"
     pid = started["pid"]
     assert (workdir / "agent.pid").read_text().strip() == str(pid)

@@ -8,6 +8,7 @@ under CI=true, where they must run.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -41,9 +42,26 @@ def sshd_missing() -> Optional[str]:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A free TCP port below the kernel's ephemeral range.
+
+    Ports from bind(0) come from the ephemeral range, where any other test's
+    server or client can take them between this probe and our own bind; a port
+    below it is only ever taken on purpose.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, max(low, 10001))
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 def keygen(path: Path, comment: str = "larfarm-test") -> Path:
@@ -88,6 +106,8 @@ class Sshd:
         return data
 
     def stop(self) -> None:
+        """Stop sshd, then whatever it started that still runs from this server's
+        folder (agents started detached on the "board", their runs)."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -95,6 +115,30 @@ class Sshd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        kill_processes_under(self.root)
+
+
+def kill_processes_under(folder: Path) -> List[int]:
+    """SIGKILL the processes whose command line names a path inside `folder`
+    (a test's own throwaway folder: only what the test started matches)."""
+    import signal
+
+    needle = str(folder).encode()
+    killed = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, netns: Optional[str] = None,
