@@ -41,7 +41,12 @@ class BlobStore:
         return self.root / sha[:2] / sha
 
     def has(self, sha: str) -> bool:
-        return self.path(sha).is_file()
+        """True if held; asking also marks the blob as used, which keeps it from expiring."""
+        p = self.path(sha)
+        if not p.is_file():
+            return False
+        _touch(p)
+        return True
 
     def require(self, sha: str, what: str) -> Path:
         """Path of a blob the request names; NotFoundError if it was never uploaded."""
@@ -49,6 +54,7 @@ class BlobStore:
         p = self.path(sha)
         if not p.is_file():
             raise NotFoundError(f"{what}: blob {sha[:12]} is not on this agent; upload it first")
+        _touch(p)
         return p
 
     def missing(self, shas: Iterable[str]) -> list[str]:
@@ -96,9 +102,35 @@ class BlobStore:
                 tmp.unlink(missing_ok=True)
                 self.quota.release(size)
 
+    def expire(self, cutoff: float, in_use: set) -> int:
+        """Delete blobs not asked for or used since cutoff (epoch seconds), except those in use."""
+        freed = 0
+        for sub in self.root.iterdir():
+            if not (sub.is_dir() and len(sub.name) == 2):
+                continue
+            for f in sub.iterdir():
+                try:
+                    st = f.stat()
+                    if f.name in in_use or st.st_mtime >= cutoff:
+                        continue
+                    f.unlink()
+                except FileNotFoundError:
+                    continue
+                freed += st.st_size
+                log.info("expired blob %s (%d bytes, unused since the age limit)", f.name[:12], st.st_size)
+        self.quota.release(freed)
+        return freed
+
     def used_bytes(self) -> int:
         total = 0
         for sub in self.root.iterdir():
             if sub.is_dir() and len(sub.name) == 2:
                 total += sum(f.stat().st_size for f in sub.iterdir() if f.is_file())
         return total
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass

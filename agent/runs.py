@@ -180,15 +180,22 @@ class RunManager:
         return freed
 
     def expire(self) -> None:
-        """Drop finished runs older than keep_finished_s."""
+        """Drop finished runs older than keep_finished_s, and blobs unused for as long."""
         cutoff = time.time() - self.config.keep_finished_s
         with self._lock:
             old = [r.id for r in self._runs.values() if r.ended is not None and r.ended < cutoff]
+            waiting = [r.req for r in self._runs.values() if r.state in (ev.QUEUED, ev.RUNNING)]
         for run_id in old:
             try:
                 self.release(run_id)
             except (NotFoundError, StateError):
                 pass
+        in_use = set()
+        for req in waiting:
+            in_use.add(req.model_sha256)
+            in_use.add(req.fast_run_algo_policy_sha256)
+            in_use.update(i.blob_sha256 for i in req.inputs if i.blob_sha256)
+        self.blobs.expire(cutoff, in_use)
 
     def fetch_plan(
         self, run_id: str, names: Sequence[str], have: Mapping[str, str]

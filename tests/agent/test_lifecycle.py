@@ -54,8 +54,11 @@ def test_queue_limit_and_age_limit(agent_factory, tmp_path) -> None:
             list(c.run(RunSpec(model_sha256=sha)))
         c.cancel(run_id)
         assert list(queued)[-1].ok
-        time.sleep(0.6)  # past keep_finished_s: the next run sweeps the old ones away
+        unused = c.upload_blob(b"an input nobody asks for again")
+        time.sleep(0.6)  # past keep_finished_s: the next run sweeps old runs and unused blobs away
         list(c.run(RunSpec(model_sha256=sha)))
         with pytest.raises(AgentNotFound):
             c.get_run(old.run_id)
+        assert c.missing_blobs([unused]) == [unused]
+        assert c.missing_blobs([sha]) == []  # the model was just used
     assert not (agent.workspace / "runs" / old.run_id).exists()
