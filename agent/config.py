@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from agent.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_QUOTA = 20 << 30
@@ -238,4 +241,9 @@ def read_token_file(path: Path) -> str:
         raise ConfigError(str(path), f"cannot read token file: {err.strerror}") from None
     if not token or not token[0].strip():
         raise ConfigError(str(path), "token file is empty")
+    try:
+        if path.stat().st_mode & 0o077:
+            log.warning("token file %s is readable by other users: chmod 600 it", path)
+    except OSError:
+        pass
     return token[0].strip()

@@ -321,3 +321,15 @@ def test_any_request_is_accepted_or_refused_with_a_request_error(name, literal, 
     # what passed is safe to hand to load_and_run: no item separator or name/spec split inside a name
     assert ";" not in name and ":" not in name and all(f == "--enable-nchw44" for f in flags)
     assert set(env) <= {"OMP_NUM_THREADS", "MGB_USE_MEGDNN_DBG"}
+
+
+def test_token_file_open_to_others_warns(tmp_path, caplog) -> None:
+    from agent.config import read_token_file
+
+    tok = tmp_path / "token"
+    tok.write_text("abc\n")
+    tok.chmod(0o600)
+    assert read_token_file(tok) == "abc" and "chmod 600" not in caplog.text
+    tok.chmod(0o644)
+    assert read_token_file(tok) == "abc" and "readable by other users: chmod 600 it" in caplog.text
+    assert "abc" not in caplog.text
