@@ -117,7 +117,8 @@ def test_deploy_status_run_stop(farm):
 
 def test_the_zipapp_holds_the_agent_not_the_controller(farm):
     path, target = farm
-    assert cli("deploy", "--devices", str(path)).exit_code == 0
+    result = cli("deploy", "--devices", str(path))
+    assert result.exit_code == 0, result.output
     import zipfile
 
     names = zipfile.ZipFile(Path(target.workdir) / "larfarm-agent.pyz").namelist()
@@ -246,7 +247,8 @@ def test_board_without_sftp(board_python, tmp_path):
         assert result.exit_code == 0, result.output
         token = Path(block["workdir"]) / "agent.token"
         assert stat.S_IMODE(token.stat().st_mode) == 0o600
-        assert cli("stop", "--devices", str(path)).exit_code == 0
+        result = cli("stop", "--devices", str(path))
+        assert result.exit_code == 0, result.output
     finally:
         server.stop()
 

@@ -199,7 +199,8 @@ def test_real_engine_campaign_on_two_boards(two_boards, board_python, tmp_path, 
     farm = write_farm(tmp_path / "farm.yaml", blocks)
     (tmp_path / "campaign.yaml").write_text("name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\n"
                                             "checks: [naive, cross]\nbaseline: board1\n")
-    assert CliRunner().invoke(app, ["deploy", "--devices", str(farm)]).exit_code == 0
+    deployed = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
+    assert deployed.exit_code == 0, deployed.output
     try:
         proc = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
                                "--campaign", "campaign.yaml", "--out", "out", "--json"], cwd=tmp_path,
