@@ -196,6 +196,15 @@ class AgentService(pb_grpc.AgentServicer):
             if event is not None:
                 yield event_msg(run.id, event)
 
+    @_abort_on_error_stream
+    def Follow(self, request, context):
+        run = self.runs.get(request.run_id)
+        for event in run.follow():
+            if not context.is_active():
+                return
+            if event is not None:
+                yield event_msg(run.id, event)
+
     @_abort_on_error
     def GetRun(self, request, context):
         run = self.runs.get(request.run_id)

@@ -183,10 +183,15 @@ class AgentClient:
         return sha
 
     def run(self, spec: RunSpec) -> Iterator[RunEvent]:
-        """Start a run; yields Queued, Started, LogLine, FileComplete and finally Finished."""
+        """Start a run (when first iterated); yields Queued, Started, LogLine, FileComplete, then Finished."""
         request = spec_to_proto(spec)
-        stream = self._stub.Run(request, metadata=self._metadata)
-        run_id = ""
+        yield from self._events(self._stub.Run(request, metadata=self._metadata), "")
+
+    def follow(self, run_id: str) -> Iterator[RunEvent]:
+        """The events of a run already started (from its first), e.g. after the Run stream was lost."""
+        yield from self._events(self._stub.Follow(pb.RunRef(run_id=run_id), metadata=self._metadata), run_id)
+
+    def _events(self, stream, run_id: str) -> Iterator[RunEvent]:
         try:
             for msg in stream:
                 run_id = run_id or msg.run_id

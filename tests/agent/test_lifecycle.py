@@ -62,3 +62,16 @@ def test_queue_limit_and_age_limit(agent_factory, tmp_path) -> None:
         assert c.missing_blobs([unused]) == [unused]
         assert c.missing_blobs([sha]) == []  # the model was just used
     assert not (agent.workspace / "runs" / old.run_id).exists()
+
+
+def test_follow_replays_a_run_for_a_caller_that_lost_its_stream(shared_agent, model_sha) -> None:
+    with shared_agent.client() as c:
+        stream = c.run(RunSpec(runner="slow_dumper", model_sha256=model_sha))
+        run_id = next(stream).run_id
+        stream.close()  # the controller lost the stream
+        events = list(c.follow(run_id))
+        with pytest.raises(AgentNotFound):
+            list(c.follow("20000101-000000-deadbeef"))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:2] == ["Queued", "Started"] and kinds[-1] == "Finished"
+    assert kinds.count("FileComplete") == 4 and events[-1].ok

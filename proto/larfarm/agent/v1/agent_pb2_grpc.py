@@ -59,6 +59,11 @@ class AgentStub:
                 request_serializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.SerializeToString,
                 response_deserializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunInfo.FromString,
                 _registered_method=True)
+        self.Follow = channel.unary_stream(
+                '/larfarm.agent.v1.Agent/Follow',
+                request_serializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.SerializeToString,
+                response_deserializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunEvent.FromString,
+                _registered_method=True)
         self.Cancel = channel.unary_unary(
                 '/larfarm.agent.v1.Agent/Cancel',
                 request_serializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.SerializeToString,
@@ -116,6 +121,14 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Follow(self, request, context):
+        """The same event stream as Run, from its first event, for a caller that lost
+        it (a run kept from before an agent restart has only its finished event).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Cancel(self, request, context):
         """Stop a queued or running run (the whole process group is killed).
         """
@@ -165,6 +178,11 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.GetRun,
                     request_deserializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.FromString,
                     response_serializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunInfo.SerializeToString,
+            ),
+            'Follow': grpc.unary_stream_rpc_method_handler(
+                    servicer.Follow,
+                    request_deserializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.FromString,
+                    response_serializer=larfarm_dot_agent_dot_v1_dot_agent__pb2.RunEvent.SerializeToString,
             ),
             'Cancel': grpc.unary_unary_rpc_method_handler(
                     servicer.Cancel,
@@ -317,6 +335,33 @@ class Agent:
             '/larfarm.agent.v1.Agent/GetRun',
             larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.SerializeToString,
             larfarm_dot_agent_dot_v1_dot_agent__pb2.RunInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Follow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/larfarm.agent.v1.Agent/Follow',
+            larfarm_dot_agent_dot_v1_dot_agent__pb2.RunRef.SerializeToString,
+            larfarm_dot_agent_dot_v1_dot_agent__pb2.RunEvent.FromString,
             options,
             channel_credentials,
             insecure,
