@@ -57,7 +57,14 @@ class _Usage(ControllerError):
     """A bad --device selection."""
 
 
-def _each(targets: list, jobs: int, fn: Callable[[str, object], T]) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
+class _BoardBug(ControllerError):
+    """An unexpected exception on one board: a bug, reported without stopping the others."""
+
+    exit_code = 70
+
+
+def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
+          debug: bool = False) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
     """Run fn on every board in parallel; keep the farm's order for output."""
 
     def one(item):
@@ -66,6 +73,12 @@ def _each(targets: list, jobs: int, fn: Callable[[str, object], T]) -> List[Tupl
             return name, target, fn(name, target), None
         except ControllerError as exc:
             return name, target, None, exc
+        except Exception as exc:  # noqa: BLE001 - one board's bug must not hide the others' results
+            if debug:
+                raise
+            log.debug("%s: unexpected error", name, exc_info=True)
+            return name, target, None, _BoardBug(
+                f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in larfarm; --debug shows the traceback)")
 
     with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
         return list(pool.map(one, targets))
@@ -104,7 +117,7 @@ def register(app: typer.Typer) -> None:
                 package = build_agent_package()
             except PackageError as exc:
                 _fail(f"cannot package the agent: {exc}")
-            results = _each(targets, jobs, lambda n, t: deploy(n, t, base, package))
+            results = _each(targets, jobs, lambda n, t: deploy(n, t, base, package), debug)
             failed = 0
             for name, _, ok, err in results:
                 if err is not None:
@@ -128,7 +141,7 @@ def register(app: typer.Typer) -> None:
             from controller.ssh.deploy import status
 
             base, targets = _ssh_devices(devices, device)
-            results = _each(targets, jobs, lambda n, t: status(n, t, base))
+            results = _each(targets, jobs, lambda n, t: status(n, t, base), debug)
             bad = 0
             for name, target, st, err in results:
                 if err is not None:
@@ -166,7 +179,7 @@ def register(app: typer.Typer) -> None:
             from controller.ssh.deploy import stop
 
             base, targets = _ssh_devices(devices, device)
-            results = _each(targets, jobs, lambda n, t: stop(n, t, base, forget_token))
+            results = _each(targets, jobs, lambda n, t: stop(n, t, base, forget_token), debug)
             failed = 0
             for name, _, ok, err in results:
                 if err is not None:

@@ -107,7 +107,7 @@ def put_file(session: SshSession, data: bytes, path: str, mode: int) -> None:
     tmp = f"{path}.tmp"
     try:
         sftp = session.client.open_sftp()
-    except (paramiko.SSHException, OSError):
+    except (paramiko.SSHException, OSError, EOFError):
         sftp = None
     if sftp is not None:
         try:
@@ -116,10 +116,14 @@ def put_file(session: SshSession, data: bytes, path: str, mode: int) -> None:
                 f.write(data)
             sftp.posix_rename(tmp, path)
             return
-        except (OSError, paramiko.SSHException) as exc:
-            raise RemoteCommandFailed(session.device, session.where, f"cannot write {path} on the board: {exc}") from None
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            raise RemoteCommandFailed(session.device, session.where,
+                                      f"cannot write {path} on the board: {exc or type(exc).__name__}") from None
         finally:
-            sftp.close()
+            try:
+                sftp.close()
+            except (OSError, paramiko.SSHException, EOFError):
+                pass  # the error that matters was raised above
     q, qt = shlex.quote(path), shlex.quote(tmp)
     rc, _, err = session.run(f"umask 077 && cat > {qt} && chmod {mode:o} {qt} && mv -f {qt} {q}", stdin=data)
     if rc != 0:

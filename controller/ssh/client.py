@@ -204,6 +204,9 @@ def _login(
     except OSError as exc:
         client.close()
         raise HostUnreachable(device, where, f"connection lost during login: {exc.strerror or exc}") from None
+    except EOFError:
+        client.close()
+        raise HostUnreachable(device, where, "sshd closed the connection during login") from None
     transport = client.get_transport()
     if transport is not None:
         transport.set_keepalive(max(1, int(link_timeout / KEEPALIVES_PER_TIMEOUT)))
@@ -279,7 +282,7 @@ class SshSession:
     def sftp(self) -> paramiko.SFTPClient:
         try:
             return self.client.open_sftp()
-        except (paramiko.SSHException, OSError) as exc:
+        except (paramiko.SSHException, OSError, EOFError) as exc:
             raise RemoteCommandFailed(self.device, self.where, f"sftp unavailable on the board's sshd: {exc}") from None
 
     def close(self) -> None:

@@ -307,3 +307,21 @@ def test_bad_ssh_block_names_file_line_and_field(tmp_path, block, field, says):
     line = one_error_line(result)
     assert re.match(rf"error: {re.escape(str(path))}:\d+: {re.escape(field)}: ", line), line
     assert says in line
+
+
+def test_a_bug_on_one_board_is_one_line_and_spares_the_others(tmp_path, monkeypatch):
+    import controller.ssh.deploy as deploy_mod
+    from controller.ssh.deploy import BoardStatus
+
+    def fake_status(name, target, farm_dir):
+        if name == "board1":
+            raise RuntimeError("boom")
+        return BoardStatus(name, target.where, False, error="cannot connect to sshd: Connection refused")
+
+    monkeypatch.setattr(deploy_mod, "status", fake_status)
+    path = write_farm(tmp_path / "farm.yaml", {"board1": {"host": "a"}, "board2": {"host": "b"}})
+    result = cli("status", "--devices", str(path))
+    assert result.exit_code == 1
+    assert one_error_line(result) == ("error: board1: internal error: RuntimeError: boom "
+                                      "(a bug in larfarm; --debug shows the traceback)")
+    assert result.stdout == "board2 (b:22): unreachable: cannot connect to sshd: Connection refused\n"
