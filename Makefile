@@ -23,9 +23,13 @@ venv: $(STAMP)
 lite-runtime: $(STAMP)
 	$(PY) -m agent.lar_lite.runtime ensure
 
-# Regenerate the committed gRPC stubs from proto/ (a test fails when stale).
+# Regenerate the committed gRPC stubs from proto/ (a test fails when stale), with
+# grpcio-tools 1.62: its stubs carry no runtime version gate, so boards with an
+# older protobuf/grpcio (Python 3.8) load them; newer runtimes load them too.
+PROTO_TOOLS := $(VENV)/proto-tools
 proto: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Iproto --python_out=proto --grpc_python_out=proto --pyi_out=proto $$(find proto -name '*.proto')
+	[ -x $(PROTO_TOOLS)/bin/python ] || { $(PYTHON) -m venv $(PROTO_TOOLS) && $(PROTO_TOOLS)/bin/pip install -q grpcio-tools==1.62.3; }
+	$(PROTO_TOOLS)/bin/python -m grpc_tools.protoc -Iproto --python_out=proto --grpc_python_out=proto --pyi_out=proto $$(find proto -name '*.proto')
 
 test: $(STAMP) lite-runtime
 	$(PY) -m pytest -q

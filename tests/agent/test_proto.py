@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import filecmp
 import subprocess
 import sys
 from pathlib import Path
@@ -15,24 +14,79 @@ PROTO = ROOT / "proto"
 GENERATED = ("agent_pb2.py", "agent_pb2_grpc.py", "agent_pb2.pyi")
 
 
-def test_committed_stubs_are_not_stale(tmp_path: Path) -> None:
+def _grpc_tools_or_skip() -> None:
     try:
-        import grpc_tools  # noqa: F401
+        import grpc_tools  # noqa: F401  (only: is it there)
     except ImportError:
         from tests.support.lite import in_ci
 
         if in_ci():
             pytest.fail("CI needs grpcio-tools (test extra) to check the committed stubs")
         pytest.skip("grpcio-tools (test extra) regenerates the stubs")
+
+
+def test_committed_stubs_are_not_stale(tmp_path: Path) -> None:
+    """The stubs are generated with the older grpcio-tools that `make proto` pins (so boards with an
+    older protobuf and grpcio can load them), so compare what they mean, not their bytes: the
+    descriptor they register must equal what protoc makes of the .proto now, and the gRPC stub must
+    name every method."""
+    _grpc_tools_or_skip()
+    from google.protobuf import descriptor_pb2
+
+    from larfarm.agent.v1 import agent_pb2
+
     rel = "larfarm/agent/v1/agent.proto"
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--python_out={tmp_path}",
-         f"--grpc_python_out={tmp_path}", f"--pyi_out={tmp_path}", str(PROTO / rel)],
-        check=True,
-    )
-    for name in GENERATED:
-        fresh, committed = tmp_path / "larfarm/agent/v1" / name, PROTO / "larfarm/agent/v1" / name
-        assert filecmp.cmp(fresh, committed, shallow=False), f"{committed} is stale: run `make proto`"
+    out = tmp_path / "agent.pb"
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--descriptor_set_out={out}",
+                    str(PROTO / rel)], check=True)
+    fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file[0]
+    committed = descriptor_pb2.FileDescriptorProto.FromString(agent_pb2.DESCRIPTOR.serialized_pb)
+    _drop_json_names(fresh)  # protoc's descriptor sets spell them out; Python gencode leaves them implied
+    assert committed == fresh, "proto/larfarm/agent/v1/agent_pb2.py is stale: run `make proto`"
+    grpc_stub = (PROTO / "larfarm/agent/v1/agent_pb2_grpc.py").read_text()
+    for method in fresh.service[0].method:
+        assert f"'/larfarm.agent.v1.Agent/{method.name}'" in grpc_stub, f"agent_pb2_grpc.py lacks {method.name}: run `make proto`"
+    pyi = (PROTO / "larfarm/agent/v1/agent_pb2.pyi").read_text()
+    for message in fresh.message_type:
+        assert f"class {message.name}(" in pyi, f"agent_pb2.pyi lacks {message.name}: run `make proto`"
+
+
+def _drop_json_names(fd) -> None:
+    def walk(message) -> None:
+        for f in message.field:
+            f.ClearField("json_name")
+        for nested in message.nested_type:
+            walk(nested)
+
+    for message in fd.message_type:
+        walk(message)
+
+
+def test_staleness_check_notices_a_changed_proto(tmp_path: Path) -> None:
+    """The check above is not vacuous: a .proto with one more field gives another descriptor."""
+    _grpc_tools_or_skip()
+    from google.protobuf import descriptor_pb2
+
+    from larfarm.agent.v1 import agent_pb2
+
+    changed = tmp_path / "larfarm/agent/v1/agent.proto"
+    changed.parent.mkdir(parents=True)
+    text = (PROTO / "larfarm/agent/v1/agent.proto").read_text()
+    changed.write_text(text.replace("message GetFactsRequest {}", "message GetFactsRequest { bool verbose = 1; }"))
+    out = tmp_path / "agent.pb"
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}", f"--descriptor_set_out={out}",
+                    str(changed)], check=True)
+    fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file[0]
+    _drop_json_names(fresh)
+    assert fresh != descriptor_pb2.FileDescriptorProto.FromString(agent_pb2.DESCRIPTOR.serialized_pb)
+
+
+def test_stubs_carry_no_runtime_version_gate() -> None:
+    """Stubs from a new protoc refuse any protobuf older than themselves (and so any board Python
+    below 3.10); ours must load on the older runtimes a board has."""
+    for name in GENERATED[:2]:
+        text = (PROTO / "larfarm/agent/v1" / name).read_text()
+        assert "ValidateProtobufRuntimeVersion" not in text and "GRPC_GENERATED_VERSION" not in text, name
 
 
 def test_stubs_import_as_larfarm_package_and_no_top_level_proto() -> None:

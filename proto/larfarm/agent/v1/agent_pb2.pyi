@@ -2,8 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable, Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -51,7 +50,7 @@ class RunnerInfo(_message.Message):
     path: str
     version: str
     available: bool
-    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[str] = ..., available: _Optional[bool] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[str] = ..., available: bool = ...) -> None: ...
 
 class Facts(_message.Message):
     __slots__ = ("agent_version", "protocol", "hostname", "arch", "os", "os_release", "cpu_model", "cpu_cores", "mem_total_bytes", "mem_available_bytes", "disk_free_bytes", "quota_bytes", "used_bytes", "python_version", "runners")
@@ -123,7 +122,7 @@ class UploadBlobResponse(_message.Message):
     sha256: str
     size: int
     already_present: bool
-    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., already_present: _Optional[bool] = ...) -> None: ...
+    def __init__(self, sha256: _Optional[str] = ..., size: _Optional[int] = ..., already_present: bool = ...) -> None: ...
 
 class Input(_message.Message):
     __slots__ = ("name", "blob", "literal", "shape")
@@ -206,7 +205,7 @@ class RunSpec(_message.Message):
     env: _containers.ScalarMap[str, str]
     timeout_s: float
     label: str
-    def __init__(self, runner: _Optional[str] = ..., model_sha256: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., bin_io_dump: _Optional[bool] = ..., io_dump: _Optional[bool] = ..., iter: _Optional[int] = ..., warmup_iter: _Optional[int] = ..., reproducible: _Optional[bool] = ..., fast_run: _Optional[bool] = ..., fast_run_algo_policy_sha256: _Optional[str] = ..., write_fast_run_algo_policy: _Optional[bool] = ..., cpu: _Optional[bool] = ..., cpu_default: _Optional[bool] = ..., multithread: _Optional[int] = ..., cuda: _Optional[bool] = ..., lite: _Optional[bool] = ..., verbose: _Optional[bool] = ..., model_info: _Optional[bool] = ..., extra_flags: _Optional[_Iterable[str]] = ..., megdnn_dbg: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
+    def __init__(self, runner: _Optional[str] = ..., model_sha256: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., bin_io_dump: bool = ..., io_dump: bool = ..., iter: _Optional[int] = ..., warmup_iter: _Optional[int] = ..., reproducible: bool = ..., fast_run: bool = ..., fast_run_algo_policy_sha256: _Optional[str] = ..., write_fast_run_algo_policy: bool = ..., cpu: bool = ..., cpu_default: bool = ..., multithread: _Optional[int] = ..., cuda: bool = ..., lite: bool = ..., verbose: bool = ..., model_info: bool = ..., extra_flags: _Optional[_Iterable[str]] = ..., megdnn_dbg: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
 
 class RunRef(_message.Message):
     __slots__ = ("run_id",)
