@@ -63,6 +63,14 @@ class _BoardBug(ControllerError):
     exit_code = 70
 
 
+def _where(exc: BaseException) -> str:
+    """' at <our file>:<line>' of the innermost frame in larfarm's code, for bug reports."""
+    import traceback
+
+    ours = [f for f in traceback.extract_tb(exc.__traceback__) if "/controller/" in f.filename or "/agent/" in f.filename]
+    return f" at {'/'.join(ours[-1].filename.split('/')[-3:])}:{ours[-1].lineno}" if ours else ""
+
+
 def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
           debug: bool = False) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
     """Run fn on every board in parallel; keep the farm's order for output."""
@@ -78,7 +86,8 @@ def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
                 raise
             log.debug("%s: unexpected error", name, exc_info=True)
             return name, target, None, _BoardBug(
-                f"{name}: internal error: {type(exc).__name__}: {exc} (a bug in larfarm; --debug shows the traceback)")
+                f"{name}: internal error: {type(exc).__name__}: {exc}{_where(exc)} "
+                "(a bug in larfarm; --debug shows the traceback)")
 
     with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
         return list(pool.map(one, targets))

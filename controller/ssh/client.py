@@ -217,6 +217,14 @@ def _local_user() -> str:
     return getpass.getuser()
 
 
+def _close_quietly(chan: paramiko.Channel) -> None:
+    # paramiko raises EOFError/OSError from the close message of a dying transport
+    try:
+        chan.close()
+    except (EOFError, OSError, paramiko.SSHException):
+        pass
+
+
 class SshSession:
     """A logged-in SSH connection to one board (and its jump host, if any)."""
 
@@ -270,10 +278,10 @@ class SshSession:
             if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
                 raise socket.timeout()
             rc = chan.recv_exit_status()
-            chan.close()
+            _close_quietly(chan)
         except socket.timeout:
             if chan is not None:
-                chan.close()  # sshd hangs up the command's session
+                _close_quietly(chan)  # sshd hangs up the command's session
             raise RemoteCommandFailed(self.device, self.where, f"command did not finish within {timeout:g}s: {command[:80]}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise HostUnreachable(self.device, self.where, f"SSH connection lost while running a command: {exc}") from None

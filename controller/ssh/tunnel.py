@@ -29,6 +29,15 @@ _CHUNK = 256 * 1024
 WINDOW_BYTES = 16 << 20
 
 
+def close_channel(chan: paramiko.Channel) -> None:
+    """Close a channel whose transport may be dying: paramiko then raises EOFError
+    or OSError from the close message it cannot send, and there is nothing to do."""
+    try:
+        chan.close()
+    except (EOFError, OSError, paramiko.SSHException):
+        pass
+
+
 def check_forward(session: SshSession, port: int) -> None:
     """Open and close one forwarded connection to the board's 127.0.0.1:<port>, so a
     failure is one line naming the board (not an anonymous loopback address in gRPC)."""
@@ -45,7 +54,7 @@ def check_forward(session: SshSession, port: int) -> None:
                               f"run `controller deploy --devices <farm.yaml> --device {session.device}`") from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise HostUnreachable(session.device, session.where, f"SSH connection lost: {exc}") from None
-    chan.close()
+    close_channel(chan)
 
 
 class Tunnel:
@@ -130,7 +139,7 @@ class Tunnel:
         with self._lock:
             if self._closed.is_set():
                 conn.close()
-                chan.close()
+                close_channel(chan)
                 return
             self._pairs.append(pair)
         try:
@@ -140,7 +149,7 @@ class Tunnel:
                 if pair in self._pairs:
                     self._pairs.remove(pair)
             conn.close()
-            chan.close()
+            close_channel(chan)
 
     def _pump(self, conn: socket.socket, chan: paramiko.Channel) -> None:
         while not self._closed.is_set():
@@ -179,7 +188,7 @@ class Tunnel:
             session, self._session = self._session, None
         for conn, chan in pairs:
             conn.close()
-            chan.close()
+            close_channel(chan)
         if session is not None and self._owns_session:
             session.close()
         self._thread.join(timeout=2)

@@ -322,6 +322,6 @@ def test_a_bug_on_one_board_is_one_line_and_spares_the_others(tmp_path, monkeypa
     path = write_farm(tmp_path / "farm.yaml", {"board1": {"host": "a"}, "board2": {"host": "b"}})
     result = cli("status", "--devices", str(path))
     assert result.exit_code == 1
-    assert one_error_line(result) == ("error: board1: internal error: RuntimeError: boom "
-                                      "(a bug in larfarm; --debug shows the traceback)")
+    assert re.fullmatch(r"error: board1: internal error: RuntimeError: boom at controller/\S+:\d+ "
+                        r"\(a bug in larfarm; --debug shows the traceback\)", one_error_line(result))
     assert result.stdout == "board2 (b:22): unreachable: cannot connect to sshd: Connection refused\n"
