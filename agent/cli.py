@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,6 +25,8 @@ from agent.errors import AgentError, ConfigError
 log = logging.getLogger("agent")
 
 EXIT_USAGE = 2
+#: A stop (SIGTERM, SIGINT) ends the process within this many seconds, come what may.
+SHUTDOWN_LIMIT_S = 20.0
 
 
 def split_listen(listen: str) -> tuple[str, str]:
@@ -117,13 +120,31 @@ def serve(args: argparse.Namespace) -> int:
         tmp.write_text(f"{srv.port}\n")  # just the port: the host is what --listen said
         os.replace(tmp, cfg.port_file)
     print(f"listening on {bound}", flush=True)
-    stop = threading.Event()
+    # The handler only sets a flag: taking a lock there (Event.set) can deadlock against the
+    # main thread that holds the same lock when the signal lands. Sleeping in short steps also
+    # runs the handler soon when the kernel hands the signal to one of gRPC's threads.
+    stopping: list = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+    while not stopping:
+        time.sleep(0.2)
     log.info("stopping: cancelling runs")
+    # Whatever happens during shutdown, the agent must not outlive it (a supervisor or a controller
+    # that started it is waiting): everything worth keeping is on disk by now.
+    watchdog = threading.Timer(SHUTDOWN_LIMIT_S, _hard_exit, args=(3, "shutdown took too long"))
+    watchdog.daemon = True
+    watchdog.start()
     srv.stop()
+    _hard_exit(0, "stopped")  # no waiting on stray handler threads at interpreter exit
     return 0
+
+
+def _hard_exit(code: int, why: str) -> None:
+    log.info("agent %s", why)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
