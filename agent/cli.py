@@ -142,8 +142,11 @@ def serve(args: argparse.Namespace) -> int:
 def _hard_exit(code: int, why: str) -> None:
     log.info("agent %s", why)
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or gone: nothing left to say
+            pass
     os._exit(code)
 
 
