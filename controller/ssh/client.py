@@ -8,7 +8,6 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import select
 import shlex
 import socket
 import threading
@@ -273,8 +272,8 @@ class SshSession:
                 elif time.monotonic() > deadline:
                     raise socket.timeout()
                 else:
-                    # the channel's fd wakes us for stdout; stderr is caught by the poll interval
-                    select.select([chan], [], [], 0.02)
+                    # a short poll, not select() on chan.fileno(): see tunnel.Tunnel._pump
+                    time.sleep(0.005)
             if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
                 raise socket.timeout()
             rc = chan.recv_exit_status()

@@ -10,7 +10,6 @@ in again, so a board whose link comes back is usable without a new tunnel.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import threading
 from typing import Callable, List, Optional
@@ -27,6 +26,14 @@ _CHUNK = 256 * 1024
 # SSH flow-control window per forwarded connection: paramiko's 2 MB default caps a
 # 50 ms link at ~40 MB/s (window / RTT); 16 MB keeps far boards' links busy on big dumps.
 WINDOW_BYTES = 16 << 20
+
+
+def _shutdown(conn: socket.socket) -> None:
+    """Shut a local socket both ways: unlike close(), this wakes a thread blocked in recv()."""
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def close_channel(chan: paramiko.Channel) -> None:
@@ -152,29 +159,40 @@ class Tunnel:
             close_channel(chan)
 
     def _pump(self, conn: socket.socket, chan: paramiko.Channel) -> None:
-        while not self._closed.is_set():
-            try:
-                readable, _, _ = select.select([conn, chan], [], [], 1.0)
-            except (OSError, ValueError):
-                return
-            if not readable:
-                # A channel whose transport died may never become readable.
-                if not chan.get_transport().is_active():
+        """Copy both ways until either side ends. Blocking reads in two threads,
+        never select() on the channel: paramiko backs a channel's fileno() with a
+        pipe, and a close racing the transport thread can write its wake-up byte
+        into whatever file descriptor reused the pipe's number."""
+        up = threading.Thread(target=self._upstream, args=(conn, chan), daemon=True,
+                              name=f"tunnel:{self.local_port}:up")
+        up.start()
+        try:
+            while True:
+                # returns b"" on EOF, on close(), and when the transport dies
+                data = chan.recv(_CHUNK)
+                if not data:
                     return
-                continue
-            try:
-                if conn in readable:
-                    data = conn.recv(_CHUNK)
-                    if not data:
-                        return
-                    chan.sendall(data)
-                if chan in readable:
-                    data = chan.recv(_CHUNK)
-                    if not data:
-                        return
-                    conn.sendall(data)
-            except (OSError, paramiko.SSHException, EOFError):
-                return
+                conn.sendall(data)
+        except (OSError, paramiko.SSHException, EOFError):
+            return
+        finally:
+            _shutdown(conn)  # wakes the upstream thread's recv
+            up.join(timeout=5)
+
+    @staticmethod
+    def _upstream(conn: socket.socket, chan: paramiko.Channel) -> None:
+        try:
+            while True:
+                data = conn.recv(_CHUNK)
+                if not data:
+                    break
+                chan.sendall(data)
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
+        try:
+            chan.shutdown_write()  # the local side is done sending: half-close toward the board
+        except (OSError, paramiko.SSHException, EOFError):
+            pass
 
     def close(self) -> None:
         """Stop listening, cut every forwarded connection, log out."""
@@ -187,7 +205,7 @@ class Tunnel:
             pairs, self._pairs = self._pairs, []
             session, self._session = self._session, None
         for conn, chan in pairs:
-            conn.close()
+            _shutdown(conn)
             close_channel(chan)
         if session is not None and self._owns_session:
             session.close()
