@@ -138,7 +138,10 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
             board.put_file(session, config, posixpath.join(workdir, CONFIG), 0o600)
         local_token = token_path(device, target, farm_dir)
         write_token(local_token, token)
-        argv = _agent_argv(target.python, workdir, target.agent_port, config is not None)
+        # A bare command name ("python3") is resolved on the board now: a systemd unit
+        # has no login PATH. An absolute path (maybe a wrapper script) is kept as given.
+        python = target.python if target.python.startswith("/") or not facts.executable else facts.executable
+        argv = _agent_argv(python, workdir, target.agent_port, config is not None)
         started = board.helper(session, "start", {"workdir": workdir, "argv": argv, "port": target.agent_port,
                                                   "service": how, "wait_s": START_WAIT_S},
                                timeout=START_WAIT_S + 30)
