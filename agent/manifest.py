@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from agent.errors import UnsafePathError
+from agent.paths import check_relname
+
 #: `%06zx` var id, optionally `-inp<K>` (MGB_DUMP_INPUT), as BinaryOprIODump names its files.
 _DUMP_NAME = re.compile(r"^([0-9a-f]{6,})(?:-inp(\d+))?$")
 BIN_DIR = "bin"
@@ -75,9 +78,6 @@ class Hasher:
 
 def list_files(root: Path) -> list[str]:
     """Relative names of regular files under root, sorted; symlinks and odd names are skipped."""
-    from agent.paths import check_relname
-    from agent.errors import UnsafePathError
-
     names = []
     for dirpath, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(dirpath, d))]

@@ -15,9 +15,9 @@ GENERATED = ("agent_pb2.py", "agent_pb2_grpc.py", "agent_pb2.pyi")
 
 
 def _grpc_tools_or_skip() -> None:
-    try:
-        import grpc_tools  # noqa: F401  (only: is it there)
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("grpc_tools") is None:
         from tests.support.lite import in_ci
 
         if in_ci():
