@@ -20,7 +20,7 @@ from controller.agent_client import AgentClient, AgentClientError
 from controller.ssh import board
 from controller.ssh.client import connect
 from controller.ssh.config import SshTarget
-from controller.ssh.errors import AgentPortBusy, AgentStartFailed, SshError
+from controller.ssh.errors import AgentPortBusy, AgentStartFailed, HostUnreachable, SshError
 from controller.ssh.package import AgentPackage, build_agent_package
 from controller.ssh.health import wait_serving
 from controller.ssh.tokens import new_token, read_token, remove_token, token_path, write_token
@@ -171,8 +171,10 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
     where = target.where
     try:
         session = connect(device, target, farm_dir)
-    except SshError as exc:
+    except HostUnreachable as exc:
         return BoardStatus(device, where, False, error=exc.what)
+    except SshError as exc:  # sshd answered, but the login failed (host key, key, user)
+        return BoardStatus(device, where, True, error=str(exc) if exc.where != where else exc.what)
     with session:
         try:
             st = board.helper(session, "status", {"workdir": target.workdir, "port": target.agent_port})

@@ -14,9 +14,9 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
-from tests.support.sshd import Sshd, sshd_missing, start_sshd
+from tests.support.sshd import Sshd, keygen, sshd_missing, start_sshd
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -130,13 +130,57 @@ def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
             b.sshd = start_sshd(root / b.name, host=b.address, port=22, netns=b.netns)
         yield made
     finally:
-        for i in range(len(made), count):  # subnets claimed for boards never made
-            ip("route", "del", "blackhole", f"10.231.{base + i}.0/24", "metric", "4000", check=False)
-        for b in made:
-            if b.sshd is not None:
-                b.sshd.stop()
-            _kill_namespace_processes(b.netns)
-            ip("link", "del", b.host_if, check=False)
-            time.sleep(0.05)
-            ip("netns", "del", b.netns, check=False)
-            ip("route", "del", "blackhole", b.subnet, "metric", "4000", check=False)
+        _teardown(made, base, count)
+
+
+def _teardown(made: List[NsBoard], base: int, count: int) -> None:
+    for i in range(len(made), count):  # subnets claimed for boards never made
+        ip("route", "del", "blackhole", f"10.231.{base + i}.0/24", "metric", "4000", check=False)
+    for b in made:
+        if b.sshd is not None:
+            b.sshd.stop()
+        _kill_namespace_processes(b.netns)
+        ip("link", "del", b.host_if, check=False)
+        time.sleep(0.05)
+        ip("netns", "del", b.netns, check=False)
+        ip("route", "del", "blackhole", b.subnet, "metric", "4000", check=False)
+
+
+def bastion_and_inner(root: Path) -> Iterator[Tuple[NsBoard, NsBoard]]:
+    """Generator fixture body: a bastion we reach, and an inner board only the
+    bastion reaches (their own veth link; from here its subnet is a blackhole)."""
+    _remove_stale()
+    tag = str(os.getpid())
+    base = _claim_subnets(2)
+    bastion = NsBoard("bastion", f"larfarm-{tag}-0", f"lf{tag}h0", f"lf{tag}g0", f"10.231.{base}.2",
+                      f"10.231.{base}.0/24")
+    inner = NsBoard("inner", f"larfarm-{tag}-1", f"lf{tag}h1", f"lf{tag}g1", f"10.231.{base + 1}.2",
+                    f"10.231.{base + 1}.0/24")
+    made: List[NsBoard] = []
+    try:
+        for b in (bastion, inner):
+            ip("netns", "add", b.netns)
+            made.append(b)
+            ip("netns", "exec", b.netns, "ip", "link", "set", "lo", "up")
+        # us <-> bastion
+        ip("link", "add", bastion.host_if, "type", "veth", "peer", "name", bastion.guest_if)
+        ip("link", "set", bastion.guest_if, "netns", bastion.netns)
+        ip("addr", "add", f"10.231.{base}.1/24", "dev", bastion.host_if)
+        ip("link", "set", bastion.host_if, "up")
+        ip("netns", "exec", bastion.netns, "ip", "addr", "add", f"{bastion.address}/24", "dev", bastion.guest_if)
+        ip("netns", "exec", bastion.netns, "ip", "link", "set", bastion.guest_if, "up")
+        # bastion <-> inner: both ends leave our namespace
+        ip("link", "add", inner.host_if, "type", "veth", "peer", "name", inner.guest_if)
+        ip("link", "set", inner.host_if, "netns", bastion.netns)
+        ip("link", "set", inner.guest_if, "netns", inner.netns)
+        ip("netns", "exec", bastion.netns, "ip", "addr", "add", f"10.231.{base + 1}.1/24", "dev", inner.host_if)
+        ip("netns", "exec", bastion.netns, "ip", "link", "set", inner.host_if, "up")
+        ip("netns", "exec", inner.netns, "ip", "addr", "add", f"{inner.address}/24", "dev", inner.guest_if)
+        ip("netns", "exec", inner.netns, "ip", "link", "set", inner.guest_if, "up")
+        root.mkdir(parents=True, exist_ok=True)
+        key = keygen(root / "id_ed25519")  # one login key for both, as a lab account would have
+        bastion.sshd = start_sshd(root / "bastion", host=bastion.address, port=22, netns=bastion.netns, user_key=key)
+        inner.sshd = start_sshd(root / "inner", host=inner.address, port=22, netns=inner.netns, user_key=key)
+        yield bastion, inner
+    finally:
+        _teardown(made, base, 2)

@@ -216,3 +216,43 @@ def test_real_engine_campaign_on_two_boards(two_boards, board_python, tmp_path, 
         assert [r["id"] for r in by[("naive", (board,))]["roots"]] == [9]
     assert by[("cross", ("board1", "board2"))]["status"] == "ok"  # same engine, same build: identical
     assert all(d["healthy"] and d["attempts"] == 1 for d in data["devices"])
+
+
+@pytest.fixture
+def bastion_and_inner(tmp_path):
+    need(netns.netns_missing())
+    yield from netns.bastion_and_inner(tmp_path / "lab")
+
+
+def test_deploy_through_a_bastion_to_a_board_we_cannot_route_to(bastion_and_inner, board_python, tmp_path):
+    from typer.testing import CliRunner
+
+    from controller.cli import app
+
+    bastion, inner = bastion_and_inner
+    with pytest.raises(OSError):  # no way to the inner board but through the bastion
+        socket.create_connection((inner.address, 22), timeout=2).close()
+    known = tmp_path / "known_hosts"
+    known.write_text(bastion.sshd.host_key_line() + inner.sshd.host_key_line())
+    block = inner.sshd.target(python=board_python, known_hosts=str(known), connect_timeout=5,
+                              jump={"host": bastion.address, "user": "root"})
+    farm = write_farm(tmp_path / "farm.yaml", {"inner": block})
+    deployed = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
+    assert deployed.exit_code == 0, deployed.output
+    assert deployed.stdout.startswith(f"inner ({inner.address}:22): agent ")
+    try:
+        with open_ssh_device("inner", SshTarget(**block), tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
+            assert client.facts().protocol == "larfarm.agent.v1"
+        status = CliRunner().invoke(app, ["status", "--devices", str(farm)])
+        assert status.exit_code == 0 and "health SERVING" in status.stdout, status.output
+    finally:
+        stopped = CliRunner().invoke(app, ["stop", "--devices", str(farm)])
+    assert stopped.exit_code == 0 and "stopped pid" in stopped.stdout, stopped.output
+    # a bastion whose host key is not known is refused like any host, naming the jump
+    known.write_text(inner.sshd.host_key_line())
+    result = CliRunner().invoke(app, ["status", "--devices", str(farm)])
+    assert result.exit_code == 1
+    # sshd answered: a key problem, not an unreachable board; the line names the jump host
+    assert result.stdout.startswith(f"inner ({inner.address}:22): reachable; inner (jump {bastion.address}:22): "
+                                    "host key ssh-ed25519 SHA256:"), result.stdout
+    assert f"ssh-keyscan -p 22 {bastion.address} >> {known}" in result.stdout

@@ -211,8 +211,9 @@ def _launch(root: Path, host: str, port: int, netns: Optional[str], host_key: Pa
             if "Address already in use" in text:
                 return None
             raise RuntimeError(f"sshd exited ({proc.returncode}): {text[-2000:]}")
-        # our own sshd's word that it listens: another server on a reused port would also accept
-        if f"Server listening on {host} port {port}" in text and _accepts(host, port, netns):
+        # our own sshd's word that it listens: another server on a reused port would also
+        # accept. (A namespace's address may be unroutable from here: its word is enough.)
+        if f"Server listening on {host} port {port}" in text and (netns is not None or _accepts(host, port, netns)):
             return server
         time.sleep(0.05)
     server.stop()
