@@ -7,7 +7,7 @@ by one are read by the other (e.g. ``accuracy_shake_var_tree``).
 
 Where MegEngine's tool crashes we print one line on stderr instead and go on:
 folders with different file sets (the common files are still compared), a
-file that cannot be read. Exit status: 0 when every file was read and
+file that cannot be read, an empty folder. Exit status: 0 when every file was read and
 compared, even if vars differ (as MegEngine); 1 after any such error or when
 ``-s`` stopped at the first difference; 2 for bad arguments.
 """
@@ -95,6 +95,9 @@ def _not_finite_message(h0: DumpFile, h1: DumpFile) -> Optional[str]:
 
 def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
     """The (path0, path1) pairs MegEngine would compare, and error lines."""
+    missing = [p for p in (input0, input1) if not os.path.exists(p)]
+    if missing:
+        return [], [f"{p}: no such file or folder" for p in missing]
     if not os.path.isdir(input0):
         if os.path.isdir(input1):
             return [], [f"{input1}: is a folder but {input0} is not; give two folders or two files"]
@@ -108,6 +111,9 @@ def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
             names.append(set(os.listdir(folder)))
         except OSError as exc:
             return [], [f"{folder}: cannot list folder: {exc.strerror or exc}"]
+    # MegEngine silently compares nothing here; an empty folder is almost
+    # always a dump that never ran, so say so.
+    errors.extend(f"{folder}: holds no dump files" for folder, n in zip((input0, input1), names) if not n)
     only0, only1 = names[0] - names[1], names[1] - names[0]
     if only0 or only1:
         errors.append("dir files mismatch (comparing the {} common files): only in {}: {}; only in {}: {}".format(

@@ -253,6 +253,17 @@ def test_two_single_files_and_mixed_arguments(tmp_path: Path) -> None:
     assert rc == 1 and out == "" and "B/000001: is not a folder" in err
     rc, out, err = _run("missing", "B/000001", 1e-3, cwd=tmp_path)
     assert rc == 1 and out == "" and "missing" in err and err.count("\n") == 1
+    rc, out, err = _run("missing", "B", 1e-3, cwd=tmp_path)
+    assert rc == 1 and out == "" and err == "compare_binary_iodump: error: missing: no such file or folder\n"
+
+
+def test_empty_folders_are_an_error_not_a_silent_pass(tmp_path: Path) -> None:
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    rc, out, err = _run("A", "B", 1e-3, cwd=tmp_path)
+    assert rc == 1 and out == ""
+    assert err.splitlines() == ["compare_binary_iodump: error: A: holds no dump files",
+                                "compare_binary_iodump: error: B: holds no dump files"]
 
 
 def test_bad_arguments_exit_2(capsys) -> None:
