@@ -75,3 +75,26 @@ def test_follow_replays_a_run_for_a_caller_that_lost_its_stream(shared_agent, mo
     kinds = [type(e).__name__ for e in events]
     assert kinds[:2] == ["Queued", "Started"] and kinds[-1] == "Finished"
     assert kinds.count("FileComplete") == 4 and events[-1].ok
+
+
+def test_sigterm_delivered_to_a_grpc_thread_stops_the_agent(agent_factory) -> None:
+    """The kernel may hand a process-wide SIGTERM to any thread; the agent must stop whichever gets it."""
+    import ctypes
+    import os
+    import signal
+    import subprocess
+
+    agent = agent_factory({"load_and_run": script_runner(FAKE_DUMPER)})
+    with agent.client() as c:
+        c.facts()  # gRPC's threads are up
+    pid = agent.proc.pid
+    others = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert others, "agent serve has no thread besides the main one"
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys_tgkill = 234  # x86-64; the syscall os.kill cannot aim at one thread
+    if libc.syscall(sys_tgkill, pid, others[-1], int(signal.SIGTERM)) != 0:
+        pytest.skip(f"tgkill failed: errno {ctypes.get_errno()}")
+    try:
+        assert agent.proc.wait(25) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail("agent serve ignored a SIGTERM that landed on one of its gRPC threads")
