@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 from analysis import render, thresholds
 from analysis.compare import DEFAULT_WORKERS, compare_folders
-from analysis.errors import AnalysisError
+from analysis.errors import AnalysisError, GraphError
 
 PROG = "python -m analysis"
 EXIT_OK, EXIT_DIFF, EXIT_BAD = 0, 1, 2
@@ -71,9 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _graph(args: argparse.Namespace):
-    """(inputs_of, order, source) from the text dumps, or Nones to use the titles."""
+    """(inputs_of, order, source, graph) from the text dumps, or Nones to use the titles."""
     if not (args.txt_a or args.txt_b):
-        return None, None, None
+        return None, None, None, None
     from analysis.graph import VarGraph
 
     graph = VarGraph.from_text_dump(args.txt_a or args.txt_b)
@@ -83,16 +83,42 @@ def _graph(args: argparse.Namespace):
         for line in graph.diff(other).describe():
             print(f"analysis: warning: text dumps disagree: {line}", file=sys.stderr)
     inputs_of = {vid: node.inputs for vid, node in graph.nodes.items()}
-    return inputs_of, graph.execution_order(), source
+    return inputs_of, graph.execution_order(), source, graph
+
+
+def _check_text_graph(graph, run, path: str) -> None:
+    """Refuse a text dump that does not describe the dumped vars (empty, another model).
+
+    Its graph replaces the titles' one for roots and order, so a wrong file
+    would silently make every differing var a root.
+    """
+    from analysis.graph import VarNode, inputs_agree
+
+    missing, differ = [], []
+    for v in run.vars:
+        if v.input_index is not None or not v.opr_type:
+            continue  # an -inpK file, or a title that did not parse
+        node = graph.nodes.get(v.var_id)
+        if node is None:
+            missing.append(v.var_id)
+        elif not inputs_agree(node, VarNode(id=v.var_id, name=v.var_name, opr=v.opr_name, opr_type=v.opr_type,
+                                            inputs=v.inputs, shape=None, dtype=None)):
+            differ.append(v.var_id)
+    if missing or differ:
+        what = [f"{len(missing)} dumped vars are not in it (first: var {min(missing)})"] if missing else []
+        what += [f"{len(differ)} have other inputs (first: var {min(differ)})"] if differ else []
+        raise GraphError(f"{path}: text dump does not describe the dumps in {run.a}: {'; '.join(what)}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
     try:
-        inputs_of, order, source = _graph(args)
+        inputs_of, order, source, graph = _graph(args)
         run = compare_folders(args.a, args.b, args.tolerance, workers=max(1, args.workers),
                               inputs_of=inputs_of, order=order, graph_source=source)
+        if graph is not None:
+            _check_text_graph(graph, run, args.txt_a or args.txt_b)
         report = thresholds.analyse(run, args.threshold)
     except AnalysisError as exc:
         if args.debug:

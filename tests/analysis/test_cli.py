@@ -102,6 +102,27 @@ def test_text_dumps_that_disagree_are_warned_about(capsys) -> None:
     assert rc == 0 and "analysis: warning: text dumps disagree" in err
 
 
+@pytest.mark.parametrize("txt", ["empty", "mlp/default/io_dump.txt"])
+def test_text_dump_of_another_run_is_bad_input(tmp_path: Path, capsys, txt: str) -> None:
+    """Its graph would replace the titles': an empty or foreign one made every differing var a root."""
+    path = RUNS / txt
+    if txt == "empty":
+        path = tmp_path / "empty.txt"
+        path.write_text("")
+    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
+                        "--txt-a", path)
+    assert (rc, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"analysis: error: {path}: text dump does not describe")
+    assert "dumped vars are not in it (first: var " in err
+
+
+def test_text_dump_of_the_same_run_gives_the_titles_roots(capsys) -> None:
+    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
+                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt")
+    assert (rc, err) == (1, "")
+    assert "graph from text dump" in out and re.search(r"^roots: var 9 [^;]*$", out, re.M)
+
+
 def test_readme_walkthrough_runs(tmp_path: Path) -> None:
     """The commands of the README's analysis section, as a user would paste them."""
     readme = (REPO / "README.md").read_text()
