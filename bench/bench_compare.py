@@ -42,16 +42,22 @@ def megengine_script() -> Path:
     target = cache / TOOL
     if target.is_file():
         return target
+    # The runtime's own download and sha256 check (stdlib only, so this process stays small).
+    from agent.lar_lite import runtime
+    from agent.lar_lite.errors import LarLiteError
+
     wheels = cache / "wheel"
     wheels.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                    "--python-version", "3.10", "--platform", "manylinux2014_x86_64", "-d", str(wheels),
-                    "megengine==1.13.0"], check=True)
-    wheel = next(wheels.glob("megengine-1.13.0-*.whl"))
-    with zipfile.ZipFile(wheel) as zf:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(zf.read(TOOL))
-    shutil.rmtree(wheels, ignore_errors=True)
+    try:
+        wheel = runtime.download_wheel(wheels)
+        runtime.verify_wheel(wheel)
+        with zipfile.ZipFile(wheel) as zf:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(zf.read(TOOL))
+    except (LarLiteError, OSError, KeyError, zipfile.BadZipFile) as exc:
+        raise SystemExit(f"bench_compare: cannot get MegEngine's {TOOL}: {exc}") from None
+    finally:
+        shutil.rmtree(wheels, ignore_errors=True)
     return target
 
 
