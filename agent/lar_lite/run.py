@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import re
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,14 @@ def check_paths(opts: LarOptions) -> None:
         raise UsageError(
             f"--bin-io-dump: directory {opts.bin_io_dump} does not exist (create it first, as for load_and_run)"
         )
+    if opts.bin_io_dump:
+        # MegEngine only finds out in the middle of a forward, with a vague error.
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".lar-lite-probe-", dir=opts.bin_io_dump)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise UsageError(f"--bin-io-dump: cannot write in {opts.bin_io_dump}: {exc.strerror or exc}") from None
     for flag, value in (("--io-dump", opts.io_dump), ("--output-npz", opts.output_npz)):
         if value:
             parent = Path(value).parent
@@ -77,6 +86,10 @@ def check_paths(opts: LarOptions) -> None:
                 raise UsageError(f"{flag}: directory {parent} of {value} does not exist")
             if Path(value).is_dir():
                 raise UsageError(f"{flag}: {value} is a directory")
+    if opts.io_dump:
+        # MegEngine's text dump plugin does not check its fopen: an unwritable
+        # file is a segmentation fault in the first forward.
+        _check_writable("--io-dump", opts.io_dump)
     if opts.fast_run_algo_policy:
         cache = Path(opts.fast_run_algo_policy)
         if not cache.exists():
@@ -88,6 +101,18 @@ def check_paths(opts: LarOptions) -> None:
                 raise UsageError(f"--fast-run-algo-policy: directory {cache.parent} does not exist")
         elif not cache.is_file():
             raise UsageError(f"--fast-run-algo-policy: {cache} is not a file")
+
+
+def _check_writable(flag: str, path: str) -> None:
+    """Open ``path`` for appending (nothing in it is lost); remove it again if it was new."""
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        os.unlink(path)
 
 
 @dataclass

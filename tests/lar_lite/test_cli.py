@@ -198,6 +198,24 @@ def test_text_dump_in_missing_folder(run_model, tmp_path):
     assert_one_error(proc, r"--io-dump: directory .*nope of .* does not exist", code=2)
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nobody can create files")
+@pytest.mark.parametrize("flag,path,pattern", [
+    # MegEngine's text dump plugin segfaulted on a file it could not open.
+    ("--io-dump", "/proc/io.txt", r"--io-dump: cannot write /proc/io.txt: "),
+    ("--bin-io-dump", "/proc/self", r"--bin-io-dump: cannot write in /proc/self: "),
+])
+def test_dump_that_cannot_be_written(run_model, flag, path, pattern):
+    assert_one_error(run_model("mlp", flag, path, "--iter", "1", "--warmup-iter", "0"), pattern, code=2)
+
+
+def test_text_dump_over_an_existing_file_runs(run_model, tmp_path):
+    target = tmp_path / "io.txt"
+    target.write_text("old\n")
+    proc = run_model("mlp", "--io-dump", target, "--iter", "1", "--warmup-iter", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text().startswith("var")
+
+
 @pytest.mark.parametrize("value,pattern", [
     ("data:/no/such/file.npy", r"--input: no such file: /no/such/file.npy$"),
     ("data:[[1,2]", r"--input: cannot parse '\[\[1,2\]'"),
