@@ -244,7 +244,13 @@ def fit_to_model(name: str, value: InputValue, model_dtype: np.dtype,
             f"--input: the model has no input named '{name}' (its inputs: {', '.join(model_inputs)})"
         )
     if isinstance(value, ShapeOnly):
-        return value.materialise(model_dtype)
+        try:
+            return value.materialise(model_dtype)
+        except (MemoryError, ValueError):
+            # ValueError: numpy refuses sizes past the address space outright.
+            raise InputSpecError(
+                f"--input: input '{name}': shape {{{','.join(map(str, value.shape))}}} is too large to allocate"
+            ) from None
     if value.dtype != model_dtype:
         hint = " (write 1.0, not 1, for float literals)" if value.dtype == np.int32 else ""
         raise InputSpecError(

@@ -189,3 +189,8 @@ def test_fit_materialises_shapes_in_the_models_dtype():
 def test_later_items_replace_earlier_ones(tmp_path):
     got = parse_inputs("data:[1,2];data:[3.0]")
     assert got["data"].tolist() == [3.0]
+
+
+def test_shape_too_large_to_allocate_is_one_line():
+    with pytest.raises(InputSpecError, match=r"^--input: input 'data': shape \{100000,100000,1000000\} is too large"):
+        fit_to_model("data", ShapeOnly((100000, 100000, 1000000)), np.dtype(np.float32))
