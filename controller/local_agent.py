@@ -7,6 +7,7 @@ port 0; it dies with the controller (parent-death signal) and is stopped at the 
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -26,20 +27,26 @@ from controller.errors import DeviceUnreachable
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
+FOLDER_PREFIX = "larfarm-local-"
+OWNER_FILE = "controller.pid"
+AGENT_PID_FILE = "agent.pid"
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the agent gets SIGTERM when the controller dies, even by SIGKILL.
 
     The kernel ties this to the thread that started the agent: its device's queue
-    thread, which ends only once that device has nothing left to run.
+    thread, which ends only once that device has nothing left to run. A controller
+    that died between fork and prctl sends no signal, so the child checks its parent.
     """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except OSError:
-        pass
+        return
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class LocalAgent:
@@ -53,7 +60,9 @@ class LocalAgent:
         self.env_allow = sorted(set(env_allow))
         self.flags_allow = sorted(set(flags_allow))
         self.token = secrets.token_urlsafe(32)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"larfarm-local-{name}-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{name}-"))
+        # who owns the folder: a later controller removes it if both are dead (remove_stale_folders)
+        (self.dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
         self.proc: Optional[subprocess.Popen] = None
         self.address = ""
 
@@ -90,7 +99,9 @@ class LocalAgent:
         log_path = self.dir / "agent.log"
         with open(log_path, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                         preexec_fn=functools.partial(_die_with_parent, os.getpid())
+                                         if sys.platform == "linux" else None)
+        (self.dir / AGENT_PID_FILE).write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if port_file.is_file():
@@ -121,6 +132,41 @@ class LocalAgent:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process by now: not ours to judge
+        return True
+    try:  # an orphan nobody reaped stays a zombie: it is dead all the same
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def remove_stale_folders() -> List[Path]:
+    """Remove the folders of local agents whose controller was killed (no `stop()` ran).
+
+    Only folders with our owner file, whose controller and agent are both gone: a
+    SIGKILLed controller's agents exit on their parent-death signal, their folders stay.
+    """
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
+        owner = folder / OWNER_FILE
+        if not owner.is_file() or _alive(owner) or _alive(folder / AGENT_PID_FILE):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d local agent folder(s) of killed controllers", len(removed))
+    return removed
+
+
 def _tail(path: Path) -> str:
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -137,6 +183,7 @@ class LocalAgents:
         self.flags_allow = list(flags_allow)
         self._agents: Dict[str, LocalAgent] = {}
         self._lock = threading.Lock()
+        self._swept = False
 
     def ensure(self, device, program: Path) -> LocalAgent:
         """The running agent of `device`, started (or restarted after a crash) as needed."""
@@ -144,6 +191,10 @@ class LocalAgents:
             agent = self._agents.get(device.name)
         if agent is not None and agent.alive():
             return agent
+        with self._lock:
+            sweep, self._swept = not self._swept, True
+        if sweep:
+            remove_stale_folders()
         if agent is not None:
             log.warning("local agent of %s died; starting a new one", device.name)
             agent.stop()

@@ -4,24 +4,36 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from tests.controller.campaigns import (REPO, controller_argv, fake_program, load_report, run_controller,
                                         run_json, write_fake_campaign, write_farm)
 
 
-def closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test.
+
+    The socket stays bound but never listens: connecting gets RST, and no other
+    bind(0) (another test's agent, this test's local agent) can take the port meanwhile,
+    which once made the "ghost" device reach a real agent.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
-def test_unreachable_device_is_named_while_others_complete(tmp_path: Path) -> None:
-    port = closed_port()
+def test_unreachable_device_is_named_while_others_complete(tmp_path: Path, closed_port: int) -> None:
+    port = closed_port
     write_farm(tmp_path, [{"name": "ghost", "address": f"127.0.0.1:{port}"},
                           {"name": "ok-1", "local": True, "program": str(fake_program(tmp_path, "fast"))}])
     write_fake_campaign(tmp_path, "[shake, cross]", "retries: 0\nbaseline: ok-1\n")
@@ -38,8 +50,8 @@ def test_unreachable_device_is_named_while_others_complete(tmp_path: Path) -> No
     assert run_json(tmp_path / "out", "fake", "ok-1.repeat-2")["status"] == "complete"
 
 
-def test_no_device_reachable_exits_2(tmp_path: Path) -> None:
-    write_farm(tmp_path, [{"name": "ghost", "address": f"127.0.0.1:{closed_port()}"}])
+def test_no_device_reachable_exits_2(tmp_path: Path, closed_port: int) -> None:
+    write_farm(tmp_path, [{"name": "ghost", "address": f"127.0.0.1:{closed_port}"}])
     write_fake_campaign(tmp_path, "[shake]", "retries: 0\n")
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert proc.returncode == 2
@@ -93,6 +105,32 @@ def _local_agents_of(tmp: Path) -> list:
     return found
 
 
+def _local_folders_of(tmp: Path) -> list:
+    """The larfarm-local-* folders (in the temp dir) of local agents running this test's programs."""
+    found = []
+    for folder in Path(tempfile.gettempdir()).glob("larfarm-local-*"):
+        try:
+            if str(tmp).encode() in (folder / "agent.json").read_bytes():
+                found.append(folder)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_outlives_the_test(tmp_path: Path) -> Iterator[None]:
+    """Kill (by pid) any local agent of this test still alive at teardown and remove its folder,
+    so a failing test leaks neither processes nor temp folders."""
+    yield
+    for pid in _local_agents_of(tmp_path):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone meanwhile
+            pass
+    for folder in _local_folders_of(tmp_path):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     fast = fake_program(tmp_path, "fast")
     slow = fake_program(tmp_path, "slow", sleep_s=60.0)
@@ -136,6 +174,8 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     for rid, rec in before.items():
         assert run_json(out, "fake", rid) == rec  # same agent run id, same timestamps
     assert run_json(out, "fake", "slow.repeat-2")["status"] == "complete"
+    # no temp folder outlives its agents: a killed controller's are removed by the next one
+    assert _local_folders_of(tmp_path) == []
     # without --resume the store refuses to mix campaigns
     third = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert third.returncode == 2 and "--resume" in third.stderr
@@ -183,3 +223,4 @@ def test_naive_and_thresholds_on_fake_dumps(tmp_path: Path) -> None:
     assert [r["id"] for r in th["roots"]] == [30] and th["first"] == 30
     amp = th["roots"][0]["amplification"]
     assert amp > 100
+
