@@ -73,9 +73,10 @@ def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iter
     from controller.ssh.connect import open_ssh_device  # imported late: paramiko is heavy
 
     with open_ssh_device(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
-        client = AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S)
+        # messages name the board by its SSH address, never the tunnel's loopback end
+        client = AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S, where=device.where())
         try:
-            yield Endpoint(client, ep.address)
+            yield Endpoint(client, device.where())
         finally:
             client.close()
 

@@ -14,7 +14,8 @@ from controller import events as ev
 from controller import plan
 from controller.agent_client import AgentClient, AgentClientError, Finished, FileComplete, Started
 from controller.campaign import Campaign
-from controller.errors import Cancelled, ControllerError, RunFailed
+from controller.errors import Cancelled, ControllerError, DeviceUnreachable, RunFailed
+from controller.ssh.errors import SshError
 from controller.store import FileInfo, RunRecord, Store, sha256_file
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class DeviceWorker:
                 if self.cancel_event.is_set():
                     self._event(ev.CANCELLED)
                     raise Cancelled("cancelled") from None
-                last = str(exc)
+                last = self._reason(exc)
                 log.info("%s: attempt %d/%d failed: %s", self.device, attempt, attempts, last)
                 if attempt < attempts:
                     self._event(ev.RETRY, f"attempt {attempt + 1}/{attempts}: {last}")
@@ -122,6 +123,22 @@ class DeviceWorker:
                     self._client, self._agent_run = None, None
         self._event(ev.UNHEALTHY, last)
         return DeviceOutcome(self.device, self.where, {}, healthy=False, reason=last, attempts=attempts)
+
+    def _reason(self, exc: Exception) -> str:
+        """Why an attempt failed, without naming the device again: lines show `name (where): reason`."""
+        if isinstance(exc, SshError) and exc.device == self.device:
+            # the board's own sshd is already in `where`; a jump host is not
+            where = f"ssh:{exc.where}"
+            if where == self.where:
+                return exc.what
+            if where.startswith(self.where + " "):  # "<board> via jump <host:port>"
+                return f"{where[len(self.where) + 1:]}: {exc.what}"
+            return f"{exc.where}: {exc.what}"
+        if isinstance(exc, DeviceUnreachable) and exc.name == self.device:
+            return f"unreachable: {exc.reason}"
+        if isinstance(exc, RunFailed) and exc.device == self.device:
+            return exc.reason if exc.run_id == "-" else f"run {exc.run_id} failed: {exc.reason}"
+        return str(exc)
 
     def _attempt(self, client: AgentClient) -> DeviceOutcome:
         with self._lock:

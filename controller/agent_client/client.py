@@ -50,8 +50,11 @@ class AgentClient:
         token: Optional[str] = None,
         tls: Optional[TlsConfig] = None,
         timeout: float = 30.0,
+        where: Optional[str] = None,
     ) -> None:
-        self.address = address
+        # how messages name the agent: `where` when the dialled address is only a local
+        # end (an SSH tunnel's loopback port means nothing to the user), else the address
+        self.address = where or address
         self.timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         options = list(_CHANNEL_OPTIONS)

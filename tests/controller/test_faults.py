@@ -224,3 +224,20 @@ def test_naive_and_thresholds_on_fake_dumps(tmp_path: Path) -> None:
     amp = th["roots"][0]["amplification"]
     assert amp > 100
 
+
+def test_ssh_device_is_named_once_with_its_ssh_address(tmp_path: Path, closed_port: int) -> None:
+    port = closed_port
+    write_farm(tmp_path, [{"name": "b1", "ssh": {"host": "127.0.0.1", "port": port, "user": "me"}},
+                          {"name": "b2", "ssh": {"host": "127.0.0.1", "port": port, "user": "me",
+                                                 "jump": {"host": "127.0.0.1", "port": port}}}])
+    tokens = tmp_path / ".larfarm" / "tokens"
+    tokens.mkdir(parents=True)
+    (tokens / "b2.token").write_text("t\n")
+    (tokens / "b2.token").chmod(0o600)
+    write_fake_campaign(tmp_path, "[shake]", "retries: 0\n")
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: no device could run the campaign: b1 (ssh:127.0.0.1:{port}): no agent token"), line
+    assert f"; b2 (ssh:127.0.0.1:{port}): via jump 127.0.0.1:{port}: cannot connect" in line, line
+    assert line.count("b1 (") == 1 and line.count("b2 (") == 1, line

@@ -138,6 +138,8 @@ def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path
     # board2 failed while its link was down and was retried once it came back
     assert devices["board2"]["healthy"] and devices["board2"]["attempts"] >= 2, devices["board2"]
     assert "board2" in err and "retry" in err.lower(), err
+    # the retry line names the board by its SSH address, not the tunnel's loopback end
+    assert f"agent at ssh:{two_boards[1].address}:22" in err and "agent at 127.0.0.1" not in err, err
 
 
 def test_board_whose_link_stays_down_is_reported_failed(two_boards, board_python, tmp_path):
@@ -177,8 +179,9 @@ def test_board_whose_link_stays_down_is_reported_failed(two_boards, board_python
     bad = report["unhealthy"][0]
     assert bad["name"] == "board2" and devices["board2"]["attempts"] == 2
     address = two_boards[1].address
-    # the last attempt could not even log in: the reason names the board and its sshd
-    assert f"board2 ({address}:22): " in bad["reason"], bad
+    # the last attempt could not even log in: the entry names the board's sshd once, the reason says why
+    assert bad["address"] == f"ssh:{address}:22" and "board2" not in bad["reason"], bad
+    assert "127.0.0.1" not in bad["address"]
     assert "Traceback" not in err
 
 
