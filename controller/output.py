@@ -8,6 +8,7 @@ import time
 from typing import Any, Dict, Optional
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
 from controller import events as ev
@@ -25,9 +26,11 @@ class Output:
 
     def error(self, message: str, hint: Optional[str] = None) -> None:
         """One clear line (and an optional hint) on stderr."""
-        self.err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+        # Plain text, never markup (paths and YAML values hold '[...]'), and never wrapped:
+        # a line is one line whatever the terminal's width, so tools can grep it.
+        self.err.print(Text.assemble(("error:", "bold red"), f" {message}"), soft_wrap=True, highlight=False)
         if hint:
-            self.err.print(f"hint: {hint}", highlight=False)
+            self.err.print(Text(f"hint: {hint}"), soft_wrap=True, highlight=False)
 
     def data(self, payload: Dict[str, Any]) -> None:
         """The JSON document on stdout (JSON mode)."""

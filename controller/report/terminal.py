@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from controller.checks.result import CampaignReport, CheckResult
@@ -43,14 +44,15 @@ def render(report: CampaignReport, console: Console) -> None:
         table.add_column(col, overflow="fold", no_wrap=col in ("check", "status", "threshold"))
     for c in report.checks:
         style = {"ok": "green", "differs": "red", "skipped": "yellow"}.get(c.status, "")
-        table.add_row(c.kind, " vs ".join(c.devices), f"[{style}]{c.status}[/]", str(len(c.differing)),
-                      _first(c), _roots(c), _err(c.threshold))
+        # names, oprs and notes come from files and devices: never read as rich markup
+        table.add_row(escape(c.kind), escape(" vs ".join(c.devices)), f"[{style}]{c.status}[/]",
+                      str(len(c.differing)), escape(_first(c)), escape(_roots(c)), _err(c.threshold))
     console.print(table)
     for c in report.checks:
         if c.note and (c.kind in ("shake", "cross", "thresholds") or c.status == "skipped"):
-            console.print(f"{c.kind} {' vs '.join(c.devices)}: {c.note}")
+            console.print(escape(f"{c.kind} {' vs '.join(c.devices)}: {c.note}"))
     for d in report.unhealthy:
-        console.print(f"[red]unhealthy[/] device {d.name} ({d.address}): {d.reason}")
+        console.print(f"[red]unhealthy[/] device {escape(f'{d.name} ({d.address}): {d.reason}')}")
     if report.bytes_dumped:
         pct = 100.0 * report.bytes_fetched / report.bytes_dumped
         console.print(f"fetched {report.bytes_fetched} of {report.bytes_dumped} dumped bytes ({pct:.1f}%)")

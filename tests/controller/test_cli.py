@@ -85,3 +85,32 @@ def test_compare_two_stored_runs(tmp_path: Path, megengine_fixtures: Path) -> No
     assert same.returncode == 0 and json.loads(same.stdout)["differing"] == []
     bad = run_controller(["compare", str(tmp_path), str(store.run_dir("dev.naive"))], tmp_path)
     assert bad.returncode == 2 and "no run.json here" in bad.stderr
+
+
+def test_errors_are_plain_text_on_one_line(tmp_path: Path) -> None:
+    """Brackets in a path are not rich markup; a long message is not wrapped at the terminal's width."""
+    for name in ("x[b]y.yaml", "x[/]y.yaml", "d" * 150 + ".yaml"):
+        proc = run_controller(["run", "--devices", name, "--out", "out"], tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines() == [f"error: {name}: file not found"]
+
+
+def test_summary_prints_reasons_and_notes_verbatim() -> None:
+    import io
+
+    from rich.console import Console
+
+    from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
+    from controller.report.terminal import render
+
+    bad = DeviceSummary(name="b1", address="ssh:h:22", runner="lite", labels={}, healthy=False,
+                        reason="agent said [/] and [b]x[/b]")
+    check = CheckResult(kind="shake", devices=("b1",), runs=(), tolerance=0.0, status="skipped",
+                        note="device unhealthy: [red]x")
+    report = CampaignReport(campaign="c", model="m.mge", tolerance=0.0, checks_asked=("shake",), devices=(bad,),
+                            checks=(check,), store="out", started_at=0.0, finished_at=1.0)
+    buf = io.StringIO()
+    render(report, Console(file=buf, width=200))
+    text = buf.getvalue()
+    assert "unhealthy device b1 (ssh:h:22): agent said [/] and [b]x[/b]" in text
+    assert "shake b1: device unhealthy: [red]x" in text
