@@ -143,7 +143,32 @@ def _teardown(made: List[NsBoard], base: int, count: int) -> None:
         ip("link", "del", b.host_if, check=False)
         time.sleep(0.05)
         ip("netns", "del", b.netns, check=False)
-        ip("route", "del", "blackhole", b.subnet, "metric", "4000", check=False)
+        _drop_blackhole_when_quiet(b.subnet)
+
+
+def _sockets_to(subnet: str) -> List[str]:
+    """Our TCP sockets to `subnet` that may still send (TIME-WAIT only answers what arrives)."""
+    out = subprocess.run(["ss", "-Htn", "exclude", "time-wait", "dst", subnet],
+                         capture_output=True, text=True, timeout=30).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def _drop_blackhole_when_quiet(subnet: str) -> None:
+    """Remove a board's blackhole route only once no socket here can still send to it.
+
+    A connection the board closed first sits in LAST-ACK (or FIN-WAIT) after the
+    namespace is gone and retransmits its FIN for minutes: with the blackhole gone
+    those packets would take the default route off this machine. Such sockets are
+    destroyed first (ss -K); if any survives, the blackhole stays (harmless, and
+    _claim_subnets never reuses a subnet that still has a route).
+    """
+    subprocess.run(["ss", "-K", "-Htn", "dst", subnet], capture_output=True, timeout=30)
+    deadline = time.monotonic() + 5
+    while _sockets_to(subnet) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _sockets_to(subnet):
+        return
+    ip("route", "del", "blackhole", subnet, "metric", "4000", check=False)
 
 
 def bastion_and_inner(root: Path) -> Iterator[Tuple[NsBoard, NsBoard]]:
