@@ -82,9 +82,11 @@ def test_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
 
 
 def test_closed_port_is_unreachable():
-    port = free_port()
-    with pytest.raises(HostUnreachable) as exc:
-        connect("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=3))
+    with socket.socket() as held:  # bound, never listening: refused, and nobody else can take the port
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        with pytest.raises(HostUnreachable) as exc:
+            connect("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=3))
     assert str(exc.value).startswith(f"board9 (127.0.0.1:{port}): cannot connect to sshd: Connection refused")
 
 
