@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
@@ -20,6 +21,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Fixtures show MegEngine's naive-vs-default errors at 1e-7..1e-6 with the metric of
 # record, so 1e-7 (the guide's `-e 1e-7`) makes the naive check see real kernel drift.
 DEFAULT_TOLERANCE = 1e-7
+#: seeded random inputs are generated in memory on the host (as float64 first): 2**28 elements
+#: is 2 GiB there and far beyond any network input a campaign needs
+MAX_RANDOM_INPUT_ELEMENTS = 2 ** 28
 
 
 class InputSpec(BaseModel):
@@ -49,6 +53,11 @@ class InputSpec(BaseModel):
             raise ValueError("shape must be a non-empty list of positive sizes")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
+        if self.shape is not None:
+            count = math.prod(self.shape)
+            if count > MAX_RANDOM_INPUT_ELEMENTS:  # else numpy fails with a MemoryError traceback
+                raise ValueError(f"shape {self.shape} has {count} elements; seeded random data is "
+                                 f"limited to {MAX_RANDOM_INPUT_ELEMENTS} (use an input file)")
         return self
 
 

@@ -88,6 +88,9 @@ def test_campaign_loads_and_seeded_inputs_are_reproducible(tmp_path: Path) -> No
     ("name: c\nmodel: m.mge\ntolerance: -1\n", ":3: tolerance: Input should be greater than 0"),
     ("name: c\nmodel: m.mge\ninputs:\n  data: {shape: [1, 0]}\n", ":4: inputs.data: shape must be"),
     ("name: c\nmodel: m.mge\ninputs:\n  data: img.bmp\n", ":4: inputs.data: input file must end with"),
+    # too big to generate: a line, not numpy's MemoryError traceback when the run starts
+    ("name: c\nmodel: m.mge\ninputs:\n  data: {shape: [100000, 100000, 1000]}\n",
+     ":4: inputs.data: shape [100000, 100000, 1000] has 10000000000000 elements; seeded random data is limited"),
     ("name: c\nmodel: m.mge\ninputs:\n  data: x.npy\n", ":4: inputs: input data: file not found: x.npy"),
     ("name: c\nmodel: m.mge\nrepeats: 1\n", ":3: repeats: Input should be greater than or equal to 2"),
     ("name: c/d\nmodel: m.mge\n", ":1: name: use letters"),
