@@ -11,7 +11,6 @@ from typing import Annotated, Callable, List, Optional, Tuple, TypeVar
 
 import typer
 
-
 from controller.errors import ControllerError
 
 log = logging.getLogger(__name__)
@@ -93,6 +92,19 @@ def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
         return list(pool.map(one, targets))
 
 
+def _report(results: List[Tuple[str, object, Optional[T], Optional[ControllerError]]],
+            line: Callable[[str, T], str]) -> int:
+    """One line per board (its error on stderr); exit status 1 when any board failed."""
+    failed = 0
+    for name, _, ok, err in results:
+        if err is not None:
+            failed += 1
+            typer.echo(f"error: {err}", err=True)
+        else:
+            typer.echo(line(name, ok))
+    return 1 if failed else 0
+
+
 def _guard(debug: bool, body: Callable[[], int]) -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -126,17 +138,12 @@ def register(app: typer.Typer) -> None:
                 package = build_agent_package()
             except PackageError as exc:
                 _fail(f"cannot package the agent: {exc}")
-            results = _each(targets, jobs, lambda n, t: deploy(n, t, base, package), debug)
-            failed = 0
-            for name, _, ok, err in results:
-                if err is not None:
-                    failed += 1
-                    typer.echo(f"error: {err}", err=True)
-                else:
-                    replaced = f", replaced {', '.join(ok.replaced)}" if ok.replaced else ""
-                    typer.echo(f"{name} ({ok.where}): agent {ok.agent_version} running ({ok.how} pid {ok.pid}), "
-                               f"{ok.python}, healthy via SSH tunnel{replaced}")
-            return 1 if failed else 0
+            def line(name: str, ok) -> str:
+                replaced = f", replaced {', '.join(ok.replaced)}" if ok.replaced else ""
+                return (f"{name} ({ok.where}): agent {ok.agent_version} running ({ok.how} pid {ok.pid}), "
+                        f"{ok.python}, healthy via SSH tunnel{replaced}")
+
+            return _report(_each(targets, jobs, lambda n, t: deploy(n, t, base, package), debug), line)
 
         _guard(debug, body)
 
@@ -188,15 +195,10 @@ def register(app: typer.Typer) -> None:
             from controller.ssh.deploy import stop
 
             base, targets = _ssh_devices(devices, device)
-            results = _each(targets, jobs, lambda n, t: stop(n, t, base, forget_token), debug)
-            failed = 0
-            for name, _, ok, err in results:
-                if err is not None:
-                    failed += 1
-                    typer.echo(f"error: {err}", err=True)
-                else:
-                    what = ", ".join(ok.stopped) if ok.stopped else "no agent was running"
-                    typer.echo(f"{name} ({ok.where}): stopped {what}" if ok.stopped else f"{name} ({ok.where}): {what}")
-            return 1 if failed else 0
+            def line(name: str, ok) -> str:
+                what = f"stopped {', '.join(ok.stopped)}" if ok.stopped else "no agent was running"
+                return f"{name} ({ok.where}): {what}"
+
+            return _report(_each(targets, jobs, lambda n, t: stop(n, t, base, forget_token), debug), line)
 
         _guard(debug, body)
