@@ -56,8 +56,12 @@ def split_items(value: str) -> List[Tuple[str, str]]:
 
 def parse_inputs(value: str) -> Dict[str, InputValue]:
     """Read every item of an ``--input`` value; later items replace earlier ones of the same name."""
+    items = split_items(value)
+    if not items:
+        # Otherwise the model would run on whatever its input tensors hold.
+        raise InputSpecError(f"--input: no items in {value!r} (expected name:value, several joined by ';')")
     result: Dict[str, InputValue] = {}
-    for name, spec in split_items(value):
+    for name, spec in items:
         result.update(read_item(name, spec))
     return result
 

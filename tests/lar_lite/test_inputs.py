@@ -194,3 +194,9 @@ def test_later_items_replace_earlier_ones(tmp_path):
 def test_shape_too_large_to_allocate_is_one_line():
     with pytest.raises(InputSpecError, match=r"^--input: input 'data': shape \{100000,100000,1000000\} is too large"):
         fit_to_model("data", ShapeOnly((100000, 100000, 1000000)), np.dtype(np.float32))
+
+
+@pytest.mark.parametrize("value", [";", " ; ;", " "])
+def test_input_with_only_separators_is_refused(value):
+    with pytest.raises(InputSpecError, match=r"^--input: no items in "):
+        parse_inputs(value)
