@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
@@ -63,9 +63,18 @@ def compare_dumps(fa: DumpFile, fb: DumpFile, tolerance: float, *, full: bool = 
         # Packed, bfloat16, bool and complex payloads are unpacked whole by the reader.
         a, b = fa.load(), fb.load()
         equal = fa.dtype.code == fb.dtype.code and a.tobytes() == b.tobytes()
+        pairs = np.iscomplexobj(a) or np.iscomplexobj(b)
+        if pairs:
+            # Complex compares as (real, imag) float32 pairs; a real side gets imag 0.
+            a, b = a.astype(np.complex64), b.astype(np.complex64)
         acc = ErrorAccumulator(tolerance, full=full)
         acc.add(_as_float32(a).reshape(-1), _as_float32(b).reshape(-1), equal_bytes=equal)
-        return acc.result()
+        metrics = acc.result()
+        if pairs:
+            # Report elements, not float32 components.
+            first = metrics.first_index
+            metrics = replace(metrics, n_elems=fa.n_elems, first_index=None if first is None else first // 2)
+        return metrics
     return _stream(fa, fb, tolerance, full, chunk_elems)
 
 

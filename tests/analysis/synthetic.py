@@ -15,7 +15,7 @@ import numpy as np
 
 from analysis.dump_bin import dump_name, write_dump
 
-DTYPE_CODES = {"Float32": 0, "Int32": 4, "Float16": 9}
+DTYPE_CODES = {"Float32": 0, "Int32": 4, "Float16": 9, "Complex64": 14}
 
 
 def _layout(shape: Sequence[int], dtype: str) -> str:

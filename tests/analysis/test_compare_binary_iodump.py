@@ -280,3 +280,19 @@ def test_record_order_is_megengines_sorted_paths(tmp_path: Path) -> None:
     rc, out, _ = _run("A", "B", 0.0, cwd=tmp_path)
     heads = [line for line in out.splitlines() if line.startswith("A/")]
     assert heads == ["A/000005: ", "A/1000000: ", "A/ffffff: "] and rc == 0
+
+
+def test_complex64_reports_the_element_index(tmp_path: Path) -> None:
+    """Complex compares as (real, imag) pairs; the index printed is the element's, not a component's."""
+    a = np.array([[1 + 1j, 2 + 2j], [3 + 3j, 4 + 4j]], np.complex64)
+    b = a.copy()
+    b[1, 1] = 4 + 5j
+    write_var(tmp_path / "A", 2, a, dtype="Complex64")
+    write_var(tmp_path / "B", 2, b, dtype="Complex64")
+    write_var(tmp_path / "B2", 2, a.real.copy(), dtype="Float32")  # same shape, real only
+    rc, out, err = _run("A", "B", 1e-3, cwd=tmp_path)
+    assert (rc, err) == (0, "")
+    assert out.endswith(" not equal: shape=(2, 2) nonequal_idx=(1, 1) v0=4.0 v1=5.0 err=0.20000000298023224\n")
+    rc, out, err = _run("A", "B2", 1e-3, cwd=tmp_path)
+    assert (rc, err) == (0, "")
+    assert out.endswith(" not equal: shape=(2, 2) nonequal_idx=(0, 0) v0=1.0 v1=0.0 err=1.0\n")
