@@ -25,7 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from analysis.compare import DEFAULT_WORKERS, compare_dumps, ordered_map
+from analysis.compare import DEFAULT_WORKERS, _as_float32, compare_dumps, ordered_map
 from analysis.dump_bin import DumpFile, read_header
 from analysis.errors import AnalysisError
 
@@ -84,8 +84,9 @@ def check_pair(path0: str, path1: str, max_err: float) -> Outcome:
 
 
 def _not_finite_message(h0: DumpFile, h1: DumpFile) -> Optional[str]:
-    v0 = np.ascontiguousarray(h0.load(), dtype=np.float32)
-    v1 = np.ascontiguousarray(h1.load(), dtype=np.float32)
+    # float32 as MegEngine casts; complex as its (real, imag) components, like the comparison.
+    v0 = _as_float32(h0.load())
+    v1 = _as_float32(h1.load())
     with np.errstate(over="ignore", invalid="ignore"):
         s0, s1 = v0.sum(), v1.sum()
     if math.isfinite(float(s0)) and math.isfinite(float(s1)):

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -296,3 +297,14 @@ def test_complex64_reports_the_element_index(tmp_path: Path) -> None:
     rc, out, err = _run("A", "B2", 1e-3, cwd=tmp_path)
     assert (rc, err) == (0, "")
     assert out.endswith(" not equal: shape=(2, 2) nonequal_idx=(0, 0) v0=1.0 v1=0.0 err=1.0\n")
+
+
+def test_complex64_not_finite_is_quiet(tmp_path: Path) -> None:
+    a = np.array([1 + 1j, np.inf + 0j], np.complex64)
+    write_var(tmp_path / "A", 2, a, dtype="Complex64")
+    write_var(tmp_path / "B", 2, a, dtype="Complex64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning went to stderr
+        rc, out, err = _run("A", "B", 1e-3, cwd=tmp_path)
+    assert (rc, err) == (0, "")
+    assert out.endswith(" not finite: sum=inf vs sum=inf\n")
