@@ -275,9 +275,14 @@ def test_stdout_closed_early_is_not_a_crash(lar_lite_argv, megengine_fixtures):
     proc = subprocess.Popen([*lar_lite_argv, megengine_fixtures / "models" / "mlp.mge", "--input", "data:{4,64}",
                              "--iter", "2000", "--warmup-iter", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdout.readline()
-    proc.stdout.close()  # like `lar-lite ... | head -1`
-    _, err = proc.communicate(timeout=120)
+    try:
+        proc.stdout.readline()
+        proc.stdout.close()  # like `lar-lite ... | head -1`
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # a hung lar-lite must not outlive the test
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 141
     assert b"Traceback" not in err
 
