@@ -256,7 +256,8 @@ class DeviceWorker:
             why = finished.error or f"exit {finished.exit_code}"
             if overdue.is_set():
                 why = f"no result {self.campaign.timeout_s + DEADLINE_GRACE_S:g} s after it started; cancelled"
-            raise RunFailed(self.device, rid, f"{finished.state}: {why}")
+            # RunFailed already says "failed"; other end states (timed_out, cancelled) are named
+            raise RunFailed(self.device, rid, why if finished.state == "failed" else f"{finished.state}: {why}")
         if not rec.bin_digests():
             rec.status = "failed"
             self.store.save(rec)

@@ -198,6 +198,7 @@ def test_failing_program_marks_device_unhealthy(tmp_path: Path) -> None:
     data = load_report(tmp_path / "out", "fake")
     bad = next(d for d in data["devices"] if d["name"] == "bad")
     assert not bad["healthy"] and bad["attempts"] == 2 and "failed" in bad["reason"]
+    assert bad["reason"].startswith("run bad.default failed: ") and "failed: failed" not in bad["reason"], bad
     assert next(d for d in data["devices"] if d["name"] == "good")["healthy"]
     rec = run_json(tmp_path / "out", "fake", "bad.default")
     assert rec["status"] == "failed"
