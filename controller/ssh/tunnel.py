@@ -97,6 +97,10 @@ class Tunnel:
     def _live_session(self) -> SshSession:
         # One login shared by all forwarded connections; log in again after a drop.
         with self._lock:
+            if self._closed.is_set():
+                # a connection accepted just before close(): logging in now would leave a
+                # session nobody closes, reaching for a board the caller is done with
+                raise OSError("tunnel closed")
             if self._session is None or not self._session.is_active():
                 if self._session is not None and self._owns_session:
                     self._session.close()

@@ -131,3 +131,19 @@ def test_close_cuts_open_connections(sshd, echo):
     s.close()
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2)
+
+
+def test_a_connection_forwarded_after_close_never_logs_in_again():
+    logins = []
+
+    def login():
+        logins.append(1)
+        raise AssertionError("a closed tunnel logged in")
+
+    tunnel = Tunnel(login, 9)
+    tunnel.close()
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        tunnel._forward(ours, ("127.0.0.1", 1))  # as the accept loop does for a connection that raced close()
+        assert theirs.recv(1) == b""  # the connection was closed
+    assert logins == []
