@@ -103,9 +103,10 @@ def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Option
     return json.dumps(data, indent=2).encode()
 
 
-def _facts_version(address: str, token: str) -> str:
+def _facts_version(address: str, token: str, target: SshTarget) -> str:
+    # messages name the board's SSH address, not the tunnel's loopback end
     try:
-        with AgentClient(address, token, None, 15.0) as client:
+        with AgentClient(address, token, None, 15.0, where=f"ssh:{target.where}") as client:
             return client.facts().agent_version
     except AgentClientError as exc:
         return f"? ({exc})"
@@ -160,7 +161,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
                 raise AgentStartFailed(device, session.where,
                                        f"agent started but its health check through the SSH tunnel says {health}; "
                                        f"log: {posixpath.join(workdir, 'agent.log')}")
-            version = _facts_version(tunnel.address, token)
+            version = _facts_version(tunnel.address, token, target)
         log.info("%s: agent %s up (%s pid %s)", device, version, how, started.get("pid"))
         return Deployed(device, session.where, f"{facts.python} {facts.version}", how, started.get("pid"), version,
                         local_token, tuple(old.get("stopped", ())))
@@ -185,7 +186,7 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
             with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
                 health = wait_serving(tunnel.address, 5.0)
                 try:
-                    version = _facts_version(tunnel.address, read_token(device, target, farm_dir))
+                    version = _facts_version(tunnel.address, read_token(device, target, farm_dir), target)
                 except SshError as exc:
                     version = f"? ({exc.what})"
         return BoardStatus(device, where, True, None, bool(st.get("deployed")), bool(st.get("running")),

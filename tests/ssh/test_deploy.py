@@ -325,3 +325,17 @@ def test_a_bug_on_one_board_is_one_line_and_spares_the_others(tmp_path, monkeypa
     assert re.fullmatch(r"error: board1: internal error: RuntimeError: boom at controller/\S+:\d+ "
                         r"\(a bug in larfarm; --debug shows the traceback\)", one_error_line(result))
     assert result.stdout == "board2 (b:22): unreachable: cannot connect to sshd: Connection refused\n"
+
+
+def test_agent_version_errors_name_the_board_not_the_tunnel():
+    import socket
+
+    from controller.ssh.config import SshTarget
+    from controller.ssh.deploy import _facts_version
+
+    with socket.socket() as held:  # a tunnel end nothing answers on
+        held.bind(("127.0.0.1", 0))
+        port = held.getsockname()[1]
+        version = _facts_version(f"127.0.0.1:{port}", "t", SshTarget(host="board.lab", port=2222))
+    assert version.startswith("? (agent at ssh:board.lab:2222 is unreachable"), version
+    assert f"agent at 127.0.0.1:{port}" not in version
