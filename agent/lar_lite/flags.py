@@ -163,6 +163,9 @@ def _validate(opts: LarOptions) -> None:
         raise UsageError("--cuda: lar-lite runs MegEngine Lite on the CPU only; use load_and_run for CUDA")
     if opts.cpu_default and opts.multithread > 0:
         raise UsageError("--cpu-default and --multithread exclude each other")
+    if opts.output_npz and opts.iter + opts.warmup_iter == 0:
+        # Nothing runs, so nothing would be saved: say so rather than exit 0 without the file.
+        raise UsageError("--output-npz: --iter and --warmup-iter are both 0, no execution to save")
     for name in ("input", "io_dump", "bin_io_dump", "fast_run_algo_policy", "output_npz"):
         if name in opts.given and getattr(opts, name) == "":
             raise UsageError(f"--{name.replace('_', '-')}: empty value")

@@ -67,6 +67,7 @@ def test_input_value_keeps_colons_and_semicolons():
     (["m.mge", "--nofast-run=1"], "takes no value"),
     (["m.mge", "--input="], "--input: empty value"),
     (["m.mge", "--bin-io-dump="], "--bin-io-dump: empty value"),
+    (["m.mge", "--output-npz", "o.npz", "--iter", "0", "--warmup-iter", "0"], "no execution to save"),
     ([], "no model given"),
     (["a.mge", "b.mge"], "more than one model"),
 ])
