@@ -6,12 +6,12 @@ import hashlib
 import math
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from controller.config_errors import load_yaml, validate
+from controller.config_errors import field_path, line_of, load_yaml, validate
 from controller.errors import ConfigError
 
 CHECKS = ("naive", "shake", "cross", "thresholds")
@@ -86,6 +86,8 @@ class Campaign(BaseModel):
     fetch: Literal["needed", "all"] = "needed"
     # where relative paths resolve (the campaign file's folder); set by the loader
     base_dir: Optional[str] = Field(None, exclude=True)
+    # (file, line, field) of `baseline`, for errors found once the farm is known; set by the loader
+    _baseline_at: Optional[Tuple[str, Optional[int], str]] = PrivateAttr(None)
 
     @field_validator("name")
     @classmethod
@@ -151,6 +153,9 @@ def campaign_from(data: Any, node: Any, shown: str, base_dir: Path, prefix: tupl
     """Validate a campaign mapping (from its own file or inline in farm.yaml)."""
     campaign = validate(Campaign, data, node, shown, prefix=prefix, context={"base_dir": str(base_dir)})
     campaign.base_dir = str(base_dir)
+    # baseline is checked against the farm later: its error must still point here
+    loc = (*prefix, "baseline")
+    campaign._baseline_at = (shown, line_of(node, loc), field_path(loc))
     return campaign
 
 

@@ -36,7 +36,8 @@ def check_baseline(farm: Farm, campaign: Campaign) -> str:
     if campaign.baseline is None:
         return names[0]
     if campaign.baseline not in names:
-        raise ConfigError(farm.path or "farm.yaml", None, "campaign.baseline",
+        shown, line, field = campaign._baseline_at or (farm.path or "farm.yaml", None, "campaign.baseline")
+        raise ConfigError(shown, line, field,
                           f"no device named {campaign.baseline} in the farm (have: {', '.join(names)})")
     return campaign.baseline
 

@@ -113,3 +113,18 @@ def test_inline_campaign_error_points_into_farm(tmp_path: Path) -> None:
     farm = load_farm(path)
     with pytest.raises(ConfigError, match=r"farm.yaml:7: campaign.repeats"):
         inline_campaign(farm)
+
+
+def test_unknown_baseline_points_at_the_campaign_line(tmp_path: Path) -> None:
+    from controller.campaign_run import check_baseline
+
+    _model(tmp_path)
+    farm = load_farm(write(tmp_path, "farm.yaml", "devices:\n  - name: a\n    local: true\n"))
+    camp = load_campaign(write(tmp_path, "c.yaml", "name: c\nmodel: m.mge\nchecks: [cross]\nbaseline: zz\n"))
+    with pytest.raises(ConfigError) as info:
+        check_baseline(farm, camp)
+    assert str(info.value) == f"{tmp_path / 'c.yaml'}:4: baseline: no device named zz in the farm (have: a)"
+    inline = load_farm(write(tmp_path, "farm2.yaml", "devices:\n  - name: a\n    local: true\ncampaign:\n"
+                                                     "  name: c\n  model: m.mge\n  baseline: zz\n"))
+    with pytest.raises(ConfigError, match=r"farm2.yaml:7: campaign.baseline: no device named zz"):
+        check_baseline(inline, inline_campaign(inline))
