@@ -5,8 +5,14 @@ from __future__ import annotations
 import faulthandler
 import logging
 import signal
+import sys
 
 import typer
+
+try:  # recent typer carries its own copy of click; older ones use click itself
+    from typer._click import exceptions as _usage
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _usage
 
 from controller.commands import compare as compare_cmd
 from controller.commands import run as run_cmd
@@ -47,7 +53,24 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
-    app()
+    sys.exit(_run_app(sys.argv[1:]))
+
+
+def _run_app(argv: list[str]) -> int:
+    """Run the typer app; a usage mistake is one plain line on stderr and exit 2."""
+    try:
+        rc = app(args=argv, prog_name="controller", standalone_mode=False)
+    except _usage.NoArgsIsHelpError as exc:
+        exc.show()
+        return 2
+    except _usage.UsageError as exc:
+        # typer would draw a boxed, wrapped panel; one line names the mistake and the way out.
+        cmd = exc.ctx.command_path if exc.ctx is not None else "controller"
+        print(f"{cmd}: error: {exc.format_message()} (see '{cmd} --help')", file=sys.stderr)
+        return 2
+    except _usage.Abort:
+        return 130
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

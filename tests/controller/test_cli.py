@@ -114,3 +114,22 @@ def test_summary_prints_reasons_and_notes_verbatim() -> None:
     text = buf.getvalue()
     assert "unhealthy device b1 (ssh:h:22): agent said [/] and [b]x[/b]" in text
     assert "shake b1: device unhealthy: [red]x" in text
+
+
+def test_usage_mistakes_are_one_line_exit_2(tmp_path: Path) -> None:
+    cases = {
+        ("run",): "controller run: error: Missing option '--devices'. (see 'controller run --help')",
+        ("bogus",): "controller: error: No such command 'bogus'. (see 'controller --help')",
+    }
+    for argv, line in cases.items():
+        proc = run_controller(list(argv), tmp_path)
+        assert proc.returncode == 2, argv
+        assert proc.stderr.strip() == line
+    proc = run_controller(["run", "--devices", "f.yaml", "--out", "o", "--bogus"], tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "--bogus" in proc.stderr
+
+
+def test_help_still_exits_0(tmp_path: Path) -> None:
+    proc = run_controller(["run", "--help"], tmp_path)
+    assert proc.returncode == 0 and "--devices" in proc.stdout
