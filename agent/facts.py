@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shutil
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.config import AgentConfig, RunnerConfig
+from agent.manifest import sha256_of
 
 
 @dataclass(frozen=True)
@@ -82,11 +82,7 @@ def runner_version(cfg: RunnerConfig) -> RunnerFacts:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key not in _version_cache:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(4 << 20), b""):
-                    h.update(block)
-            _version_cache[key] = "sha256:" + h.hexdigest()[:12]
+            _version_cache[key] = "sha256:" + sha256_of(path)[:12]
         version = _version_cache[key]
     return RunnerFacts(cfg.name, str(path), version, available)
 
