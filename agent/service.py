@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import platform
 from typing import Iterator
 
 import grpc
@@ -160,7 +159,7 @@ class AgentService(pb_grpc.AgentServicer):
             os=f.os, os_release=f.os_release, cpu_model=f.cpu_model, cpu_cores=f.cpu_cores,
             mem_total_bytes=f.mem_total_bytes, mem_available_bytes=f.mem_available_bytes,
             disk_free_bytes=f.disk_free_bytes, quota_bytes=self.quota.limit, used_bytes=self.quota.used,
-            python_version=platform.python_version(),
+            python_version=f.python_version,
             runners=[pb.RunnerInfo(name=r.name, path=r.path, version=r.version, available=r.available) for r in f.runners],
         )
 
