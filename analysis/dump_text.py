@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from analysis.errors import PathLike, TextDumpError
+from analysis.title import parse_layout
 
 # Ids are size_t (at most 20 digits; also keeps int() clear of its digit limit).
 _HEAD = re.compile(r"var(\d{1,20}) produced: name=")
@@ -26,7 +27,6 @@ _STATS = re.compile(
     r"min=(\S+) max=(\S+) mean=(\S+) l2=(\S+) sd=(\S+)(?: ([sd]))?(?:  <[^>]*>)?$")
 _LAZY_OPR = re.compile(r"#(\d{1,20}): opr(\d{1,20}) (.*)\{([^{}]*)\}$")
 _LAZY_VAR = re.compile(r"  var(\d{1,20}): name=(.*)$")
-_DIM = re.compile(r"(\d{1,20})\((-?\d{1,20})\)")
 _LAYOUT = re.compile(r"\{(?:\d{1,20}\(-?\d{1,20}\)(?:,\d{1,20}\(-?\d{1,20}\))*)?(?: @ [^{}]*)? [A-Za-z][A-Za-z0-9_]*\}")
 _LAZY = "<see lazy value below>"
 _BEGIN_LAZY = "==== begin lazy value recording"
@@ -341,15 +341,14 @@ def _brace_end(text: str, pos: int) -> Optional[int]:
 
 
 def _layout_shape(layout: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str]]:
-    """Shape and dtype of a printed layout ``{1(8192),8(1024) Float32}``; None for <invalid>."""
+    """Shape and dtype of a printed layout ``{1(8192),8(1024) Float32}``; None for <invalid>.
+
+    The caller has already matched the layout against _LAYOUT, so it parses.
+    """
     if not layout.startswith("{"):
         return None, None
-    head, _, dtype = layout[1:-1].rpartition(" ")
-    head = head.partition(" @ ")[0]
-    dims = [_DIM.fullmatch(p) for p in head.split(",")] if head else []
-    if any(d is None for d in dims):
-        return None, dtype or None
-    return tuple(int(d.group(1)) for d in dims), dtype or None
+    shape, _, _, dtype = parse_layout(layout, "layout", 0)
+    return shape, dtype
 
 
 def _dep_kind(rest: str) -> Tuple[Optional[str], str]:

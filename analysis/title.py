@@ -175,7 +175,7 @@ def _items_at(text: str, pos: int) -> Iterator[Tuple[VarInfo, int]]:
     kind = head.group(2)
     layout_start = head.end()
     layout_end = _balanced_end(text, layout_start)
-    shape, strides, fmt, layout_dtype = _parse_layout(text[layout_start:layout_end], kind, layout_start)
+    shape, strides, fmt, layout_dtype = parse_layout(text[layout_start:layout_end], kind, layout_start)
     dt = _DTYPE.match(text, layout_end)
     if dt is None:
         raise TitleError("expected ', <DType>, owner:' after the layout", layout_end)
@@ -230,8 +230,11 @@ def _balanced_end(text: str, pos: int) -> int:
     raise TitleError("unbalanced '{' in the layout or shape", pos)
 
 
-def _parse_layout(group: str, kind: str, pos: int):
-    """``{1(8192),8(1024) Float32}`` or ``{2,3}`` -> (shape, strides, format, dtype)."""
+def parse_layout(group: str, kind: str, pos: int):
+    """``{1(8192),8(1024) Float32}`` or ``{2,3}`` -> (shape, strides, format, dtype).
+
+    Also used by the text dump reader: both print ``TensorLayout::to_string``.
+    """
     inner = group[1:-1]
     if kind == "shape":
         dims = _int_list(inner, pos)
