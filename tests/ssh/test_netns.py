@@ -52,6 +52,41 @@ def _running(script: Path) -> bool:
     return False
 
 
+def _deploy_fast_and_slow(two_boards, board_python: str, tmp_path: Path) -> tuple:
+    """Deploy board1 with a quick fake load_and_run and board2 with one that takes 4 s a run."""
+    fast = fake_program(tmp_path, "fast")
+    slow = fake_program(tmp_path, "slow", sleep_s=4.0)
+    blocks = {
+        "board1": _block(two_boards[0], board_python, _runner_config(tmp_path / "a.json", fast)),
+        "board2": _block(two_boards[1], board_python, _runner_config(tmp_path / "b.json", slow)),
+    }
+    farm = write_farm(tmp_path / "farm.yaml", blocks)
+    farm.write_text(farm.read_text().replace("  ssh:", "  runner: load_and_run\n  ssh:"))
+    for name, block in blocks.items():
+        deploy(name, SshTarget(**block), tmp_path)
+    return blocks, slow
+
+
+def _start_campaign_until_board2_runs(tmp_path: Path, slow: Path, *extra: str) -> subprocess.Popen:
+    """Start `controller run` on the farm and return once board2's slow run is under way."""
+    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
+                             "--campaign", "campaign.yaml", "--out", "out", *extra],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, COLUMNS="200"))
+    try:
+        deadline = time.monotonic() + 60
+        while not _running(slow):
+            assert time.monotonic() < deadline, "board2 never started its run"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+        raise
+    return proc
+
+
 def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
     from typer.testing import CliRunner
 
@@ -96,28 +131,10 @@ def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
 
 
 def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path):
-    fast = fake_program(tmp_path, "fast")
-    slow = fake_program(tmp_path, "slow", sleep_s=4.0)
-    blocks = {
-        "board1": _block(two_boards[0], board_python, _runner_config(tmp_path / "a.json", fast)),
-        "board2": _block(two_boards[1], board_python, _runner_config(tmp_path / "b.json", slow)),
-    }
-    farm = write_farm(tmp_path / "farm.yaml", blocks)
-    data = farm.read_text().replace("  ssh:", "  runner: load_and_run\n  ssh:")
-    farm.write_text(data)
-    for name, block in blocks.items():
-        deploy(name, SshTarget(**block), tmp_path)
+    blocks, slow = _deploy_fast_and_slow(two_boards, board_python, tmp_path)
     write_fake_campaign(tmp_path, "[shake]", "retries: 4\nbaseline: board1\n")
-    env = dict(os.environ, COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
-                             "--campaign", "campaign.yaml", "--out", "out"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = _start_campaign_until_board2_runs(tmp_path, slow)
     try:
-        deadline = time.monotonic() + 60
-        while not _running(slow):
-            assert time.monotonic() < deadline, "board2 never started its run"
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
         two_boards[1].link_down()  # mid-run: the SSH link to board2 goes dead, no RST
         time.sleep(8)  # twice link_timeout: the SSH link is declared dead meanwhile
         two_boards[1].link_up()
@@ -143,27 +160,10 @@ def test_campaign_survives_a_link_cut_mid_run(two_boards, board_python, tmp_path
 
 
 def test_board_whose_link_stays_down_is_reported_failed(two_boards, board_python, tmp_path):
-    fast = fake_program(tmp_path, "fast")
-    slow = fake_program(tmp_path, "slow", sleep_s=4.0)
-    blocks = {
-        "board1": _block(two_boards[0], board_python, _runner_config(tmp_path / "a.json", fast)),
-        "board2": _block(two_boards[1], board_python, _runner_config(tmp_path / "b.json", slow)),
-    }
-    farm = write_farm(tmp_path / "farm.yaml", blocks)
-    farm.write_text(farm.read_text().replace("  ssh:", "  runner: load_and_run\n  ssh:"))
-    for name, block in blocks.items():
-        deploy(name, SshTarget(**block), tmp_path)
+    blocks, slow = _deploy_fast_and_slow(two_boards, board_python, tmp_path)
     write_fake_campaign(tmp_path, "[shake]", "retries: 1\nbaseline: board1\n")
-    env = dict(os.environ, COLUMNS="200")
-    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
-                             "--campaign", "campaign.yaml", "--out", "out", "--json"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = _start_campaign_until_board2_runs(tmp_path, slow, "--json")
     try:
-        deadline = time.monotonic() + 60
-        while not _running(slow):
-            assert time.monotonic() < deadline, "board2 never started its run"
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.1)
         two_boards[1].link_down()  # and it stays down
         out, err = proc.communicate(timeout=150)
     finally:
