@@ -36,11 +36,6 @@ class DTypeInfo:
     signed_lowbit: bool = False
 
     @property
-    def numpy_dtype(self) -> np.dtype:
-        """Alias of ``storage`` (the dtype of the raw payload)."""
-        return self.storage
-
-    @property
     def packed(self) -> bool:
         """True when several elements share one byte (1, 2 or 4 bits each)."""
         return self.bits < 8

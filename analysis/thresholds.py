@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from analysis.results import RunDiff, exceeds, json_float
 
@@ -156,8 +156,3 @@ def analyse(run: RunDiff, cut: Optional[float] = None, *,
         cut, source = stats.suggestion.tolerance, "auto"
     roots = tuple(v.var_id for v in run.roots(cut))
     return ThresholdReport(stats, cut, source, roots, len(run.differing(cut)))
-
-
-def per_var_errors(run: RunDiff) -> List[Tuple[int, float]]:
-    """(var id, error) of every compared var, in execution order."""
-    return [(v.var_id, v.max_err) for v in run.outputs() if v.max_err is not None]
