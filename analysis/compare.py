@@ -15,11 +15,11 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
 
 import numpy as np
 
-from analysis.dump_bin import DumpEntry, DumpFile, list_dump_folder, read_header
+from analysis.dump_bin import DumpEntry, DumpFile, dump_entry_key, list_dump_folder, read_header
 from analysis.errors import AnalysisError, DumpFormatError, PathLike
 from analysis.metrics import ErrorAccumulator, TensorMetrics
 from analysis.results import COMPARED, ERROR, ONLY_A, ONLY_B, RunDiff, Tolerance, VarDiff
@@ -189,7 +189,7 @@ def compare_folders(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance,
     folder_b = list_dump_folder(b)
     by_a = {e.name: e for e in folder_a.entries}
     by_b = {e.name: e for e in folder_b.entries}
-    names = sorted(set(by_a) | set(by_b), key=lambda n: _entry_key(by_a.get(n) or by_b[n]))
+    names = sorted(set(by_a) | set(by_b), key=lambda n: dump_entry_key(by_a.get(n) or by_b[n]))
     jobs = [_Job(n, by_a.get(n), by_b.get(n), full) for n in names]
     diffs = tuple(ordered_map(lambda job: _compare_job(job, tol), jobs, workers))
     if inputs_of is None:
@@ -205,10 +205,6 @@ def compare_folders(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance,
     return RunDiff(a=str(a), b=str(b), tolerance=default_tol, vars=diffs, inputs_of=inputs_of,
                    order=tuple(order), graph_source=source,
                    stray_a=folder_a.stray, stray_b=folder_b.stray)
-
-
-def _entry_key(e: DumpEntry) -> Tuple[int, int]:
-    return e.var_id, -1 if e.input_index is None else e.input_index
 
 
 def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:

@@ -338,7 +338,8 @@ class DumpFolder:
         return good, bad
 
 
-def _sort_key(entry: DumpEntry) -> Tuple[int, int]:
+def dump_entry_key(entry: DumpEntry) -> Tuple[int, int]:
+    """Sort key of dump files: by var id, the var's own dump before its ``-inpK`` ones."""
     return entry.var_id, -1 if entry.input_index is None else entry.input_index
 
 
@@ -368,7 +369,7 @@ def list_dump_folder(folder: Union[PathLike, DumpFolder], *, allow_empty: bool =
             stray.append(name + "/" if is_dir else name)
         else:
             entries.append(DumpEntry(name=name, path=path / name, var_id=parsed[0], input_index=parsed[1]))
-    entries.sort(key=_sort_key)
+    entries.sort(key=dump_entry_key)
     if not entries and not allow_empty:
         extra = f" (only {len(stray)} other entries, e.g. {sorted(stray)[0]!r})" if stray else ""
         raise DumpFolderError(path, "holds no dump files" + extra)
