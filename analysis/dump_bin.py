@@ -37,7 +37,7 @@ HEADER_SIZE = FIXED_HEADER + 4 * DEFAULT_MAX_NDIM
 # A stored max_ndim is honoured, but a value this large can only be garbage.
 _MAX_PLAUSIBLE_NDIM = 64
 
-_TITLE_ID = re.compile(r"(?:inp\d{1,20}: )?var=\{id:(\d{1,20}),")
+_TITLE_ID = re.compile(r"(?:inp(\d{1,20}): )?var=\{id:(\d{1,20}),")
 
 
 @dataclass(frozen=True)
@@ -251,8 +251,8 @@ def _ids(path: Path, title: str) -> Tuple[int, Optional[int]]:
     if match is None:
         raise DumpFormatError(path, None,
                               "file name is not a var id (%06x) and the title does not start with var={id:N,")
-    prefix = re.match(r"inp(\d{1,20}): ", title)
-    return int(match.group(1)), (int(prefix.group(1)) if prefix else None)
+    inp = match.group(1)
+    return int(match.group(2)), (None if inp is None else int(inp))
 
 
 def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
