@@ -250,6 +250,7 @@ def test_folder_listing_sorts_by_var_id_and_input_and_reports_strays(tmp_path):
                                             "fffffe", "notes.txt", "00000A"])
     (folder / "sub").mkdir()
     listing = list_dump_folder(folder)
+    assert isinstance(listing, DumpFolder)
     assert listing.names() == ("00000a", "00000a-inp0", "00000a-inp1", "000010", "fffffe", "1000000")
     assert [e.var_id for e in listing.outputs] == [10, 16, 0xFFFFFE, 0x1000000]
     assert listing.stray == ("00000A", "notes.txt", "sub/")
@@ -503,7 +504,3 @@ def test_errors_pickle_for_worker_processes(real_file):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err)
     assert issubclass(DumpFolderError, AnalysisError)
-
-
-def test_dump_folder_type_is_exported():
-    assert DumpFolder.__name__ == "DumpFolder"
