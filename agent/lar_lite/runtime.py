@@ -14,7 +14,6 @@ folder is detected and redone. Standard library only: the agent imports this.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from agent.lar_lite.errors import (
     RuntimeSetupError,
     UnsupportedPlatformError,
 )
+from agent.manifest import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +123,6 @@ def require(home: Optional[Path] = None) -> Path:
             f"(or `python -m agent.lar_lite.runtime ensure`)"
         )
     return home
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_wheel(path: Path, expected: str = WHEEL_SHA256) -> None:
