@@ -180,12 +180,12 @@ def extract(wheel: Path, dest: Path) -> dict:
             chosen = _members(zf.namelist())
             dest.mkdir(parents=True, exist_ok=True)
             _check_space(dest, sum(zf.getinfo(n).file_size for n in chosen))
+            root = os.path.realpath(dest)
             for name in chosen:
                 info = zf.getinfo(name)
                 target = dest / name
                 # Zip members are relative and come from a verified wheel, but
                 # refuse anything that would land outside dest all the same.
-                root = os.path.realpath(dest)
                 if os.path.commonpath([root, os.path.realpath(target)]) != root:
                     raise RuntimeSetupError(f"wheel member {name!r} escapes the runtime folder")
                 target.parent.mkdir(parents=True, exist_ok=True)
