@@ -46,11 +46,13 @@ def title(var: Var, net: Dict[int, Var], shapes: Dict[int, Tuple[int, ...]],
           dtypes: Optional[Dict[int, str]] = None) -> str:
     dtypes = dtypes or {}
     items = [var_info(i, shapes[i], net[i].name, net[i].opr_type, dtypes.get(i, "Float32")) for i in var.inputs]
-    if len(items) == 1:
-        ins = items[0]
-    else:
-        ins = " ".join(f"{k}={x}" for k, x in enumerate(items))
     own = var_info(var.id, shapes[var.id], var.name, var.opr_type, dtypes.get(var.id, "Float32"))
+    return _title_text(own, items)
+
+
+def _title_text(own: str, inputs: Sequence[str]) -> str:
+    """``var=OWN owner_opr_inputs=...``: one input bare, several as ``0=.. 1=..``."""
+    ins = inputs[0] if len(inputs) == 1 else " ".join(f"{k}={x}" for k, x in enumerate(inputs))
     return f"var={own} owner_opr_inputs={ins}"
 
 
@@ -111,6 +113,5 @@ def write_var(folder: Path, vid: int, data: np.ndarray, *, name: str = "v", opr_
     folder.mkdir(parents=True, exist_ok=True)
     data = np.asarray(data)
     items = [var_info(i, s, f"in{i}", "Elemwise") for i, s in inputs]
-    ins = items[0] if len(items) == 1 else " ".join(f"{k}={x}" for k, x in enumerate(items))
-    t = f"var={var_info(vid, data.shape, name, opr_type, dtype)} owner_opr_inputs={ins}"
+    t = _title_text(var_info(vid, data.shape, name, opr_type, dtype), items)
     return write_dump(folder / dump_name(vid), t, DTYPE_CODES[dtype], data.shape, data)
