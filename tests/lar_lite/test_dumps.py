@@ -8,28 +8,22 @@ files, headers and var graph, with values within 1e-5.
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Tuple
 
 import numpy as np
 import pytest
 
+from analysis.dump_bin import read_header
 from analysis.graph import VarGraph
 
 MODELS = ("tiny_cnn", "mlp", "big_conv")
-_DTYPES = {0: np.float32, 1: np.uint8, 2: np.int8, 3: np.int16, 4: np.int32, 9: np.float16}
 
 
-def read_bin(path: Path) -> Tuple[bytes, bytes, np.ndarray]:
-    """(40-byte header, title, values) of one binary io-dump file."""
-    data = path.read_bytes()
-    name_len, dtype, max_ndim = struct.unpack_from("<III", data)
-    shape = [d for d in struct.unpack_from(f"<{max_ndim}I", data, 12) if d]
-    head_end = 12 + 4 * max_ndim
-    title = data[head_end:head_end + name_len]
-    values = np.frombuffer(data[head_end + name_len:], dtype=_DTYPES[dtype]).reshape(shape)
-    return data[:head_end], title, values
+def read_bin(path: Path) -> Tuple[Tuple[int, int, Tuple[int, ...]], bytes, np.ndarray]:
+    """((dtype code, max_ndim, shape slots), title, values) of one binary io-dump file."""
+    h = read_header(path)
+    return (h.dtype.code, h.max_ndim, h.shape_slots), h.title_bytes, h.load()
 
 
 def dump_dir(tmp_path: Path, name: str) -> Path:
