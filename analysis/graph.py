@@ -17,6 +17,7 @@ from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Un
 from analysis.dump_bin import DumpFolder, list_dump_folder, read_header
 from analysis.dump_text import TextDump, parse_text_dump
 from analysis.errors import AnalysisError, DumpFormatError, GraphError, PathLike, TitleError
+from analysis.roots import reach
 from analysis.title import VarInfo, parse_title
 
 log = logging.getLogger(__name__)
@@ -123,24 +124,11 @@ class VarGraph:
     # -- transitive ---------------------------------------------------------
     def dependencies(self, var_id: int) -> FrozenSet[int]:
         """Every var the given var depends on, transitively (undumped inputs included)."""
-        return self._walk(var_id, self.inputs_of)
+        return frozenset(reach(var_id, self.inputs_of))
 
     def dependents(self, var_id: int) -> FrozenSet[int]:
         """Every dumped var that depends on the given var, transitively."""
-        return self._walk(var_id, self.consumers_of)
-
-    @staticmethod
-    def _walk(start: int, step) -> FrozenSet[int]:
-        seen = set()
-        stack = list(step(start))
-        while stack:
-            cur = stack.pop()
-            if cur in seen:
-                continue
-            seen.add(cur)
-            stack.extend(step(cur))
-        seen.discard(start)
-        return frozenset(seen)
+        return frozenset(reach(var_id, self.consumers_of))
 
     def undumped_inputs(self) -> FrozenSet[int]:
         """Input ids that have no record of their own."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 InputsOf = Mapping[int, Sequence[int]]
 
@@ -68,16 +68,17 @@ def consumers(inputs_of: InputsOf) -> Dict[int, List[int]]:
 
 def dependencies(var: int, inputs_of: InputsOf) -> Set[int]:
     """Every var ``var`` depends on, transitively (not including itself)."""
-    return _reach(var, lambda v: inputs_of.get(v, ()))
+    return reach(var, lambda v: inputs_of.get(v, ()))
 
 
 def dependents(var: int, inputs_of: InputsOf) -> Set[int]:
     """Every var that depends on ``var`` (what its error can reach), transitively."""
     rev = consumers(inputs_of)
-    return _reach(var, lambda v: rev.get(v, ()))
+    return reach(var, lambda v: rev.get(v, ()))
 
 
-def _reach(start: int, step) -> Set[int]:
+def reach(start: int, step: Callable[[int], Iterable[int]]) -> Set[int]:
+    """Every var reachable from ``start`` by repeated ``step`` (not including ``start``)."""
     seen: Set[int] = set()
     todo = deque([start])
     while todo:
