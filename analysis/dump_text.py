@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
@@ -276,7 +276,7 @@ class _Parser:
             for rec in records:
                 got = self.lazy_values.get(rec.id)
                 if got is not None and rec.stats is None:
-                    rec = _replace(rec, values=got[0], values_truncated=got[1], stats=got[2])
+                    rec = replace(rec, values=got[0], values_truncated=got[1], stats=got[2])
                 filled.append(rec)
             out.append(filled)
         return out
@@ -288,11 +288,6 @@ def _is_last_record(lines: List[str], start: int) -> bool:
         if _HEAD.match(line) or line in (_BEGIN_LAZY, _RECORDED):
             return False
     return True
-
-
-def _replace(rec: TextVar, **changes) -> TextVar:
-    from dataclasses import replace
-    return replace(rec, **changes)
 
 
 def _split_iterations(records: List[TextVar]) -> List[List[TextVar]]:
