@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 from agent.lar_lite.errors import UsageError
-from agent.lar_lite.flags import FLAGS, parse_args, usage
+from agent.lar_lite.flags import FLAGS, LarOptions, parse_args, usage
 from agent.lar_lite.run import HEURISTIC, OPTIMIZED, PROFILE, REPRODUCIBLE, algo_policy
 
 
@@ -81,6 +83,14 @@ def test_help_needs_no_model_and_lists_every_flag():
     text = usage()
     for name in FLAGS:
         assert "--" + name.replace("_", "-") in text
+
+
+def test_flag_table_and_options_have_the_same_flags_and_defaults():
+    """FLAGS (help, parsing) and LarOptions (defaults when a flag is absent) are two copies; keep them equal."""
+    assert set(FLAGS) == {f.name for f in fields(LarOptions)} - {"model", "given"}
+    opts = LarOptions()
+    for name, (_, default, _) in FLAGS.items():
+        assert getattr(opts, name) == default, name
 
 
 @pytest.mark.parametrize("flags,policy", [
