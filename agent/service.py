@@ -18,7 +18,7 @@ from agent.errors import RequestError
 from agent.manifest import FileEntry
 from agent.paths import open_confined
 from agent.quota import Quota
-from agent.runs import RunManager
+from agent.runs import Run, RunManager
 from agent.spec import InputItem, RunRequest
 from agent.wire import data_frame
 
@@ -144,6 +144,16 @@ def request_from_msg(m: pb.RunSpec) -> RunRequest:
     )
 
 
+def _stream(run: Run, context) -> Iterator[pb.RunEvent]:
+    """The run's events until finished, or until the caller goes away."""
+    # The run goes on if the caller goes away; GetRun and Fetch still reach it.
+    for event in run.follow():
+        if not context.is_active():
+            return  # frees this thread; the run itself is unaffected
+        if event is not None:
+            yield event_msg(run.id, event)
+
+
 class AgentService(pb_grpc.AgentServicer):
     def __init__(self, config: AgentConfig, blobs: BlobStore, runs: RunManager, quota: Quota) -> None:
         self.config = config
@@ -187,22 +197,11 @@ class AgentService(pb_grpc.AgentServicer):
 
     @_abort_on_error_stream
     def Run(self, request, context):
-        run = self.runs.submit(request_from_msg(request))
-        # The run goes on if the caller goes away; GetRun and Fetch still reach it.
-        for event in run.follow():
-            if not context.is_active():
-                return  # frees this thread; the run itself is unaffected
-            if event is not None:
-                yield event_msg(run.id, event)
+        yield from _stream(self.runs.submit(request_from_msg(request)), context)
 
     @_abort_on_error_stream
     def Follow(self, request, context):
-        run = self.runs.get(request.run_id)
-        for event in run.follow():
-            if not context.is_active():
-                return
-            if event is not None:
-                yield event_msg(run.id, event)
+        yield from _stream(self.runs.get(request.run_id), context)
 
     @_abort_on_error
     def GetRun(self, request, context):
