@@ -23,7 +23,7 @@ from controller.agent_client.errors import (
     AgentUnreachable,
     FetchVerifyError,
 )
-from controller.agent_client.fetch import PARTIAL_SUFFIX, sha256_file
+from controller.agent_client.fetch import PARTIAL_SUFFIX
 from controller.agent_client.types import (
     Facts,
     FileComplete,
@@ -39,6 +39,7 @@ from controller.agent_client.types import (
     Started,
     TlsConfig,
 )
+from controller.store import sha256_file  # the controller's one file hasher, re-exported here
 
 __all__ = [
     "AgentAuthError", "AgentClient", "AgentClientError", "AgentNotFound", "AgentQuotaError", "AgentRequestError",

@@ -19,10 +19,11 @@ from controller.agent_client.errors import (
     AgentAuthError, AgentClientError, AgentNotFound, AgentQuotaError, AgentRequestError, AgentRunError,
     AgentUnreachable, FetchVerifyError,
 )
-from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile, sha256_file
+from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile
 from controller.agent_client.types import (
     Facts, FileEntry, Finished, RunEvent, RunInfo, RunnerInfo, RunSpec, TlsConfig,
 )
+from controller.store import sha256_file
 
 log = logging.getLogger(__name__)
 

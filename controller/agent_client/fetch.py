@@ -32,18 +32,6 @@ def _safe_relpath(name: str) -> PurePosixPath:
     return p
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in large blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(4 << 20)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
-
-
 def _data_payload(raw: bytes) -> Optional[memoryview]:
     """The data of a serialized FetchChunk{data} without copying it, or None for other kinds.
 
