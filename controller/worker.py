@@ -180,7 +180,7 @@ class DeviceWorker:
             if digests[key] not in missing:
                 continue
             self._event(ev.UPLOADING, path.name, done, total)
-            client.upload_blob(path)
+            client.upload_blob(path, sha256=digests[key])  # hashed just above
             missing.discard(digests[key])
             done += path.stat().st_size
             self._event(ev.UPLOADING, path.name, done, total, done / max(time.monotonic() - start, 1e-6))

@@ -148,16 +148,20 @@ class AgentClient:
         resp = self._unary(self._stub.HaveBlobs, pb.HaveBlobsRequest(sha256=list(shas)), "blob check")
         return list(resp.missing)
 
-    def upload_blob(self, source: Union[str, os.PathLike, bytes]) -> str:
-        """Upload a file or bytes as a content-addressed blob; sends nothing if the agent has it."""
+    def upload_blob(self, source: Union[str, os.PathLike, bytes], sha256: Optional[str] = None) -> str:
+        """Upload a file or bytes as a content-addressed blob; sends nothing if the agent has it.
+
+        `sha256`, when the caller already knows the file's digest, spares hashing it again
+        (the agent still verifies the bytes against it).
+        """
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
-            sha, size = hashlib.sha256(data).hexdigest(), len(data)
+            sha, size = sha256 or hashlib.sha256(data).hexdigest(), len(data)
             path = None
         else:
             path = Path(source)
             try:
-                sha, size = sha256_file(path), path.stat().st_size
+                sha, size = sha256 or sha256_file(path), path.stat().st_size
             except OSError as err:
                 raise AgentRequestError(f"cannot read blob {path}: {err.strerror}") from None
             data = None
