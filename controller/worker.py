@@ -293,15 +293,17 @@ class DeviceWorker:
             names = sorted(need[role])
             have = self.store.local_have(rec, names)
             todo = [n for n in names if n not in have]
+            hashed = dict(have)  # digests taken from the bytes as they were read or received
             for i in range(0, len(todo), FETCH_BATCH):
                 if self.cancel_event.is_set():
                     raise Cancelled("cancelled")
                 got = client.fetch(rec.agent_run_id, self.store.run_dir(rec.run_id), todo[i:i + FETCH_BATCH], have)
+                hashed.update((f.name, f.sha256) for f in got)
                 n = sum(f.size for f in got)
                 done += n
                 rec.bytes_fetched += n
                 self._event(ev.FETCHING, role, done, total, done / max(time.monotonic() - start, 1e-6))
-            self.store.verify(rec, names)
+            self.store.verify(rec, names, hashed)  # no second read of what the fetch just hashed
             rec.fetched = names
         for rec in fresh.values():
             rec.status = "complete"

@@ -58,3 +58,13 @@ def test_local_have_lists_only_verified_files(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     rec = _record(store)
     assert store.local_have(rec, ["bin/000001", "bin/000002"]) == {"bin/000001": rec.manifest[0].sha256}
+
+
+def test_verify_trusts_a_known_digest_only_when_it_matches_the_manifest(tmp_path: Path) -> None:
+    store = Store(tmp_path, "c")
+    rec = _record(store)
+    store.verify(rec, ["bin/000001"], {"bin/000001": rec.manifest[0].sha256})
+    with pytest.raises(StoreError, match="does not match"):
+        store.verify(rec, ["bin/000001"], {"bin/000001": "0" * 64})
+    with pytest.raises(StoreError, match="missing"):
+        store.verify(rec, ["bin/000002"], {"bin/000002": "0" * 64})
