@@ -58,8 +58,13 @@ def load_yaml(path: Path, display: Optional[str] = None) -> Tuple[Any, Optional[
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(shown, None, "", f"cannot read: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)  # refuses unprintable characters already
+        try:
+            # one parse gives both: the node tree (for line numbers) and the data built from it
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
