@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from controller.campaign import Campaign, campaign_from
 from controller.config_errors import line_of, load_yaml, validate
@@ -101,6 +101,8 @@ class Farm(BaseModel):
     # folder of farm.yaml: token files, TLS files and programs resolve from here
     base_dir: Optional[str] = Field(None, exclude=True)
     path: Optional[str] = Field(None, exclude=True)
+    # farm.yaml's YAML node tree, for the lines of errors in the inline campaign; set by the loader
+    _node: Any = PrivateAttr(None)
 
     @field_validator("devices")
     @classmethod
@@ -141,6 +143,7 @@ def load_farm(path: Path) -> Farm:
     farm = validate(Farm, data, node, shown)
     farm.base_dir = str(path.parent)
     farm.path = shown
+    farm._node = node
     for i, dev in enumerate(farm.devices):
         if dev.token_file is not None and not farm.resolve(dev.token_file).is_file():
             raise ConfigError(shown, line_of(node, ["devices", i, "token_file"]),
@@ -161,6 +164,4 @@ def inline_campaign(farm: Farm) -> Optional[Campaign]:
     """The campaign written inside farm.yaml, validated with farm.yaml's lines, or None."""
     if farm.campaign is None or farm.path is None:
         return None
-    path = Path(farm.path)
-    _, node = load_yaml(path, farm.path)
-    return campaign_from(farm.campaign, node, farm.path, path.parent, prefix=("campaign",))
+    return campaign_from(farm.campaign, farm._node, farm.path, Path(farm.path).parent, prefix=("campaign",))
