@@ -55,28 +55,19 @@ def _tls(farm: Farm, device: Device) -> Optional[TlsConfig]:
 def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iterator[Endpoint]:
     """Connect to `device`'s agent for the duration of the block."""
     if device.address is not None:
-        client = AgentClient(device.address, _token(farm, device), _tls(farm, device), CALL_TIMEOUT_S)
-        try:
+        with AgentClient(device.address, _token(farm, device), _tls(farm, device), CALL_TIMEOUT_S) as client:
             yield Endpoint(client, device.address)
-        finally:
-            client.close()
         return
     if device.local:
         agent = local_agents.ensure(device, farm.program_for(device))
-        client = AgentClient(agent.address, agent.token, None, CALL_TIMEOUT_S)
-        try:
+        with AgentClient(agent.address, agent.token, None, CALL_TIMEOUT_S) as client:
             yield Endpoint(client, agent.address)
-        finally:
-            client.close()
         return
     # ssh: the SSH part forwards a local port to the board's agent
     from controller.ssh.connect import open_ssh_device  # imported late: paramiko is heavy
 
     with open_ssh_device(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
         # messages name the board by its SSH address, never the tunnel's loopback end
-        client = AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S, where=device.where())
-        try:
+        with AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S, where=device.where()) as client:
             yield Endpoint(client, device.where())
-        finally:
-            client.close()
 
