@@ -75,6 +75,12 @@ class CheckResult:
     def differs(self) -> bool:
         return self.status == DIFFERS
 
+    @property
+    def first_point(self) -> Optional[VarPoint]:
+        """The first differing var with its opr, from the comparison that found it (None if unknown)."""
+        return next((c.first_var for c in self.comparisons
+                     if c.first_var is not None and c.first_var.id == self.first), None)
+
 
 @dataclasses.dataclass(frozen=True)
 class DeviceSummary:

@@ -40,10 +40,8 @@ def comparison_json(c: Comparison) -> Dict[str, Any]:
 
 
 def check_json(c: CheckResult) -> Dict[str, Any]:
-    first_opr = None
-    for cmp in c.comparisons:
-        if cmp.first_var is not None and cmp.first_var.id == c.first:
-            first_opr = {"opr": cmp.first_var.opr, "type": cmp.first_var.type, "name": cmp.first_var.name}
+    p = c.first_point
+    first_opr = {"opr": p.opr, "type": p.type, "name": p.name} if p is not None else None
     return {
         "kind": c.kind, "status": c.status, "devices": list(c.devices), "runs": list(c.runs),
         "tolerance": c.tolerance, "differing": list(c.differing), "first": c.first, "first_opr": first_opr,

@@ -22,12 +22,11 @@ def _err(x) -> str:
 def _first(c: CheckResult) -> str:
     if c.first is None:
         return "-"
-    for cmp in c.comparisons:
-        if cmp.first_var is not None and cmp.first_var.id == c.first:
-            p = cmp.first_var
-            name = p.opr if len(p.opr) <= 40 else p.opr[:39] + "…"
-            return f"var{p.id} {p.type}\n{name}"
-    return f"var{c.first}"
+    p = c.first_point
+    if p is None:
+        return f"var{c.first}"
+    name = p.opr if len(p.opr) <= 40 else p.opr[:39] + "…"
+    return f"var{p.id} {p.type}\n{name}"
 
 
 def _roots(c: CheckResult) -> str:
