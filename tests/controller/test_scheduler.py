@@ -74,6 +74,7 @@ def test_job_error_is_raised_after_all_jobs_finish() -> None:
     assert "end b" in log
 
 
+@pytest.mark.timeout(300, method="thread")  # pytest-timeout's SIGALRM mode kept interrupt_main from landing
 def test_interrupt_cancels_every_job() -> None:
     log: List[str] = []
     gate = threading.Event()
