@@ -19,7 +19,7 @@ def token_from_metadata(metadata) -> Optional[str]:
     """The token from `authorization: Bearer <t>` or `x-larfarm-token: <t>`."""
     for key, value in metadata or ():
         if key == "authorization" and isinstance(value, str) and value.startswith("Bearer "):
-            return value[len("Bearer "):]
+            return value[len("Bearer ") :]
         if key == TOKEN_HEADER and isinstance(value, str):
             return value
     return None
@@ -30,7 +30,9 @@ def _rejecter(handler: grpc.RpcMethodHandler, method: str, why: str) -> grpc.Rpc
 
     def reject(request_or_iterator, context):
         log.warning("refused %s from %s: %s token", method, context.peer(), why)  # never the value
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, f"{why} token: pass the agent's token as 'authorization: Bearer <token>'")
+        context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, f"{why} token: pass the agent's token as 'authorization: Bearer <token>'"
+        )
 
     kw = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
     if handler.request_streaming and handler.response_streaming:

@@ -50,7 +50,9 @@ def is_loopback(host: str) -> bool:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="agent", description="larfarm agent: runs load_and_run on this device and serves its dumps over gRPC.")
+    p = argparse.ArgumentParser(
+        prog="agent", description="larfarm agent: runs load_and_run on this device and serves its dumps over gRPC."
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the agent's gRPC API")
@@ -94,7 +96,10 @@ def check_exposure(cfg: AgentConfig) -> None:
             log.warning("no token set: any local user can run programs through this agent")
         return
     if not cfg.token:
-        raise ConfigError("--listen", f"refusing to listen on {host} (beyond loopback) without a token; set --token-file or LARFARM_TOKEN")
+        raise ConfigError(
+            "--listen",
+            f"refusing to listen on {host} (beyond loopback) without a token; set --token-file or LARFARM_TOKEN",
+        )
     if not cfg.tls_cert:
         log.warning("listening on %s without TLS: the token and dumps cross the network in clear text", host)
 
@@ -105,8 +110,11 @@ def serve(args: argparse.Namespace) -> int:
     try:
         from agent.server import build_server  # grpc is imported only for serving
     except ImportError as err:
-        raise ConfigError("agent", f"missing Python package {err.name!r}: pip install grpcio protobuf "
-                          "grpcio-health-checking grpcio-reflection") from None
+        raise ConfigError(
+            "agent",
+            f"missing Python package {err.name!r}: pip install grpcio protobuf "
+            "grpcio-health-checking grpcio-reflection",
+        ) from None
     except Exception as err:  # the generated stubs refuse a grpcio/protobuf older than they were made for
         if type(err).__name__ not in ("RuntimeError", "VersionError"):
             raise

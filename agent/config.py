@@ -105,7 +105,9 @@ def _load_text(path: Path) -> dict:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{err.lineno}", f"{err.msg} (PyYAML is not installed, so the config must be JSON)") from None
+            raise ConfigError(
+                f"{path}:{err.lineno}", f"{err.msg} (PyYAML is not installed, so the config must be JSON)"
+            ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -114,9 +116,20 @@ def _load_text(path: Path) -> dict:
 
 
 _TOP_KEYS = {
-    "listen", "workspace", "token_file", "tls", "quota", "max_blob_size", "run_timeout_s",
-    "max_run_timeout_s", "keep_finished_s", "log_lines_max", "log_tail_size", "fetch_chunk_size",
-    "max_queued_runs", "runners",
+    "listen",
+    "workspace",
+    "token_file",
+    "tls",
+    "quota",
+    "max_blob_size",
+    "run_timeout_s",
+    "max_run_timeout_s",
+    "keep_finished_s",
+    "log_lines_max",
+    "log_tail_size",
+    "fetch_chunk_size",
+    "max_queued_runs",
+    "runners",
 }
 _RUNNER_KEYS = {"type", "path", "args", "extra_flags_allow", "env_allow", "env", "version"}
 

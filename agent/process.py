@@ -124,7 +124,9 @@ class Process:
                 text = raw.decode("utf-8", "replace").rstrip("\r\n")
                 self.on_log(stream, text[:MAX_LINE])
             elif n == self.log_lines_max:
-                self.on_log(stream, f"[larfarm: more than {self.log_lines_max} lines; the rest is only in {stream}.log]")
+                self.on_log(
+                    stream, f"[larfarm: more than {self.log_lines_max} lines; the rest is only in {stream}.log]"
+                )
         pipe.close()
 
     def _kill_group(self, sig: int) -> None:

@@ -29,8 +29,13 @@ class StoredRun:
 
 def save(folder: Path, run: StoredRun) -> None:
     """Write run.json atomically (temp file + rename)."""
-    data = {"run_id": run.run_id, "label": run.label, "runner": run.runner, "ended": run.ended,
-            "finished": asdict(run.record)}
+    data = {
+        "run_id": run.run_id,
+        "label": run.label,
+        "runner": run.runner,
+        "ended": run.ended,
+        "finished": asdict(run.record),
+    }
     tmp = folder / (RUN_RECORD + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, folder / RUN_RECORD)

@@ -108,7 +108,9 @@ class Runner:
                     raise RequestError(f"input {item.name!r}: format must be one of {', '.join(_FORMATS)}")
             if item.literal is not None:
                 if len(item.literal) > MAX_LITERAL or not _LITERAL.match(item.literal):
-                    raise RequestError(f"input {item.name!r}: literal must be a nested list of numbers like [[1,2],[3,4]]")
+                    raise RequestError(
+                        f"input {item.name!r}: literal must be a nested list of numbers like [[1,2],[3,4]]"
+                    )
             if item.shape is not None:
                 if not item.shape or len(item.shape) > 7 or any(d <= 0 or d > 1 << 31 for d in item.shape):
                     raise RequestError(f"input {item.name!r}: shape needs 1 to 7 positive dims")
@@ -117,8 +119,16 @@ class Runner:
                 raise RequestError(f"{name} must be between 0 and {MAX_ITER}")
         if req.iter == 0:
             raise RequestError("iter must be at least 1")
-        devices = [n for n, on in (("cpu", req.cpu), ("cpu_default", req.cpu_default),
-                                   ("multithread", req.multithread is not None), ("cuda", req.cuda)) if on]
+        devices = [
+            n
+            for n, on in (
+                ("cpu", req.cpu),
+                ("cpu_default", req.cpu_default),
+                ("multithread", req.multithread is not None),
+                ("cuda", req.cuda),
+            )
+            if on
+        ]
         if len(devices) > 1:
             raise RequestError(f"choose one device option, not {' and '.join(devices)}")
         if req.multithread is not None and not 1 <= req.multithread <= 1024:

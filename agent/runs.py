@@ -304,7 +304,10 @@ class RunManager:
             return None
 
         proc = Process(
-            cmd.argv, cmd.env, run.folder, timeout,
+            cmd.argv,
+            cmd.env,
+            run.folder,
+            timeout,
             on_log=lambda stream, text: run.emit(ev.LogEvent(stream, text)),
             on_tick=tick,
             log_lines_max=cfg.log_lines_max,

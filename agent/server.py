@@ -53,7 +53,9 @@ def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> Agen
         from grpc_health.v1 import health, health_pb2, health_pb2_grpc
         from grpc_reflection.v1alpha import reflection
     except ImportError as err:
-        raise ConfigError("agent", f"missing Python package ({err.name}): pip install grpcio-health-checking grpcio-reflection") from None
+        raise ConfigError(
+            "agent", f"missing Python package ({err.name}): pip install grpcio-health-checking grpcio-reflection"
+        ) from None
     from larfarm.agent.v1 import agent_pb2
 
     from agent.wire import agent_handler

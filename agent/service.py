@@ -96,8 +96,13 @@ def entry_msg(e: FileEntry) -> pb.FileEntry:
 
 def finished_msg(r: ev.FinishedRecord) -> pb.Finished:
     return pb.Finished(
-        state=_STATE[r.state], exit_code=r.exit_code, signal=r.signal, wall_s=r.wall_s,
-        peak_rss_bytes=r.peak_rss_bytes, error=r.error, manifest=[entry_msg(e) for e in r.manifest],
+        state=_STATE[r.state],
+        exit_code=r.exit_code,
+        signal=r.signal,
+        wall_s=r.wall_s,
+        peak_rss_bytes=r.peak_rss_bytes,
+        error=r.error,
+        manifest=[entry_msg(e) for e in r.manifest],
     )
 
 
@@ -128,19 +133,29 @@ def request_from_msg(m: pb.RunSpec) -> RunRequest:
         else:
             raise RequestError(f"input {name!r}: give a blob, a literal or a shape")
     return RunRequest(
-        runner=m.runner, model_sha256=m.model_sha256, inputs=tuple(inputs),
-        bin_io_dump=m.bin_io_dump, io_dump=m.io_dump,
+        runner=m.runner,
+        model_sha256=m.model_sha256,
+        inputs=tuple(inputs),
+        bin_io_dump=m.bin_io_dump,
+        io_dump=m.io_dump,
         iter=m.iter if m.HasField("iter") else None,
         warmup_iter=m.warmup_iter if m.HasField("warmup_iter") else None,
-        reproducible=m.reproducible, fast_run=m.fast_run,
+        reproducible=m.reproducible,
+        fast_run=m.fast_run,
         fast_run_algo_policy_sha256=m.fast_run_algo_policy_sha256,
         write_fast_run_algo_policy=m.write_fast_run_algo_policy,
-        cpu=m.cpu, cpu_default=m.cpu_default,
+        cpu=m.cpu,
+        cpu_default=m.cpu_default,
         multithread=m.multithread if m.HasField("multithread") else None,
-        cuda=m.cuda, lite=m.lite, verbose=m.verbose, model_info=m.model_info,
+        cuda=m.cuda,
+        lite=m.lite,
+        verbose=m.verbose,
+        model_info=m.model_info,
         extra_flags=tuple(m.extra_flags),
         megdnn_dbg=m.megdnn_dbg if m.HasField("megdnn_dbg") else None,
-        env=tuple(sorted(m.env.items())), timeout_s=m.timeout_s, label=m.label[:200],
+        env=tuple(sorted(m.env.items())),
+        timeout_s=m.timeout_s,
+        label=m.label[:200],
     )
 
 
@@ -165,12 +180,23 @@ class AgentService(pb_grpc.AgentServicer):
     def GetFacts(self, request, context):
         f = facts_mod.gather(self.config)
         return pb.Facts(
-            agent_version=f.agent_version, protocol=PROTOCOL, hostname=f.hostname, arch=f.arch,
-            os=f.os, os_release=f.os_release, cpu_model=f.cpu_model, cpu_cores=f.cpu_cores,
-            mem_total_bytes=f.mem_total_bytes, mem_available_bytes=f.mem_available_bytes,
-            disk_free_bytes=f.disk_free_bytes, quota_bytes=self.quota.limit, used_bytes=self.quota.used,
+            agent_version=f.agent_version,
+            protocol=PROTOCOL,
+            hostname=f.hostname,
+            arch=f.arch,
+            os=f.os,
+            os_release=f.os_release,
+            cpu_model=f.cpu_model,
+            cpu_cores=f.cpu_cores,
+            mem_total_bytes=f.mem_total_bytes,
+            mem_available_bytes=f.mem_available_bytes,
+            disk_free_bytes=f.disk_free_bytes,
+            quota_bytes=self.quota.limit,
+            used_bytes=self.quota.used,
             python_version=f.python_version,
-            runners=[pb.RunnerInfo(name=r.name, path=r.path, version=r.version, available=r.available) for r in f.runners],
+            runners=[
+                pb.RunnerInfo(name=r.name, path=r.path, version=r.version, available=r.available) for r in f.runners
+            ],
         )
 
     @_abort_on_error

@@ -59,10 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="dump folder of the other run (B)")
     p.add_argument("--txt-a", metavar="FILE", help="text dump (--io-dump) of run A: graph and execution order")
     p.add_argument("--txt-b", metavar="FILE", help="text dump of run B (checked against A's graph)")
-    p.add_argument("-e", "--tolerance", type=_tolerance, default=1e-3,
-                   help="max allowed error |a-b|/max(|a|,|b|,1), strict (default: 1e-3, as MegEngine)")
-    p.add_argument("--threshold", type=_threshold, default=None, metavar="auto|VALUE",
-                   help="cut for the second roots search: the suggested one (auto, default) or VALUE")
+    p.add_argument(
+        "-e",
+        "--tolerance",
+        type=_tolerance,
+        default=1e-3,
+        help="max allowed error |a-b|/max(|a|,|b|,1), strict (default: 1e-3, as MegEngine)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=None,
+        metavar="auto|VALUE",
+        help="cut for the second roots search: the suggested one (auto, default) or VALUE",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--limit", type=_count, default=None, help="print at most N differing vars (text)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -101,8 +111,18 @@ def _check_text_graph(graph, run, path: str) -> None:
         node = graph.nodes.get(v.var_id)
         if node is None:
             missing.append(v.var_id)
-        elif not inputs_agree(node, VarNode(id=v.var_id, name=v.var_name, opr=v.opr_name, opr_type=v.opr_type,
-                                            inputs=v.inputs, shape=None, dtype=None)):
+        elif not inputs_agree(
+            node,
+            VarNode(
+                id=v.var_id,
+                name=v.var_name,
+                opr=v.opr_name,
+                opr_type=v.opr_type,
+                inputs=v.inputs,
+                shape=None,
+                dtype=None,
+            ),
+        ):
             differ.append(v.var_id)
     if missing or differ:
         what = [f"{len(missing)} dumped vars are not in it (first: var {min(missing)})"] if missing else []
@@ -115,8 +135,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
     try:
         inputs_of, order, source, graph = _graph(args)
-        run = compare_folders(args.a, args.b, args.tolerance, workers=max(1, args.workers),
-                              inputs_of=inputs_of, order=order, graph_source=source)
+        run = compare_folders(
+            args.a,
+            args.b,
+            args.tolerance,
+            workers=max(1, args.workers),
+            inputs_of=inputs_of,
+            order=order,
+            graph_source=source,
+        )
         if graph is not None:
             _check_text_graph(graph, run, args.txt_a or args.txt_b)
         report = thresholds.analyse(run, args.threshold)

@@ -50,8 +50,9 @@ def _as_float32(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def compare_dumps(fa: DumpFile, fb: DumpFile, tolerance: float, *, full: bool = True,
-                  chunk_elems: int = CHUNK_ELEMS) -> Optional[TensorMetrics]:
+def compare_dumps(
+    fa: DumpFile, fb: DumpFile, tolerance: float, *, full: bool = True, chunk_elems: int = CHUNK_ELEMS
+) -> Optional[TensorMetrics]:
     """Metrics of two dump files of the same var; None when their shapes differ.
 
     Raises DumpFormatError when a payload cannot be read (for example the file
@@ -100,8 +101,9 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
                 acc.add(a, b, equal_bytes=same_type and ra == rb)
                 remaining -= k
     except OSError as exc:
-        raise DumpFormatError(getattr(exc, "filename", None) or fa.path, None,
-                              f"cannot read: {exc.strerror or exc}") from None
+        raise DumpFormatError(
+            getattr(exc, "filename", None) or fa.path, None, f"cannot read: {exc.strerror or exc}"
+        ) from None
     return acc.result()
 
 
@@ -162,8 +164,7 @@ class _Job:
     full: bool
 
 
-def compare_files(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance] = 1e-3, *,
-                  full: bool = True) -> VarDiff:
+def compare_files(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance] = 1e-3, *, full: bool = True) -> VarDiff:
     """Compare two single dump files (as MegEngine's tool does when given files)."""
     pa, pb = Path(a), Path(b)
     ea = DumpEntry(name=pa.name, path=pa, var_id=-1, input_index=None)
@@ -172,11 +173,17 @@ def compare_files(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance] =
     return _compare_job(_Job(pa.name, ea, eb, full), tol)
 
 
-def compare_folders(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance, Callable[[int], float]] = 1e-3, *,
-                    full: bool = True, workers: int = DEFAULT_WORKERS,
-                    inputs_of: Optional[Mapping[int, Sequence[int]]] = None,
-                    order: Optional[Sequence[int]] = None,
-                    graph_source: Optional[str] = None) -> RunDiff:
+def compare_folders(
+    a: PathLike,
+    b: PathLike,
+    tolerance: Union[float, Tolerance, Callable[[int], float]] = 1e-3,
+    *,
+    full: bool = True,
+    workers: int = DEFAULT_WORKERS,
+    inputs_of: Optional[Mapping[int, Sequence[int]]] = None,
+    order: Optional[Sequence[int]] = None,
+    graph_source: Optional[str] = None,
+) -> RunDiff:
     """Compare every dump file of folder ``a`` with the same-named file of ``b``.
 
     Files on one side only, and files that cannot be read, are reported in the
@@ -202,9 +209,17 @@ def compare_folders(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance,
         order = sorted({d.var_id for d in diffs})
     # A policy callable has no single value: report the smallest one it used.
     default_tol = tol.default if isinstance(tol, Tolerance) else min((d.tolerance for d in diffs), default=0.0)
-    return RunDiff(a=str(a), b=str(b), tolerance=default_tol, vars=diffs, inputs_of=inputs_of,
-                   order=tuple(order), graph_source=source,
-                   stray_a=folder_a.stray, stray_b=folder_b.stray)
+    return RunDiff(
+        a=str(a),
+        b=str(b),
+        tolerance=default_tol,
+        vars=diffs,
+        inputs_of=inputs_of,
+        order=tuple(order),
+        graph_source=source,
+        stray_a=folder_a.stray,
+        stray_b=folder_b.stray,
+    )
 
 
 def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:
@@ -222,9 +237,17 @@ def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:
     var_id = entry.var_id if entry.var_id >= 0 else (ha or hb).var_id if (ha or hb) else -1
     tolerance = tol(var_id)
     info = _title_fields(ha, hb)
-    base = dict(name=job.name, var_id=var_id, input_index=entry.input_index, tolerance=tolerance,
-                shape_a=ha.shape if ha else None, shape_b=hb.shape if hb else None,
-                dtype_a=ha.dtype.name if ha else None, dtype_b=hb.dtype.name if hb else None, **info)
+    base = dict(
+        name=job.name,
+        var_id=var_id,
+        input_index=entry.input_index,
+        tolerance=tolerance,
+        shape_a=ha.shape if ha else None,
+        shape_b=hb.shape if hb else None,
+        dtype_a=ha.dtype.name if ha else None,
+        dtype_b=hb.dtype.name if hb else None,
+        **info,
+    )
     if errors:
         return VarDiff(status=ERROR, error="; ".join(errors), **base)
     if job.b is None:
@@ -248,6 +271,7 @@ def _title_fields(*headers: Optional[DumpFile]) -> Dict[str, object]:
         except AnalysisError as exc:
             log.debug("%s", exc)
             continue
-        return dict(opr_name=title.var.owner_opr, opr_type=title.var.owner_type,
-                    var_name=title.var.name, inputs=title.input_ids)
+        return dict(
+            opr_name=title.var.owner_opr, opr_type=title.var.owner_type, var_name=title.var.name, inputs=title.input_ids
+        )
     return {}

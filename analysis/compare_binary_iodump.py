@@ -78,8 +78,7 @@ def check_pair(path0: str, path1: str, max_err: float) -> Outcome:
     shape = tuple(h0.shape)
     idx = tuple(int(i) for i in np.unravel_index(metrics.first_index, shape))
     v0, v1, err = metrics.first_values
-    msg = " not equal: shape={} nonequal_idx={} v0={} v1={} err={}".format(
-        shape, idx, _fmt(v0), _fmt(v1), _fmt(err))
+    msg = " not equal: shape={} nonequal_idx={} v0={} v1={} err={}".format(shape, idx, _fmt(v0), _fmt(v1), _fmt(err))
     return Outcome(message=record_name(path0, h0.title, h1.title) + msg)
 
 
@@ -117,15 +116,29 @@ def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
     errors.extend(f"{folder}: holds no dump files" for folder, n in zip((input0, input1), names) if not n)
     only0, only1 = names[0] - names[1], names[1] - names[0]
     if only0 or only1:
-        errors.append("dir files mismatch (comparing the {} common files): only in {}: {}; only in {}: {}".format(
-            len(names[0] & names[1]), input0, ", ".join(sorted(only0)) or "-",
-            input1, ", ".join(sorted(only1)) or "-"))
+        errors.append(
+            "dir files mismatch (comparing the {} common files): only in {}: {}; only in {}: {}".format(
+                len(names[0] & names[1]),
+                input0,
+                ", ".join(sorted(only0)) or "-",
+                input1,
+                ", ".join(sorted(only1)) or "-",
+            )
+        )
     common = sorted(names[0] & names[1], key=lambda n: str(Path(input0) / n))
     return [(str(Path(input0) / n), str(Path(input1) / n)) for n in common], errors
 
 
-def run(input0: str, input1: str, max_err: float = 1e-3, stop_on_error: bool = False, *,
-        out=None, err=None, workers: int = DEFAULT_WORKERS) -> int:
+def run(
+    input0: str,
+    input1: str,
+    max_err: float = 1e-3,
+    stop_on_error: bool = False,
+    *,
+    out=None,
+    err=None,
+    workers: int = DEFAULT_WORKERS,
+) -> int:
     """Compare and print like MegEngine's tool; returns the exit status."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
@@ -153,15 +166,18 @@ def run(input0: str, input1: str, max_err: float = 1e-3, stop_on_error: bool = F
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m analysis.{PROG}",
-        description=("compare tensor dumps generated BinaryOprIODump plugin, "
-                     "it can compare two dirs or two single files (output identical to MegEngine's tool)"),
+        description=(
+            "compare tensor dumps generated BinaryOprIODump plugin, "
+            "it can compare two dirs or two single files (output identical to MegEngine's tool)"
+        ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("input0", help="dirname or filename")
     parser.add_argument("input1", help="dirname or filename")
     parser.add_argument("-e", "--max-err", type=float, default=1e-3, help="max allowed error")
-    parser.add_argument("-s", "--stop-on-error", action="store_true",
-                        help="stop at the first differing var (exit status 1)")
+    parser.add_argument(
+        "-s", "--stop-on-error", action="store_true", help="stop at the first differing var (exit status 1)"
+    )
     return parser
 
 

@@ -45,8 +45,9 @@ class DTypeInfo:
         return (n_elems * self.bits + 7) // 8
 
 
-def _info(code: int, name: str, storage: str, bits: int, value: Optional[str] = None,
-          signed_lowbit: bool = False) -> DTypeInfo:
+def _info(
+    code: int, name: str, storage: str, bits: int, value: Optional[str] = None, signed_lowbit: bool = False
+) -> DTypeInfo:
     quantized = code >= PARAMETERIZED_BASE
     return DTypeInfo(
         code=code,
@@ -92,8 +93,7 @@ DTYPES: Dict[int, DTypeInfo] = {info.code: info for info in _TABLE}
 DTYPES_BY_NAME: Dict[str, DTypeInfo] = {info.name: info for info in _TABLE}
 
 
-def dtype_by_code(code: int, *, path: Optional[PathLike] = None,
-                  offset: Optional[int] = None) -> DTypeInfo:
+def dtype_by_code(code: int, *, path: Optional[PathLike] = None, offset: Optional[int] = None) -> DTypeInfo:
     """The DTypeInfo for a header's dtype code; UnknownDTypeError names path/offset if given."""
     try:
         return DTYPES[code]

@@ -76,8 +76,10 @@ class DumpFile:
             raise DumpFormatError(self.path, None, f"cannot read: {_os_reason(exc)}") from None
         if len(raw) != self.data_nbytes:
             raise DumpFormatError(
-                self.path, self.data_offset + len(raw),
-                f"file shrank while reading: payload needs {self.data_nbytes} bytes, got {len(raw)}")
+                self.path,
+                self.data_offset + len(raw),
+                f"file shrank while reading: payload needs {self.data_nbytes} bytes, got {len(raw)}",
+            )
         return raw
 
     def load(self) -> np.ndarray:
@@ -98,8 +100,10 @@ class DumpFile:
             raise DumpFormatError(self.path, None, f"cannot read: {_os_reason(exc)}") from None
         if arr.size != count:
             raise DumpFormatError(
-                self.path, self.data_offset,
-                f"file shrank while reading: payload needs {count} elements, got {arr.size}")
+                self.path,
+                self.data_offset,
+                f"file shrank while reading: payload needs {count} elements, got {arr.size}",
+            )
         if info.name == "BFloat16":
             arr = bfloat16_to_float32(arr)
         elif info.name == "Bool":
@@ -125,8 +129,9 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
 
-def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
-                      data_offset: int, title: str) -> Tuple[int, ...]:
+def _shape_from_slots(
+    path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int, data_offset: int, title: str
+) -> Tuple[int, ...]:
     """Recover ndim from the zero-padded slots, checked against the payload size.
 
     MegEngine stores no ndim: unused slots are 0, so an empty tensor (a dim of
@@ -143,24 +148,31 @@ def _shape_from_slots(path: Path, slots: Tuple[int, ...], info: DTypeInfo, paylo
         raise
 
 
-def _checked_shape(path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int,
-                   data_offset: int) -> Tuple[int, ...]:
+def _checked_shape(
+    path: Path, slots: Tuple[int, ...], info: DTypeInfo, payload: int, data_offset: int
+) -> Tuple[int, ...]:
     ndim = 0
     while ndim < len(slots) and slots[ndim] != 0:
         ndim += 1
     for i in range(ndim, len(slots)):
         if slots[i] != 0:
             raise DumpFormatError(
-                path, FIXED_HEADER + 4 * i,
-                f"shape slot {i} is {slots[i]} after an unused (zero) slot {ndim}; shape slots are {list(slots)}")
+                path,
+                FIXED_HEADER + 4 * i,
+                f"shape slot {i} is {slots[i]} after an unused (zero) slot {ndim}; shape slots are {list(slots)}",
+            )
     if not ndim:
-        raise DumpFormatError(path, FIXED_HEADER,
-                              f"all {len(slots)} shape slots are zero but the payload has {payload} bytes")
+        raise DumpFormatError(
+            path, FIXED_HEADER, f"all {len(slots)} shape slots are zero but the payload has {payload} bytes"
+        )
     shape = tuple(slots[:ndim])
     expected = info.payload_nbytes(_prod(shape))
     if expected != payload:
         raise DumpFormatError(
-            path, data_offset, f"payload is {payload} bytes but shape {_fmt_shape(shape)} x {info.name} needs {expected}")
+            path,
+            data_offset,
+            f"payload is {payload} bytes but shape {_fmt_shape(shape)} x {info.name} needs {expected}",
+        )
     return shape
 
 
@@ -195,19 +207,22 @@ def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
             size = os.fstat(f.fileno()).st_size
             fixed = f.read(FIXED_HEADER)
             if len(fixed) < FIXED_HEADER:
-                raise DumpFormatError(path, len(fixed),
-                                      f"truncated header: file has {size} bytes, a header needs at least {HEADER_SIZE}")
+                raise DumpFormatError(
+                    path, len(fixed), f"truncated header: file has {size} bytes, a header needs at least {HEADER_SIZE}"
+                )
             name_len, code, max_ndim = struct.unpack("<III", fixed)
             if max_ndim == 0 or max_ndim > _MAX_PLAUSIBLE_NDIM:
                 raise DumpFormatError(path, 8, f"max_ndim is {max_ndim}, expected {DEFAULT_MAX_NDIM}")
             header_size = FIXED_HEADER + 4 * max_ndim
             if size < header_size:
-                raise DumpFormatError(path, size,
-                                      f"truncated header: file has {size} bytes, the header needs {header_size}")
+                raise DumpFormatError(
+                    path, size, f"truncated header: file has {size} bytes, the header needs {header_size}"
+                )
             slots = struct.unpack(f"<{max_ndim}I", f.read(4 * max_ndim))
             if header_size + name_len > size:
-                raise DumpFormatError(path, header_size,
-                                      f"name length {name_len} runs past the end of the file ({size} bytes)")
+                raise DumpFormatError(
+                    path, header_size, f"name length {name_len} runs past the end of the file ({size} bytes)"
+                )
             title_bytes = f.read(name_len)
     except IsADirectoryError:
         raise DumpFormatError(path, None, "is a folder, expected a dump file") from None
@@ -223,9 +238,19 @@ def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
     title = _decode_title(path, title_bytes, header_size, errors)
     shape = _shape_from_slots(path, slots, info, payload, data_offset, title)
     var_id, input_index = _ids(path, title)
-    return DumpFile(path=path, var_id=var_id, input_index=input_index, dtype=info, max_ndim=max_ndim,
-                    shape_slots=tuple(slots), shape=shape, title=title, title_bytes=title_bytes,
-                    data_offset=data_offset, data_nbytes=payload)
+    return DumpFile(
+        path=path,
+        var_id=var_id,
+        input_index=input_index,
+        dtype=info,
+        max_ndim=max_ndim,
+        shape_slots=tuple(slots),
+        shape=shape,
+        title=title,
+        title_bytes=title_bytes,
+        data_offset=data_offset,
+        data_nbytes=payload,
+    )
 
 
 def _decode_title(path: Path, raw: bytes, offset: int, errors: str) -> str:
@@ -234,9 +259,11 @@ def _decode_title(path: Path, raw: bytes, offset: int, errors: str) -> str:
     except UnicodeDecodeError as exc:
         if errors == "strict":
             raise DumpFormatError(
-                path, offset + exc.start,
+                path,
+                offset + exc.start,
                 f"title is not ASCII (byte 0x{raw[exc.start]:02x} at title position {exc.start}); "
-                "MegEngine's tools cannot read it") from None
+                "MegEngine's tools cannot read it",
+            ) from None
         return raw.decode("utf-8", errors=errors)
 
 
@@ -249,21 +276,27 @@ def _ids(path: Path, title: str) -> Tuple[int, Optional[int]]:
         return out[1], None
     match = _TITLE_ID.match(title)
     if match is None:
-        raise DumpFormatError(path, None,
-                              "file name is not a var id (%06x) and the title does not start with var={id:N,")
+        raise DumpFormatError(
+            path, None, "file name is not a var id (%06x) and the title does not start with var={id:N,"
+        )
     inp = match.group(1)
     return int(match.group(2)), (None if inp is None else int(inp))
 
 
-def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
-                data: Union[bytes, bytearray, memoryview, np.ndarray], max_ndim: int = DEFAULT_MAX_NDIM) -> bytes:
+def encode_dump(
+    title: Union[str, bytes],
+    dtype_code: int,
+    shape: Sequence[int],
+    data: Union[bytes, bytearray, memoryview, np.ndarray],
+    max_ndim: int = DEFAULT_MAX_NDIM,
+) -> bytes:
     """The bytes of one dump file, laid out exactly as MegEngine writes them."""
     info = dtype_by_code(dtype_code)
     shape = tuple(int(d) for d in shape)
     if len(shape) > max_ndim:
         raise ValueError(f"shape {shape} has more than max_ndim={max_ndim} dims")
     for d in shape:
-        if not 0 <= d < 2 ** 32:
+        if not 0 <= d < 2**32:
             raise ValueError(f"shape {shape}: each dim must fit in a u32")
     title_bytes = title.encode("ascii") if isinstance(title, str) else bytes(title)
     payload = payload_bytes(data, info)
@@ -275,8 +308,14 @@ def encode_dump(title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
     return header + title_bytes + payload
 
 
-def write_dump(path: PathLike, title: Union[str, bytes], dtype_code: int, shape: Sequence[int],
-               data: Union[bytes, bytearray, memoryview, np.ndarray], max_ndim: int = DEFAULT_MAX_NDIM) -> Path:
+def write_dump(
+    path: PathLike,
+    title: Union[str, bytes],
+    dtype_code: int,
+    shape: Sequence[int],
+    data: Union[bytes, bytearray, memoryview, np.ndarray],
+    max_ndim: int = DEFAULT_MAX_NDIM,
+) -> Path:
     """Write one dump file atomically (temp file + rename): a reader never sees half a file."""
     path = Path(path)
     blob = encode_dump(title, dtype_code, shape, data, max_ndim)

@@ -23,8 +23,7 @@ from analysis.title import parse_layout
 _HEAD = re.compile(r"var(\d{1,20}) produced: name=")
 _HEAD_TAIL = re.compile(r"\{([^{}]*)\} opr(\d{1,20})$")
 _DEP = re.compile(r"  (?:\[i(\d{1,20})\])?var(\d{1,20}): (.*)$")
-_STATS = re.compile(
-    r"min=(\S+) max=(\S+) mean=(\S+) l2=(\S+) sd=(\S+)(?: ([sd]))?(?:  <[^>]*>)?$")
+_STATS = re.compile(r"min=(\S+) max=(\S+) mean=(\S+) l2=(\S+) sd=(\S+)(?: ([sd]))?(?:  <[^>]*>)?$")
 _LAZY_OPR = re.compile(r"#(\d{1,20}): opr(\d{1,20}) (.*)\{([^{}]*)\}$")
 _LAZY_VAR = re.compile(r"  var(\d{1,20}): name=(.*)$")
 _LAYOUT = re.compile(r"\{(?:\d{1,20}\(-?\d{1,20}\)(?:,\d{1,20}\(-?\d{1,20}\))*)?(?: @ [^{}]*)? [A-Za-z][A-Za-z0-9_]*\}")
@@ -129,8 +128,7 @@ def parse_text_dump(path: PathLike, *, partial: bool = False) -> TextDump:
     return parse_text_dump_lines(lines, path, partial=partial)
 
 
-def parse_text_dump_lines(lines: Iterable[str], path: Optional[PathLike] = None, *,
-                          partial: bool = False) -> TextDump:
+def parse_text_dump_lines(lines: Iterable[str], path: Optional[PathLike] = None, *, partial: bool = False) -> TextDump:
     """Parse the lines of a text dump (without newlines); see parse_text_dump."""
     return _Parser(None if path is None else Path(path), partial).run(list(lines))
 
@@ -171,8 +169,9 @@ class _Parser:
             else:
                 raise self.error(i + 1, f"expected 'varN produced:' here, got {_clip(line)!r}")
         iterations = self.apply_lazy(_split_iterations(self.records))
-        return TextDump(path=self.path, iterations=iterations, lazy=self.lazy, oprs=self.oprs,
-                        cut_at_line=self.cut_at_line)
+        return TextDump(
+            path=self.path, iterations=iterations, lazy=self.lazy, oprs=self.oprs, cut_at_line=self.cut_at_line
+        )
 
     def record(self, lines: List[str], i: int) -> int:
         head = self.head(lines[i], i + 1)
@@ -189,12 +188,13 @@ class _Parser:
                 i += 1
             if i >= len(lines) or not lines[i].startswith(" val: "):
                 raise self.error(i + 1, f"var{head['id']}: expected ' val: ' after the deps")
-            val = lines[i][len(" val: "):]
+            val = lines[i][len(" val: ") :]
             if val.rstrip() != _LAZY:
                 values, truncated, stats, storage = self.val(val, i + 1)
             i += 1
-        self.records.append(TextVar(deps=tuple(deps), values=values, stats=stats, storage=storage,
-                                    values_truncated=truncated, **head))
+        self.records.append(
+            TextVar(deps=tuple(deps), values=values, stats=stats, storage=storage, values_truncated=truncated, **head)
+        )
         return i
 
     def head(self, line: str, lineno: int) -> dict:
@@ -204,14 +204,23 @@ class _Parser:
         tail = _HEAD_TAIL.search(line)
         if tail is None:
             raise self.error(lineno, "expected the record to end in '{OprType} oprN'")
-        body = line[match.end():tail.start()]
+        body = line[match.end() : tail.start()]
         split = _split_head(body)
         if split is None:
             raise self.error(lineno, "cannot find ' layout=...' and ' owner_opr=' in the record head")
         name, layout, owner = split
         shape, dtype = _layout_shape(layout)
-        return dict(id=int(match.group(1)), name=name, layout=layout, shape=shape, dtype=dtype,
-                    owner_opr=owner, owner_type=tail.group(1), opr_id=int(tail.group(2)), line=lineno)
+        return dict(
+            id=int(match.group(1)),
+            name=name,
+            layout=layout,
+            shape=shape,
+            dtype=dtype,
+            owner_opr=owner,
+            owner_type=tail.group(1),
+            opr_id=int(tail.group(2)),
+            line=lineno,
+        )
 
     def dep(self, line: str, lineno: int) -> TextDep:
         match = _DEP.match(line)
@@ -237,8 +246,10 @@ class _Parser:
         values, truncated = _values(text[1:close], lambda r: self.error(lineno, r))
         stats_match = _STATS.match(text, close + 1)
         if stats_match is None:
-            raise self.error(lineno, f"expected 'min=.. max=.. mean=.. l2=.. sd=..' after the values, got "
-                                     f"{_clip(text[close + 1:])!r}")
+            raise self.error(
+                lineno,
+                f"expected 'min=.. max=.. mean=.. l2=.. sd=..' after the values, got {_clip(text[close + 1 :])!r}",
+            )
         stats = _stats(stats_match, lambda r: self.error(lineno, r))
         return values, truncated, stats, stats_match.group(6)
 
@@ -258,7 +269,7 @@ class _Parser:
             open_ = rest.rfind(" [", 0, close + 1) if close >= 0 else -1
             if open_ < 0:
                 raise self.error(i + 1, "recorded value line has no '[values]min=' part")
-            values, truncated = _values(rest[open_ + 2:close], lambda r: self.error(i + 1, r))
+            values, truncated = _values(rest[open_ + 2 : close], lambda r: self.error(i + 1, r))
             stats_match = _STATS.match(rest, close + 1)
             if stats_match is None:
                 raise self.error(i + 1, "recorded value line has no statistics")
@@ -284,7 +295,7 @@ class _Parser:
 
 def _is_last_record(lines: List[str], start: int) -> bool:
     """True when no record head or section marker follows the record starting at ``start``."""
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if _HEAD.match(line) or line in (_BEGIN_LAZY, _RECORDED):
             return False
     return True
@@ -317,9 +328,12 @@ def _split_head(body: str) -> Optional[Tuple[str, str, str]]:
             lay_end = lay_start + len("<invalid>")
         elif body.startswith("{", lay_start):
             lay_end = _brace_end(body, lay_start)
-        if (lay_end is not None and body.startswith(" owner_opr=", lay_end)
-                and (lay_end - lay_start == len("<invalid>") or _LAYOUT.fullmatch(body, lay_start, lay_end))):
-            return body[:idx], body[lay_start:lay_end], body[lay_end + len(" owner_opr="):]
+        if (
+            lay_end is not None
+            and body.startswith(" owner_opr=", lay_end)
+            and (lay_end - lay_start == len("<invalid>") or _LAYOUT.fullmatch(body, lay_start, lay_end))
+        ):
+            return body[:idx], body[lay_start:lay_end], body[lay_end + len(" owner_opr=") :]
         start = idx + 1
 
 

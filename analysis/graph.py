@@ -140,8 +140,10 @@ class VarGraph:
         MegEngine allocates ids in construction order, so this is ascending ids
         for real graphs; the topological sort keeps it right even if not.
         """
-        pending = {vid: sum(1 for i in dict.fromkeys(n.inputs) if i in self.nodes and i != vid)
-                   for vid, n in self.nodes.items()}
+        pending = {
+            vid: sum(1 for i in dict.fromkeys(n.inputs) if i in self.nodes and i != vid)
+            for vid, n in self.nodes.items()
+        }
         ready = [vid for vid, count in pending.items() if count == 0]
         heapq.heapify(ready)
         order = []
@@ -163,11 +165,16 @@ class VarGraph:
     def diff(self, other: "VarGraph") -> GraphDiff:
         """How this graph and another of the same run disagree."""
         mine, theirs = set(self.nodes), set(other.nodes)
-        differ = tuple((vid, self.nodes[vid].inputs, other.nodes[vid].inputs)
-                       for vid in sorted(mine & theirs)
-                       if not inputs_agree(self.nodes[vid], other.nodes[vid]))
-        return GraphDiff(only_in_first=tuple(sorted(mine - theirs)),
-                         only_in_second=tuple(sorted(theirs - mine)), inputs_differ=differ)
+        differ = tuple(
+            (vid, self.nodes[vid].inputs, other.nodes[vid].inputs)
+            for vid in sorted(mine & theirs)
+            if not inputs_agree(self.nodes[vid], other.nodes[vid])
+        )
+        return GraphDiff(
+            only_in_first=tuple(sorted(mine - theirs)),
+            only_in_second=tuple(sorted(theirs - mine)),
+            inputs_differ=differ,
+        )
 
     def agrees_with(self, other: "VarGraph") -> bool:
         """True when both have the same dumped vars with the same input lists."""
@@ -181,23 +188,28 @@ class VarGraph:
             if theirs is not None:
                 if not node.inputs_complete and theirs.inputs_complete and inputs_agree(node, theirs):
                     node = replace(node, inputs=theirs.inputs, input_slots=None)
-                node = replace(node,
-                               opr_id=node.opr_id if node.opr_id is not None else theirs.opr_id,
-                               shape=node.shape if node.shape is not None else theirs.shape,
-                               dtype=node.dtype if node.dtype is not None else theirs.dtype)
+                node = replace(
+                    node,
+                    opr_id=node.opr_id if node.opr_id is not None else theirs.opr_id,
+                    shape=node.shape if node.shape is not None else theirs.shape,
+                    dtype=node.dtype if node.dtype is not None else theirs.dtype,
+                )
             nodes[vid] = node
         external = {**other.external, **self.external}
         for vid in nodes:
             external.pop(vid, None)
-        return VarGraph(nodes=nodes, external=external, problems=list(self.problems) + list(other.problems),
-                        recorded_order=self.recorded_order or other.recorded_order)
+        return VarGraph(
+            nodes=nodes,
+            external=external,
+            problems=list(self.problems) + list(other.problems),
+            recorded_order=self.recorded_order or other.recorded_order,
+        )
 
     # -- constructors -------------------------------------------------------
     @classmethod
     def from_titles(cls, titles: Mapping[int, VarInfo], inputs: Mapping[int, Tuple[VarInfo, ...]]) -> "VarGraph":
         """Build from parsed titles: ``titles[id]`` the var, ``inputs[id]`` its opr's inputs."""
-        nodes = {vid: _node_from_info(info, tuple(v.id for v in inputs.get(vid, ())))
-                 for vid, info in titles.items()}
+        nodes = {vid: _node_from_info(info, tuple(v.id for v in inputs.get(vid, ()))) for vid, info in titles.items()}
         external: Dict[int, VarNode] = {}
         for ins in inputs.values():
             for info in ins:
@@ -232,8 +244,9 @@ class VarGraph:
                 problems.append(exc)
                 continue
             if title.var.id != entry.var_id:
-                exc = DumpFormatError(entry.path, None,
-                                      f"file name says var {entry.var_id} but the title says var {title.var.id}")
+                exc = DumpFormatError(
+                    entry.path, None, f"file name says var {entry.var_id} but the title says var {title.var.id}"
+                )
                 if strict:
                     raise exc
                 problems.append(exc)
@@ -261,15 +274,30 @@ class VarGraph:
         records = dump.iterations[iteration]
         for rec in records:
             slots = rec.input_slots
-            nodes[rec.id] = VarNode(id=rec.id, name=rec.name, opr=rec.owner_opr, opr_type=rec.owner_type,
-                                    inputs=rec.input_ids, shape=rec.shape, dtype=rec.dtype, opr_id=rec.opr_id,
-                                    input_slots=None if slots == tuple(range(len(slots))) else slots)
+            nodes[rec.id] = VarNode(
+                id=rec.id,
+                name=rec.name,
+                opr=rec.owner_opr,
+                opr_type=rec.owner_type,
+                inputs=rec.input_ids,
+                shape=rec.shape,
+                dtype=rec.dtype,
+                opr_id=rec.opr_id,
+                input_slots=None if slots == tuple(range(len(slots))) else slots,
+            )
         return cls(nodes=nodes, recorded_order=tuple(rec.id for rec in records))
 
 
 def _node_from_info(info: VarInfo, inputs: Tuple[int, ...]) -> VarNode:
-    return VarNode(id=info.id, name=info.name, opr=info.owner_opr, opr_type=info.owner_type,
-                   inputs=inputs, shape=info.shape, dtype=info.dtype)
+    return VarNode(
+        id=info.id,
+        name=info.name,
+        opr=info.owner_opr,
+        opr_type=info.owner_type,
+        inputs=inputs,
+        shape=info.shape,
+        dtype=info.dtype,
+    )
 
 
 def inputs_agree(a: VarNode, b: VarNode) -> bool:
@@ -288,9 +316,13 @@ def inputs_agree(a: VarNode, b: VarNode) -> bool:
         slots = part.input_slots or ()
         last = dict(zip(part.inputs, slots))
         n = len(full.inputs)
-        if (slots and slots[-1] == n - 1 and set(full.inputs) == set(part.inputs)
-                and all(full.inputs[k] == v for v, k in last.items())
-                and all(last[v] >= k for k, v in enumerate(full.inputs))):
+        if (
+            slots
+            and slots[-1] == n - 1
+            and set(full.inputs) == set(part.inputs)
+            and all(full.inputs[k] == v for v, k in last.items())
+            and all(last[v] >= k for k, v in enumerate(full.inputs))
+        ):
             return True
     return False
 

@@ -239,8 +239,9 @@ class ErrorAccumulator:
         return fa, fb
 
     @staticmethod
-    def _patch_nonfinite(a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray,
-                         d: np.ndarray, err: np.ndarray) -> None:
+    def _patch_nonfinite(
+        a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray, d: np.ndarray, err: np.ndarray
+    ) -> None:
         """Where a side is NaN/Inf: error 0 if both agree (NaN and NaN, same Inf), else inf."""
         nonfin = ~(fa & fb)
         agree = (np.isnan(a) & np.isnan(b)) | (a == b)
@@ -248,8 +249,15 @@ class ErrorAccumulator:
         err[nonfin] = value[nonfin]
         d[nonfin] = value[nonfin]
 
-    def _accumulate_full(self, a: np.ndarray, b: np.ndarray, d: np.ndarray, den: np.ndarray,
-                         fa: Optional[np.ndarray], fb: Optional[np.ndarray]) -> None:
+    def _accumulate_full(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        d: np.ndarray,
+        den: np.ndarray,
+        fa: Optional[np.ndarray],
+        fb: Optional[np.ndarray],
+    ) -> None:
         self._max_abs = max(self._max_abs, float(d.max()))
         rel = np.maximum(den, _TINY, out=den)
         np.divide(d, rel, out=rel)

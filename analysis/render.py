@@ -72,16 +72,20 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
     differing = run.differing()
     if differing:
         amp = run.amplification
-        lines += ["", "differing vars (execution order):",
-                  f"  {'id':>6}  {'opr type':<20}  {'name':<{NAME_WIDTH}}  {'max err':>9}  {'max abs':>9}"
-                  f"  {'amplif.':>8}  over tol"]
+        lines += [
+            "",
+            "differing vars (execution order):",
+            f"  {'id':>6}  {'opr type':<20}  {'name':<{NAME_WIDTH}}  {'max err':>9}  {'max abs':>9}"
+            f"  {'amplif.':>8}  over tol",
+        ]
         shown = differing if limit is None else differing[:limit]
         for v in shown:
             m = v.metrics
             lines.append(
                 f"  {v.var_id:>6}  {_clip(v.opr_type, 20):<20}  {_clip(v.var_name or v.opr_name):<{NAME_WIDTH}}"
                 f"  {fmt_err(v.max_err):>9}  {fmt_err(None if m is None else m.max_abs):>9}"
-                f"  {fmt_amp(amp.get(v.var_id)):>8}  {_over(v)}")
+                f"  {fmt_amp(amp.get(v.var_id)):>8}  {_over(v)}"
+            )
         if len(shown) < len(differing):
             lines.append(f"  ... {len(differing) - len(shown)} more (--limit)")
     for label, items in (("only in A", run.only_a()), ("only in B", run.only_b())):
@@ -90,14 +94,16 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
     for v in run.errors():
         lines.append(f"unreadable: {v.error}")
     if run.stray_a or run.stray_b:
-        lines.append("ignored (not dump names): " + ", ".join(
-            [f"A/{n}" for n in run.stray_a] + [f"B/{n}" for n in run.stray_b]))
+        lines.append(
+            "ignored (not dump names): " + ", ".join([f"A/{n}" for n in run.stray_a] + [f"B/{n}" for n in run.stray_b])
+        )
     lines.append("")
     first = run.first()
     lines.append("first: " + ("none" if first is None else f"{describe(first)} err {fmt_err(first.max_err)}"))
     roots = run.roots()
-    lines.append("roots: " + ("none" if not roots else "; ".join(
-        f"{describe(v)} err {fmt_err(v.max_err)}" for v in roots)))
+    lines.append(
+        "roots: " + ("none" if not roots else "; ".join(f"{describe(v)} err {fmt_err(v.max_err)}" for v in roots))
+    )
     if report is not None:
         lines.append(_threshold_line(report))
     return "\n".join(lines) + "\n"

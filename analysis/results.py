@@ -137,7 +137,10 @@ class VarDiff:
                 mean_abs=json_float(m.mean_abs),
                 cosine=json_float(m.cosine),
                 sqnr_db=json_float(m.sqnr_db),
-                nan_a=m.nan_a, nan_b=m.nan_b, inf_a=m.inf_a, inf_b=m.inf_b,
+                nan_a=m.nan_a,
+                nan_b=m.nan_b,
+                inf_a=m.inf_a,
+                inf_b=m.inf_b,
             )
         return out
 

@@ -85,11 +85,12 @@ def log_histogram(values: Sequence[float]) -> Tuple[Tuple[float, float, int], ..
     counts = {d: 0 for d in range(lo, hi + 1)}
     for d in decades:
         counts[d] += 1
-    return tuple((10.0 ** d, 10.0 ** (d + 1), counts[d]) for d in range(lo, hi + 1))
+    return tuple((10.0**d, 10.0 ** (d + 1), counts[d]) for d in range(lo, hi + 1))
 
 
-def suggest_tolerance(errors: Sequence[float], floor: float = 0.0,
-                      min_gap_decades: float = MIN_GAP_DECADES) -> Optional[Suggestion]:
+def suggest_tolerance(
+    errors: Sequence[float], floor: float = 0.0, min_gap_decades: float = MIN_GAP_DECADES
+) -> Optional[Suggestion]:
     """The geometric middle of the largest log-gap among errors > ``floor``, if wide enough."""
     vals = sorted(v for v in errors if exceeds(v, floor) and v > 0 and math.isfinite(v))
     if len(vals) < 2:
@@ -103,16 +104,17 @@ def suggest_tolerance(errors: Sequence[float], floor: float = 0.0,
     return Suggestion(tolerance=float(f"{cut:.3g}"), below=vals[best], above=vals[best + 1], gap_decades=gap)
 
 
-def error_stats(errors: Sequence[float], floor: float = 0.0,
-                min_gap_decades: float = MIN_GAP_DECADES) -> ErrorStats:
+def error_stats(errors: Sequence[float], floor: float = 0.0, min_gap_decades: float = MIN_GAP_DECADES) -> ErrorStats:
     """ErrorStats of per-var errors; the suggestion considers only errors over ``floor``."""
     errs = [float(e) for e in errors]
     finite = sorted(e for e in errs if math.isfinite(e) and e > 0)
     suggestion = suggest_tolerance(errs, floor, min_gap_decades)
     over = [e for e in errs if exceeds(e, floor)]
     if suggestion is not None:
-        reason = (f"largest gap among the {len(over)} errors over {floor:g}: {suggestion.below:.3g} .. "
-                  f"{suggestion.above:.3g} ({suggestion.gap_decades:.1f} decades)")
+        reason = (
+            f"largest gap among the {len(over)} errors over {floor:g}: {suggestion.below:.3g} .. "
+            f"{suggestion.above:.3g} ({suggestion.gap_decades:.1f} decades)"
+        )
     elif len([e for e in over if math.isfinite(e)]) < 2:
         reason = f"fewer than two finite errors over {floor:g}: nothing to separate"
     else:
@@ -140,12 +142,16 @@ class ThresholdReport:
     differing: int
 
     def to_dict(self) -> Dict[str, Any]:
-        return {**self.stats.to_dict(), "cut": self.cut, "cut_source": self.cut_source,
-                "roots_at_cut": list(self.roots), "differing_at_cut": self.differing}
+        return {
+            **self.stats.to_dict(),
+            "cut": self.cut,
+            "cut_source": self.cut_source,
+            "roots_at_cut": list(self.roots),
+            "differing_at_cut": self.differing,
+        }
 
 
-def analyse(run: RunDiff, cut: Optional[float] = None, *,
-            min_gap_decades: float = MIN_GAP_DECADES) -> ThresholdReport:
+def analyse(run: RunDiff, cut: Optional[float] = None, *, min_gap_decades: float = MIN_GAP_DECADES) -> ThresholdReport:
     """Statistics of ``run``'s per-var errors, then roots at ``cut`` (or the suggested one)."""
     errors = [v.max_err for v in run.outputs() if v.max_err is not None]
     stats = error_stats(errors, run.tolerance, min_gap_decades)

@@ -146,7 +146,7 @@ def _numbered_items(text: str, pos: int) -> Optional[List[VarInfo]]:
         except StopIteration:
             stack.pop()
             continue
-        del chosen[len(stack) - 1:]
+        del chosen[len(stack) - 1 :]
         chosen.append(item)
         if end == len(text) and len(chosen) > 1:  # MegEngine numbers inputs only when there are several
             return chosen
@@ -185,20 +185,34 @@ def _items_at(text: str, pos: int) -> Iterator[Tuple[VarInfo, int]]:
     body_start = dt.end()
     found = False
     for tail in _TAIL.finditer(text, body_start):
-        split = _split_owner_and_name(text[body_start:tail.start()])
+        split = _split_owner_and_name(text[body_start : tail.start()])
         if split is None:
             continue
         owner_opr, owner_type, name = split
         found = True
-        yield VarInfo(
-            id=var_id, layout_kind=kind, shape=shape, strides=strides, format=fmt, dtype=dtype,
-            owner_opr=owner_opr, owner_type=owner_type, name=name, slot=int(tail.group(1)),
-            comp_node=tail.group(2), storage=tail.group(3), infer_shape=int(tail.group(4)),
-            infer_value=int(tail.group(5)),
-        ), tail.end()
+        yield (
+            VarInfo(
+                id=var_id,
+                layout_kind=kind,
+                shape=shape,
+                strides=strides,
+                format=fmt,
+                dtype=dtype,
+                owner_opr=owner_opr,
+                owner_type=owner_type,
+                name=name,
+                slot=int(tail.group(1)),
+                comp_node=tail.group(2),
+                storage=tail.group(3),
+                infer_shape=int(tail.group(4)),
+                infer_value=int(tail.group(5)),
+            ),
+            tail.end(),
+        )
     if not found:
-        raise TitleError(f"var {var_id}: expected 'owner:OPR{{TYPE}}, name:VAR, slot:N, CompNode(...), s, N, N}}'",
-                         body_start)
+        raise TitleError(
+            f"var {var_id}: expected 'owner:OPR{{TYPE}}, name:VAR, slot:N, CompNode(...), s, N, N}}'", body_start
+        )
 
 
 def _split_owner_and_name(body: str) -> Optional[Tuple[str, str, str]]:
@@ -209,8 +223,8 @@ def _split_owner_and_name(body: str) -> Optional[Tuple[str, str, str]]:
         if idx < 0:
             return None
         brace = body.rfind("{", 0, idx)
-        if brace >= 0 and _OPR_TYPE.fullmatch(body[brace + 1:idx]):
-            return body[:brace], body[brace + 1:idx], body[idx + len(_NAME_SEP):]
+        if brace >= 0 and _OPR_TYPE.fullmatch(body[brace + 1 : idx]):
+            return body[:brace], body[brace + 1 : idx], body[idx + len(_NAME_SEP) :]
         start = idx + 1
 
 
@@ -278,9 +292,11 @@ def format_var_info(info: VarInfo) -> str:
         dims = ",".join(f"{d}({s})" for d, s in zip(info.shape, strides))
         fmt = f" @ {info.format}" if info.format is not None else ""
         layout = "{" + dims + fmt + " " + info.dtype + "}"
-    return (f"{{id:{info.id}, {info.layout_kind}:{layout}, {info.dtype}, owner:{info.owner_opr}{{{info.owner_type}}}, "
-            f"name:{info.name}, slot:{info.slot}, {info.comp_node}, {info.storage}, {info.infer_shape}, "
-            f"{info.infer_value}}}")
+    return (
+        f"{{id:{info.id}, {info.layout_kind}:{layout}, {info.dtype}, owner:{info.owner_opr}{{{info.owner_type}}}, "
+        f"name:{info.name}, slot:{info.slot}, {info.comp_node}, {info.storage}, {info.infer_shape}, "
+        f"{info.infer_value}}}"
+    )
 
 
 def format_title(title: Title) -> str:

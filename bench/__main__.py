@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
     wanted = set(argv)
     failed = []
     for script in sorted(here.glob("bench_*.py")):
-        if wanted and script.stem not in wanted and script.stem[len("bench_"):] not in wanted:
+        if wanted and script.stem not in wanted and script.stem[len("bench_") :] not in wanted:
             continue
         print(f"== {script.stem}", flush=True)
         rc = subprocess.call([sys.executable, "-m", f"bench.{script.stem}"], cwd=here.parent)

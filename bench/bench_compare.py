@@ -33,8 +33,12 @@ REPEATS = int(os.environ.get("BENCH_COMPARE_REPEATS", "2"))
 def megengine_script() -> Path:
     """MegEngine 1.13.0's compare_binary_iodump.py, from the Lite runtime cache or the wheel."""
     # Ask in a child process so this one does not grow (see measure()).
-    proc = subprocess.run([sys.executable, "-c", "from agent.lar_lite import runtime; print(runtime.ensure())"],
-                          cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from agent.lar_lite import runtime; print(runtime.ensure())"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode == 0 and (Path(proc.stdout.strip()) / TOOL).is_file():
         return Path(proc.stdout.strip()) / TOOL
     print(f"bench_compare: Lite runtime cache has no {TOOL}; fetching the wheel", file=sys.stderr)
@@ -69,8 +73,10 @@ def _title(vid: int, shape: Sequence[int], prev: Optional[int]) -> str:
     layout = ",".join(f"{d}({s})" for d, s in zip(shape, reversed(strides)))
 
     def info(i: int) -> str:
-        return (f"{{id:{i}, layout:{{{layout} Float32}}, Float32, owner:conv{i}{{ConvolutionForward}}, "
-                f"name:conv{i}, slot:0, CompNode(\"cpu0:0\" from \"cpu0:0\"), s, 4, 8}}")
+        return (
+            f"{{id:{i}, layout:{{{layout} Float32}}, Float32, owner:conv{i}{{ConvolutionForward}}, "
+            f'name:conv{i}, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}}'
+        )
 
     return f"var={info(vid)} owner_opr_inputs={'' if prev is None else info(prev)}"
 
@@ -122,8 +128,11 @@ def run_case(name: str, folder: Path, script: Path) -> None:
                 raise SystemExit(f"bench_compare: {label} exited {rc} on {name}")
             best[label] = (min(best[label][0], wall), max(best[label][1], rss))
     (w_ours, r_ours), (w_me, r_me), (w_full, r_full) = best["ours"], best["megengine"], best["full"]
-    print(f"# {name}: ours {w_ours:.2f} s {r_ours:.0f} MiB, full report {w_full:.2f} s {r_full:.0f} MiB, "
-          f"megengine {w_me:.2f} s {r_me:.0f} MiB", flush=True)
+    print(
+        f"# {name}: ours {w_ours:.2f} s {r_ours:.0f} MiB, full report {w_full:.2f} s {r_full:.0f} MiB, "
+        f"megengine {w_me:.2f} s {r_me:.0f} MiB",
+        flush=True,
+    )
     print(f"BENCH compare_speedup_vs_megengine_{name} {w_me / w_ours:.2f} x target >= 5", flush=True)
     print(f"BENCH compare_peak_rss_ratio_vs_megengine_{name} {r_ours / r_me:.3f} x target <= 1", flush=True)
     print(f"BENCH compare_full_report_speedup_vs_megengine_{name} {w_me / w_full:.2f} x target >= 1", flush=True)
@@ -140,8 +149,19 @@ def main(argv: Sequence[str]) -> int:
         try:
             # Generate in a child: a child's peak RSS counts its parent's RSS at
             # fork time, so the measuring process must stay small.
-            subprocess.run([sys.executable, "-m", "bench.bench_compare", "--generate", str(tmp), str(n_vars),
-                            ",".join(map(str, shape))], cwd=ROOT, check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.bench_compare",
+                    "--generate",
+                    str(tmp),
+                    str(n_vars),
+                    ",".join(map(str, shape)),
+                ],
+                cwd=ROOT,
+                check=True,
+            )
             run_case(name, tmp, script)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -219,9 +219,21 @@ def _agent(base: Path) -> tuple[subprocess.Popen, str, str]:
     port_file = base / "agent.port"
     env = dict(os.environ, LARFARM_TOKEN=token)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent", "serve", "--config", str(base / "agent.json"), "--listen", "127.0.0.1:0",
-         "--port-file", str(port_file)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(base / "agent.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "serve",
+            "--config",
+            str(base / "agent.json"),
+            "--listen",
+            "127.0.0.1:0",
+            "--port-file",
+            str(port_file),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(base / "agent.log", "wb"),
     )
     for _ in range(600):
         if port_file.is_file():
@@ -249,8 +261,11 @@ def main(skip_sftp: bool = False) -> int:
         if not fin.ok:
             raise RuntimeError(f"bench run failed: {fin.error}")
         total = sum(e.size for e in fin.manifest if e.var_id is not None)
-        print(f"# dump: {sum(1 for e in fin.manifest if e.var_id is not None)} files, {total / 1e6:.0f} MB, "
-              f"written and hashed by the agent in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"# dump: {sum(1 for e in fin.manifest if e.var_id is not None)} files, {total / 1e6:.0f} MB, "
+            f"written and hashed by the agent in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
         bin_dir = base / "ws" / "runs" / fin.run_id / "out" / "bin"
         names = [e.name for e in fin.manifest if e.var_id is not None]
 
@@ -268,7 +283,7 @@ def main(skip_sftp: bool = False) -> int:
         }
         order = list(methods)
         for r in range(ROUNDS):
-            for name in order[r % 3:] + order[: r % 3]:  # rotate: no method always goes first
+            for name in order[r % 3 :] + order[: r % 3]:  # rotate: no method always goes first
                 dest = sink / f"{name}{r}"
                 s, n = _timed(methods[name], dest)
                 if n != total:
@@ -279,15 +294,18 @@ def main(skip_sftp: bool = False) -> int:
         sock_proc.terminate()
 
         if skip_sftp:
-            print(f"# grpc {mbps(grpc_best):.0f} MB/s, socket {mbps(sock_best):.0f} MB/s, "
-                  f"socket+sha256 {mbps(sockv_best):.0f} MB/s, ratio {sock_best / grpc_best:.2f}")
+            print(
+                f"# grpc {mbps(grpc_best):.0f} MB/s, socket {mbps(sock_best):.0f} MB/s, "
+                f"socket+sha256 {mbps(sockv_best):.0f} MB/s, ratio {sock_best / grpc_best:.2f}"
+            )
             return 0
         import paramiko
 
         key_file = base / "host_key"
         paramiko.RSAKey.generate(2048).write_private_key_file(str(key_file))  # throwaway host key
-        sftp_proc, sftp_port = _spawn(["--as-sftp-server", str(bin_dir), str(base / "sftp.port"), str(key_file)],
-                                      base / "sftp.port")
+        sftp_proc, sftp_port = _spawn(
+            ["--as-sftp-server", str(bin_dir), str(base / "sftp.port"), str(key_file)], base / "sftp.port"
+        )
         procs.append(sftp_proc)
         dest = sink / "sftp"
         sftp_s, n = _timed(sftp_copy, sftp_port, dest)

@@ -58,7 +58,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="larfarm-bench-"))
     try:
         slow = wrapper(tmp / "slow_lar.py", REPO, vars=20, size=256, sleep_s=RUN_S)
-        campaign = "name: sched\nmodel: model.mge\ninputs:\n  data: {shape: [1, 8], seed: 1}\nchecks: [shake]\nrepeats: 3\n"
+        campaign = (
+            "name: sched\nmodel: model.mge\ninputs:\n  data: {shape: [1, 8], seed: 1}\nchecks: [shake]\nrepeats: 3\n"
+        )
         agents = start_agents(8, slow)
         try:
             times = {}
@@ -78,8 +80,10 @@ def main() -> int:
         shaky = wrapper(tmp / "shaky_lar.py", REPO, vars=100, size=4096, shake=0.1)
         agents = start_agents(1, shaky)
         try:
-            shake = ("name: shake\nmodel: model.mge\ninputs:\n  data: {shape: [1, 8], seed: 1}\n"
-                     "checks: [shake]\nrepeats: 3\n")
+            shake = (
+                "name: shake\nmodel: model.mge\ninputs:\n  data: {shape: [1, 8], seed: 1}\n"
+                "checks: [shake]\nrepeats: 3\n"
+            )
             _, needed = timed_campaign(tmp, agents, shake, "needed")
             _, full = timed_campaign(tmp, agents, shake + "fetch: all\n", "all")
         finally:
@@ -87,9 +91,11 @@ def main() -> int:
                 a.stop()
         check = next(c for c in needed.checks if c.kind == "shake")
         pct = 100.0 * needed.bytes_fetched / needed.bytes_dumped
-        print(f"# shake: {len(check.details['spread'])} of 100 vars shake; reproducible removes it: "
-              f"{check.details['reproducible_removes_shake']}; fetched {needed.bytes_fetched} of "
-              f"{needed.bytes_dumped} dumped bytes (fetch: all moved {full.bytes_fetched})")
+        print(
+            f"# shake: {len(check.details['spread'])} of 100 vars shake; reproducible removes it: "
+            f"{check.details['reproducible_removes_shake']}; fetched {needed.bytes_fetched} of "
+            f"{needed.bytes_dumped} dumped bytes (fetch: all moved {full.bytes_fetched})"
+        )
         print(f"BENCH shake_fetched_fraction {pct:.2f} % target <= 15")
         return 0
     finally:

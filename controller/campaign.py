@@ -23,7 +23,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_TOLERANCE = 1e-7
 #: seeded random inputs are generated in memory on the host (as float64 first): 2**28 elements
 #: is 2 GiB there and far beyond any network input a campaign needs
-MAX_RANDOM_INPUT_ELEMENTS = 2 ** 28
+MAX_RANDOM_INPUT_ELEMENTS = 2**28
 
 
 class InputSpec(BaseModel):
@@ -56,8 +56,10 @@ class InputSpec(BaseModel):
         if self.shape is not None:
             count = math.prod(self.shape)
             if count > MAX_RANDOM_INPUT_ELEMENTS:  # else numpy fails with a MemoryError traceback
-                raise ValueError(f"shape {self.shape} has {count} elements; seeded random data is "
-                                 f"limited to {MAX_RANDOM_INPUT_ELEMENTS} (use an input file)")
+                raise ValueError(
+                    f"shape {self.shape} has {count} elements; seeded random data is "
+                    f"limited to {MAX_RANDOM_INPUT_ELEMENTS} (use an input file)"
+                )
         return self
 
 
@@ -70,7 +72,8 @@ class Campaign(BaseModel):
     model: str
     inputs: Dict[str, InputSpec] = Field(default_factory=dict)
     checks: List[Literal["naive", "shake", "cross", "thresholds"]] = Field(
-        default_factory=lambda: ["naive", "shake", "cross", "thresholds"])
+        default_factory=lambda: ["naive", "shake", "cross", "thresholds"]
+    )
     tolerance: float = Field(DEFAULT_TOLERANCE, gt=0)
     repeats: int = Field(3, ge=2, le=100)
     baseline: Optional[str] = None
@@ -135,8 +138,9 @@ class Campaign(BaseModel):
 
     def options_digest(self) -> str:
         """A short digest of everything that changes a run's result, to detect edits on --resume."""
-        payload = self.model_dump_json(exclude={"checks", "timeout_s", "retries", "tolerance",
-                                                "baseline", "base_dir", "fetch"})
+        payload = self.model_dump_json(
+            exclude={"checks", "timeout_s", "retries", "tolerance", "baseline", "base_dir", "fetch"}
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -37,13 +37,20 @@ def check_baseline(farm: Farm, campaign: Campaign) -> str:
         return names[0]
     if campaign.baseline not in names:
         shown, line, field = campaign._baseline_at or (farm.path or "farm.yaml", None, "campaign.baseline")
-        raise ConfigError(shown, line, field,
-                          f"no device named {campaign.baseline} in the farm (have: {', '.join(names)})")
+        raise ConfigError(
+            shown, line, field, f"no device named {campaign.baseline} in the farm (have: {', '.join(names)})"
+        )
     return campaign.baseline
 
 
-def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False,
-                 listener: Optional[Listener] = None, scheduler: Optional[Scheduler] = None) -> CampaignReport:
+def run_campaign(
+    farm: Farm,
+    campaign: Campaign,
+    out: Path,
+    resume: bool = False,
+    listener: Optional[Listener] = None,
+    scheduler: Optional[Scheduler] = None,
+) -> CampaignReport:
     """Run `campaign` on every device of `farm`, store the runs under `out`, return the report's data."""
     emit = maybe(listener)
     started = time.time()
@@ -56,10 +63,19 @@ def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False
     cancel = threading.Event()
     workers: List[DeviceWorker] = []
     for device in farm.devices:
-        workers.append(DeviceWorker(
-            device.name, device.runner, campaign, store,
-            connect=lambda d=device: open_endpoint(farm, d, local), blobs=blobs,
-            listener=emit, cancel=cancel, where=device.where()))
+        workers.append(
+            DeviceWorker(
+                device.name,
+                device.runner,
+                campaign,
+                store,
+                connect=lambda d=device: open_endpoint(farm, d, local),
+                blobs=blobs,
+                listener=emit,
+                cancel=cancel,
+                where=device.where(),
+            )
+        )
     for w in workers:
         emit(ev.DeviceEvent(w.device, ev.QUEUED, w.where))
     try:
@@ -72,13 +88,19 @@ def run_campaign(farm: Farm, campaign: Campaign, out: Path, resume: bool = False
         raise CampaignFailed(f"no device could run the campaign: {reasons}")
     checks = make_checks(campaign, store, outcomes, baseline)
     return CampaignReport(
-        campaign=campaign.name, model=campaign.model, tolerance=campaign.tolerance,
+        campaign=campaign.name,
+        model=campaign.model,
+        tolerance=campaign.tolerance,
         checks_asked=tuple(campaign.checks),
-        devices=tuple(_summary(farm, o) for o in outcomes), checks=tuple(checks), store=str(store.root),
-        started_at=started, finished_at=time.time(),
+        devices=tuple(_summary(farm, o) for o in outcomes),
+        checks=tuple(checks),
+        store=str(store.root),
+        started_at=started,
+        finished_at=time.time(),
         bytes_fetched=sum(r.bytes_fetched for o in outcomes for r in o.records.values()),
-        bytes_dumped=sum(f.size for o in outcomes for r in o.records.values() for f in r.manifest
-                         if f.name.startswith("bin/")),
+        bytes_dumped=sum(
+            f.size for o in outcomes for r in o.records.values() for f in r.manifest if f.name.startswith("bin/")
+        ),
     )
 
 
@@ -90,15 +112,25 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
         if not o.healthy:
             for kind in ("naive", "shake"):
                 if kind in campaign.checks:
-                    made.append(CheckResult(kind, (o.device,), (), campaign.tolerance, "skipped",
-                                            note=f"device unhealthy: {o.reason}"))
+                    made.append(
+                        CheckResult(
+                            kind, (o.device,), (), campaign.tolerance, "skipped", note=f"device unhealthy: {o.reason}"
+                        )
+                    )
             continue
         if "naive" in campaign.checks:
-            made.append(_guard("naive", (o.device,), campaign,
-                               lambda o=o: naive_check(o.device, o.records, store, campaign.tolerance)))
+            made.append(
+                _guard(
+                    "naive",
+                    (o.device,),
+                    campaign,
+                    lambda o=o: naive_check(o.device, o.records, store, campaign.tolerance),
+                )
+            )
         if "shake" in campaign.checks:
-            made.append(_guard("shake", (o.device,), campaign,
-                               lambda o=o: shake_check(o.device, o.records, store, campaign)))
+            made.append(
+                _guard("shake", (o.device,), campaign, lambda o=o: shake_check(o.device, o.records, store, campaign))
+            )
     if "cross" in campaign.checks:
         base = by_name.get(baseline)
         for o in outcomes:
@@ -106,12 +138,32 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                 continue
             if base is None or not base.healthy or not o.healthy:
                 bad = baseline if base is None or not base.healthy else o.device
-                made.append(CheckResult("cross", (baseline, o.device), (), campaign.tolerance, "skipped",
-                                        note=f"device unhealthy: {bad}"))
+                made.append(
+                    CheckResult(
+                        "cross",
+                        (baseline, o.device),
+                        (),
+                        campaign.tolerance,
+                        "skipped",
+                        note=f"device unhealthy: {bad}",
+                    )
+                )
                 continue
-            made.append(_guard("cross", (baseline, o.device), campaign, lambda o=o: cross_check(
-                baseline, base.records.get(plan.DEFAULT), o.device, o.records.get(plan.DEFAULT), store,
-                campaign.tolerance)))
+            made.append(
+                _guard(
+                    "cross",
+                    (baseline, o.device),
+                    campaign,
+                    lambda o=o: cross_check(
+                        baseline,
+                        base.records.get(plan.DEFAULT),
+                        o.device,
+                        o.records.get(plan.DEFAULT),
+                        store,
+                        campaign.tolerance,
+                    ),
+                )
+            )
     if "thresholds" in campaign.checks:
         made += thresholds_checks(made, campaign.tolerance)
     return made
@@ -128,10 +180,17 @@ def _guard(kind: str, devices: tuple, campaign: Campaign, make) -> CheckResult:
 
 def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
     dev = farm.device(o.device)
-    return DeviceSummary(name=o.device, address=o.address, runner=dev.runner, labels=dict(dev.labels),
-                         healthy=o.healthy, reason=o.reason,
-                         runs=tuple(r.run_id for r in o.records.values()), facts=_small_facts(o.facts),
-                         attempts=o.attempts)
+    return DeviceSummary(
+        name=o.device,
+        address=o.address,
+        runner=dev.runner,
+        labels=dict(dev.labels),
+        healthy=o.healthy,
+        reason=o.reason,
+        runs=tuple(r.run_id for r in o.records.values()),
+        facts=_small_facts(o.facts),
+        attempts=o.attempts,
+    )
 
 
 def _small_facts(facts: Dict[str, object]) -> Dict[str, object]:

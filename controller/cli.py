@@ -29,8 +29,10 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
-          verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the controller does.")) -> None:
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the controller does."),
+) -> None:
     """Run accuracy campaigns across a farm of MegEngine devices and compare their dumps."""
     run_cmd.DEBUG["on"] = debug
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING

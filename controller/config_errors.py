@@ -74,8 +74,14 @@ def load_yaml(path: Path, display: Optional[str] = None) -> Tuple[Any, Optional[
     return data, node
 
 
-def validate(model: Type[M], data: Any, node: Optional[yaml.Node], shown: str,
-             prefix: Sequence[Any] = (), context: Optional[dict] = None) -> M:
+def validate(
+    model: Type[M],
+    data: Any,
+    node: Optional[yaml.Node],
+    shown: str,
+    prefix: Sequence[Any] = (),
+    context: Optional[dict] = None,
+) -> M:
     """Validate `data` as `model`; the first error becomes one ConfigError naming line and field."""
     try:
         return model.model_validate(data, context=context)
@@ -85,7 +91,7 @@ def validate(model: Type[M], data: Any, node: Optional[yaml.Node], shown: str,
         full = list(prefix) + loc
         msg = first.get("msg", "invalid")
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         if first.get("type") == "extra_forbidden":
             msg = "unknown field"
         raise ConfigError(shown, line_of(node, full), field_path(full), msg) from None
@@ -93,5 +99,4 @@ def validate(model: Type[M], data: Any, node: Optional[yaml.Node], shown: str,
 
 def _is_union_tag(part: Any) -> bool:
     """pydantic inserts the member's name into loc for unions (`str`, `RandomInput`, ...)."""
-    return isinstance(part, str) and (part in ("str", "int", "float", "bool")
-                                      or part.startswith("function-"))
+    return isinstance(part, str) and (part in ("str", "int", "float", "bool") or part.startswith("function-"))

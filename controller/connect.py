@@ -33,11 +33,11 @@ def _token(farm: Farm, device: Device) -> Optional[str]:
     try:
         token = path.read_text().strip()
     except OSError as exc:
-        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file",
-                          f"cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(
+            farm.path or "farm.yaml", None, f"{device.name}.token_file", f"cannot read {path}: {exc.strerror}"
+        ) from None
     if not token:
-        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file",
-                          f"{path} is empty")
+        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file", f"{path} is empty")
     return token
 
 
@@ -45,10 +45,12 @@ def _tls(farm: Farm, device: Device) -> Optional[TlsConfig]:
     if device.tls is None:
         return None
     t = device.tls
-    return TlsConfig(ca=farm.resolve(t.ca) if t.ca else None,
-                     cert=farm.resolve(t.cert) if t.cert else None,
-                     key=farm.resolve(t.key) if t.key else None,
-                     server_name=t.server_name)
+    return TlsConfig(
+        ca=farm.resolve(t.ca) if t.ca else None,
+        cert=farm.resolve(t.cert) if t.cert else None,
+        key=farm.resolve(t.key) if t.key else None,
+        server_name=t.server_name,
+    )
 
 
 @contextlib.contextmanager
@@ -70,4 +72,3 @@ def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iter
         # messages name the board by its SSH address, never the tunnel's loopback end
         with AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S, where=device.where()) as client:
             yield Endpoint(client, device.where())
-

@@ -39,8 +39,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         campaign = load_campaign(EXAMPLES / "campaign.yaml")
         # the demo owns its output folder: start clean every time
         shutil.rmtree(args.out / campaign.name, ignore_errors=True)
-        output.err.print(f"demo: {len(farm.devices)} local agents running lar-lite on {campaign.model}, "
-                         f"checks {', '.join(campaign.checks)}", highlight=False)
+        output.err.print(
+            f"demo: {len(farm.devices)} local agents running lar-lite on {campaign.model}, "
+            f"checks {', '.join(campaign.checks)}",
+            highlight=False,
+        )
         with output.progress() as progress:
             report = run_campaign(farm, campaign, args.out, listener=progress)
         root = Path(report.store)
@@ -50,8 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         output.error(str(exc))
         return 2
     render(report, output.out)
-    verdict = ("differences found (controller run would exit 1)" if not report.clean
-               else "all checks within tolerance")
+    verdict = "differences found (controller run would exit 1)" if not report.clean else "all checks within tolerance"
     output.out.print(f"demo: {verdict}", highlight=False)
     output.out.print(f"report.json: {(root / 'report.json').resolve()}", highlight=False)
     output.out.print(f"report.html: {html.resolve()}", highlight=False)

@@ -69,11 +69,15 @@ class Device(BaseModel):
 
     @model_validator(mode="after")
     def _one_way(self) -> "Device":
-        ways = [w for w, on in (("address", self.address is not None), ("local", self.local),
-                                ("ssh", self.ssh is not None)) if on]
+        ways = [
+            w
+            for w, on in (("address", self.address is not None), ("local", self.local), ("ssh", self.ssh is not None))
+            if on
+        ]
         if len(ways) != 1:
-            raise ValueError("give exactly one of address, local: true, ssh"
-                             + (f" (got {', '.join(ways)})" if ways else ""))
+            raise ValueError(
+                "give exactly one of address, local: true, ssh" + (f" (got {', '.join(ways)})" if ways else "")
+            )
         if self.address is None and (self.token_file is not None or self.tls is not None):
             raise ValueError("token_file and tls go with address")
         if self.program is not None and not self.local:
@@ -146,17 +150,29 @@ def load_farm(path: Path) -> Farm:
     farm._node = node
     for i, dev in enumerate(farm.devices):
         if dev.token_file is not None and not farm.resolve(dev.token_file).is_file():
-            raise ConfigError(shown, line_of(node, ["devices", i, "token_file"]),
-                              f"devices[{i}].token_file", f"file not found: {dev.token_file}")
+            raise ConfigError(
+                shown,
+                line_of(node, ["devices", i, "token_file"]),
+                f"devices[{i}].token_file",
+                f"file not found: {dev.token_file}",
+            )
         if dev.program is not None and not farm.resolve(dev.program).is_file():
-            raise ConfigError(shown, line_of(node, ["devices", i, "program"]),
-                              f"devices[{i}].program", f"file not found: {dev.program}")
+            raise ConfigError(
+                shown,
+                line_of(node, ["devices", i, "program"]),
+                f"devices[{i}].program",
+                f"file not found: {dev.program}",
+            )
         if dev.tls is not None:
             for key in ("ca", "cert", "key"):
                 rel = getattr(dev.tls, key)
                 if rel is not None and not farm.resolve(rel).is_file():
-                    raise ConfigError(shown, line_of(node, ["devices", i, "tls", key]),
-                                      f"devices[{i}].tls.{key}", f"file not found: {rel}")
+                    raise ConfigError(
+                        shown,
+                        line_of(node, ["devices", i, "tls", key]),
+                        f"devices[{i}].tls.{key}",
+                        f"file not found: {rel}",
+                    )
     return farm
 
 

@@ -52,8 +52,9 @@ def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the
 class LocalAgent:
     """One `agent serve` subprocess on 127.0.0.1."""
 
-    def __init__(self, name: str, runner: str, program: Path, env_allow: Iterable[str] = (),
-                 flags_allow: Iterable[str] = ()) -> None:
+    def __init__(
+        self, name: str, runner: str, program: Path, env_allow: Iterable[str] = (), flags_allow: Iterable[str] = ()
+    ) -> None:
         self.name = name
         self.runner = runner
         self.program = Path(program).resolve()
@@ -98,9 +99,14 @@ class LocalAgent:
         cmd = [sys.executable, "-m", "agent", "serve", "--config", str(config), "--port-file", str(port_file)]
         log_path = self.dir / "agent.log"
         with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                         preexec_fn=functools.partial(_die_with_parent, os.getpid())
-                                         if sys.platform == "linux" else None)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None,
+            )
         (self.dir / AGENT_PID_FILE).write_text(f"{self.proc.pid}\n")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

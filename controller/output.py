@@ -53,9 +53,15 @@ class DeviceProgress:
         self._tasks: Dict[str, TaskID] = {}
         self._last: Dict[str, str] = {}
         self._progress = Progress(
-            TextColumn("{task.fields[device]:<14}"), TextColumn("{task.fields[phase]:<10}"),
-            BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TextColumn("{task.fields[detail]}"), console=console, transient=False)
+            TextColumn("{task.fields[device]:<14}"),
+            TextColumn("{task.fields[phase]:<10}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=console,
+            transient=False,
+        )
 
     def __enter__(self) -> "DeviceProgress":
         if self.live:
@@ -73,10 +79,16 @@ class DeviceProgress:
         task = self._tasks.get(event.device)
         if task is None:
             task = self._tasks[event.device] = self._progress.add_task(
-                "", total=None, device=event.device, phase=event.phase, detail=event.detail)
+                "", total=None, device=event.device, phase=event.phase, detail=event.detail
+            )
         runs = f"[{event.runs_done}/{event.runs_total}] " if event.runs_total else ""
-        self._progress.update(task, phase=event.phase, detail=f"{runs}{event.detail}"[:60],
-                              completed=event.bytes_done, total=event.bytes_total or None)
+        self._progress.update(
+            task,
+            phase=event.phase,
+            detail=f"{runs}{event.detail}"[:60],
+            completed=event.bytes_done,
+            total=event.bytes_total or None,
+        )
 
     def _plain(self, event: ev.DeviceEvent) -> None:
         # running/fetching details change per file: only a new phase (or a new failure) gets a line
@@ -89,5 +101,9 @@ class DeviceProgress:
         detail = f" {event.detail}" if event.detail else ""
         if event.phase == ev.RUNNING:
             detail = f" {event.detail.split(':', 1)[0]}"
-        self.console.print(f"{time.strftime('%H:%M:%S')} {event.device}: {event.phase}{detail}",
-                           highlight=False, markup=False, soft_wrap=True)
+        self.console.print(
+            f"{time.strftime('%H:%M:%S')} {event.device}: {event.phase}{detail}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

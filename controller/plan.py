@@ -48,8 +48,7 @@ def base_runs(campaign: Campaign) -> List[PlannedRun]:
     if "naive" in campaign.checks:
         runs.append(PlannedRun(NAIVE, megdnn_dbg=NAIVE_DBG_LEVEL, reproducible=campaign.reproducible))
     if "shake" in campaign.checks:
-        runs += [PlannedRun(repeat_role(k), reproducible=campaign.reproducible)
-                 for k in range(2, campaign.repeats + 1)]
+        runs += [PlannedRun(repeat_role(k), reproducible=campaign.reproducible) for k in range(2, campaign.repeats + 1)]
     return runs
 
 
@@ -62,11 +61,14 @@ def shake_roles(campaign: Campaign) -> List[str]:
     return [repeat_role(k) for k in range(1, campaign.repeats + 1)]
 
 
-def build_spec(campaign: Campaign, planned: PlannedRun, runner: str, model_sha: str,
-               inputs: Mapping[str, str], device: str) -> RunSpec:
+def build_spec(
+    campaign: Campaign, planned: PlannedRun, runner: str, model_sha: str, inputs: Mapping[str, str], device: str
+) -> RunSpec:
     """The agent RunSpec of one planned run: always both dumps (bin for values, text for the graph)."""
-    items = tuple(AgentInput(name=name, blob_sha256=sha, format=Path(fmt_of(name, campaign)).suffix[1:])
-                  for name, sha in inputs.items())
+    items = tuple(
+        AgentInput(name=name, blob_sha256=sha, format=Path(fmt_of(name, campaign)).suffix[1:])
+        for name, sha in inputs.items()
+    )
     return RunSpec(
         model_sha256=model_sha,
         runner=runner,

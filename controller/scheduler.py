@@ -101,8 +101,10 @@ class PerDeviceQueueScheduler:
                         break  # collected below, after every job is done
         except (KeyboardInterrupt, Cancelled):
             self._cancel(jobs, futures, queues)
-            raise Cancelled("interrupted: runs on the agents were cancelled; completed runs are kept "
-                            "in the store (continue with --resume)") from None
+            raise Cancelled(
+                "interrupted: runs on the agents were cancelled; completed runs are kept "
+                "in the store (continue with --resume)"
+            ) from None
         results: List[object] = []
         for fut in futures:
             exc = fut.exception()  # every future is done here

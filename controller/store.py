@@ -129,11 +129,15 @@ class Store:
             except (OSError, json.JSONDecodeError) as exc:
                 raise StoreError(f"{marker}: unreadable ({exc})") from None
             if resume and old.get("options_digest") != options_digest:
-                raise StoreError(f"{marker}: the campaign's model, inputs or options changed since "
-                                 "these runs were made; use a new --out or drop --resume")
+                raise StoreError(
+                    f"{marker}: the campaign's model, inputs or options changed since "
+                    "these runs were made; use a new --out or drop --resume"
+                )
             if not resume and any(p.is_dir() and (p / RUN_JSON).exists() for p in self.root.iterdir()):
-                raise StoreError(f"{self.root}: holds runs of an earlier campaign; "
-                                 "pass --resume to continue it, or choose another --out")
+                raise StoreError(
+                    f"{self.root}: holds runs of an earlier campaign; "
+                    "pass --resume to continue it, or choose another --out"
+                )
         write_json(marker, {"campaign": self.campaign, "options_digest": options_digest})
 
     def run_dir(self, run_id: str) -> Path:

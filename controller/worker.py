@@ -49,9 +49,18 @@ class Endpointish(Protocol):
 class DeviceWorker:
     """Runs one device's plan against its agent; the scheduler calls `work()` on a thread."""
 
-    def __init__(self, device: str, runner: str, campaign: Campaign, store: Store,
-                 connect: Callable[[], ContextManager[Endpointish]], blobs: Mapping[str, Path],
-                 listener: ev.Listener, cancel: threading.Event, where: str) -> None:
+    def __init__(
+        self,
+        device: str,
+        runner: str,
+        campaign: Campaign,
+        store: Store,
+        connect: Callable[[], ContextManager[Endpointish]],
+        blobs: Mapping[str, Path],
+        listener: ev.Listener,
+        cancel: threading.Event,
+        where: str,
+    ) -> None:
         self.device = device
         self.runner = runner
         self.campaign = campaign
@@ -86,8 +95,7 @@ class DeviceWorker:
     # -- the job
 
     def _event(self, phase: str, detail: str = "", done: int = 0, total: int = 0, rate: float = 0.0) -> None:
-        self.emit(ev.DeviceEvent(self.device, phase, detail, done, total, rate,
-                                 self._runs_done, self._runs_total))
+        self.emit(ev.DeviceEvent(self.device, phase, detail, done, total, rate, self._runs_done, self._runs_total))
 
     def work(self) -> DeviceOutcome:
         """The device's plan with retries; never raises for device trouble (it is reported)."""
@@ -132,7 +140,7 @@ class DeviceWorker:
             if where == self.where:
                 return exc.what
             if where.startswith(self.where + " "):  # "<board> via jump <host:port>"
-                return f"{where[len(self.where) + 1:]}: {exc.what}"
+                return f"{where[len(self.where) + 1 :]}: {exc.what}"
             return f"{exc.where}: {exc.what}"
         if isinstance(exc, DeviceUnreachable) and exc.name == self.device:
             return f"unreachable: {exc.reason}"
@@ -155,8 +163,9 @@ class DeviceWorker:
         self._run_all(client, todo, shas, facts, records, fresh)
         if "shake" in self.campaign.checks:
             default = records[plan.DEFAULT]
-            shaking = any(plan.differing(records[r], default) for r in plan.shake_roles(self.campaign)
-                          if r != plan.DEFAULT)
+            shaking = any(
+                plan.differing(records[r], default) for r in plan.shake_roles(self.campaign) if r != plan.DEFAULT
+            )
             if shaking:
                 more = plan.repro_runs(self.campaign)
                 self._runs_total += len(more)
@@ -186,8 +195,15 @@ class DeviceWorker:
             self._event(ev.UPLOADING, path.name, done, total, done / max(time.monotonic() - start, 1e-6))
         return digests
 
-    def _run_all(self, client: AgentClient, todo: List[plan.PlannedRun], shas: Dict[str, str],
-                 facts: Dict[str, object], records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
+    def _run_all(
+        self,
+        client: AgentClient,
+        todo: List[plan.PlannedRun],
+        shas: Dict[str, str],
+        facts: Dict[str, object],
+        records: Dict[str, RunRecord],
+        fresh: Dict[str, RunRecord],
+    ) -> None:
         for planned in todo:
             if self.cancel_event.is_set():
                 raise Cancelled("cancelled")
@@ -202,15 +218,22 @@ class DeviceWorker:
                 fresh[planned.role] = rec
             self._runs_done += 1
 
-    def _run_one(self, client: AgentClient, planned: plan.PlannedRun, shas: Dict[str, str],
-                 facts: Dict[str, object]) -> RunRecord:
+    def _run_one(
+        self, client: AgentClient, planned: plan.PlannedRun, shas: Dict[str, str], facts: Dict[str, object]
+    ) -> RunRecord:
         rid = plan.run_id(self.device, planned.role)
         # whatever an earlier, unfinished or superseded attempt left here is not this run's
         shutil.rmtree(self.store.run_dir(rid), ignore_errors=True)
         inputs = {k: v for k, v in shas.items() if k != "model"}
         spec = plan.build_spec(self.campaign, planned, self.runner, shas["model"], inputs, self.device)
-        rec = RunRecord(run_id=rid, device=self.device, role=planned.role,
-                        spec=_jsonable(dataclasses.asdict(spec)), facts=facts, started_at=time.time())
+        rec = RunRecord(
+            run_id=rid,
+            device=self.device,
+            role=planned.role,
+            spec=_jsonable(dataclasses.asdict(spec)),
+            facts=facts,
+            started_at=time.time(),
+        )
         self._event(ev.RUNNING, planned.role)
         overdue = threading.Event()
 
@@ -264,8 +287,14 @@ class DeviceWorker:
             raise RunFailed(self.device, rid, "the run wrote no binary dump files")
         return rec
 
-    def _redo_stale(self, client: AgentClient, shas: Dict[str, str], facts: Dict[str, object],
-                    records: Dict[str, RunRecord], fresh: Dict[str, RunRecord]) -> None:
+    def _redo_stale(
+        self,
+        client: AgentClient,
+        shas: Dict[str, str],
+        facts: Dict[str, object],
+        records: Dict[str, RunRecord],
+        fresh: Dict[str, RunRecord],
+    ) -> None:
         """Redo resumed runs that lack files a check now needs (e.g. a check added on --resume).
 
         With digest-first fetching a complete run holds only what the earlier checks
@@ -297,7 +326,7 @@ class DeviceWorker:
             for i in range(0, len(todo), FETCH_BATCH):
                 if self.cancel_event.is_set():
                     raise Cancelled("cancelled")
-                got = client.fetch(rec.agent_run_id, self.store.run_dir(rec.run_id), todo[i:i + FETCH_BATCH], have)
+                got = client.fetch(rec.agent_run_id, self.store.run_dir(rec.run_id), todo[i : i + FETCH_BATCH], have)
                 hashed.update((f.name, f.sha256) for f in got)
                 n = sum(f.size for f in got)
                 done += n

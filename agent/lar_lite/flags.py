@@ -15,16 +15,22 @@ from agent.lar_lite.errors import UsageError
 
 #: name -> (kind, default, help). Kinds: "str", "int", "bool".
 FLAGS: Dict[str, Tuple[str, object, str]] = {
-    "input": ("str", "", "model inputs: name:file.npy|.ppm|.pgm, file.json, name:[[1,2]], "
-              "name:{1,3,224,224}; several joined by ';'"),
+    "input": (
+        "str",
+        "",
+        "model inputs: name:file.npy|.ppm|.pgm, file.json, name:[[1,2]], name:{1,3,224,224}; several joined by ';'",
+    ),
     "io_dump": ("str", "", "text io dump of every opr's output to FILE"),
     "bin_io_dump": ("str", "", "binary io dump, one file per var, into DIR (must exist)"),
     "iter": ("int", 10, "measured iterations"),
     "warmup_iter": ("int", 1, "warm-up iterations before the measured ones"),
     "reproducible": ("bool", False, "only choose REPRODUCIBLE algorithms"),
     "fast_run": ("bool", False, "choose algorithms by profiling (PROFILE|OPTIMIZED)"),
-    "fast_run_algo_policy": ("str", "", "persistent algorithm cache FILE (read if it exists; "
-                             "written at exit with --fast-run)"),
+    "fast_run_algo_policy": (
+        "str",
+        "",
+        "persistent algorithm cache FILE (read if it exists; written at exit with --fast-run)",
+    ),
     "multithread": ("int", -1, "run on N CPU threads"),
     "cpu": ("bool", False, "run on the CPU (the only device here)"),
     "cpu_default": ("bool", False, "run on the CPU in inplace (caller-thread) mode"),

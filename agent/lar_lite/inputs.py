@@ -114,7 +114,7 @@ def read_netpbm(path: str) -> np.ndarray:
     if width <= 0 or height <= 0:
         raise InputSpecError(f"--input: {path}: bad size {width}x{height}")
     count = width * height * channels
-    pixels = np.frombuffer(data[offset:offset + count], dtype=np.uint8)
+    pixels = np.frombuffer(data[offset : offset + count], dtype=np.uint8)
     if pixels.size < count:
         raise InputSpecError(
             f"--input: {path}: {pixels.size} bytes of pixels, {count} needed for {width}x{height}x{channels}"
@@ -123,8 +123,14 @@ def read_netpbm(path: str) -> np.ndarray:
 
 
 #: load_and_run matches ``descr`` by substring in this (std::map) order.
-_NPY_TYPES = (("f4", np.float32), ("i1", np.int8), ("i2", np.int16),
-              ("i4", np.int32), ("u1", np.uint8), ("u2", np.uint16))
+_NPY_TYPES = (
+    ("f4", np.float32),
+    ("i1", np.int8),
+    ("i2", np.int16),
+    ("i4", np.int32),
+    ("u1", np.uint8),
+    ("u2", np.uint16),
+)
 
 
 def read_npy(path: str) -> np.ndarray:
@@ -153,8 +159,14 @@ def read_npy(path: str) -> np.ndarray:
     )
 
 
-_JSON_TYPES = {"float32": np.float32, "float": np.float32, "int32": np.int32,
-               "int": np.int32, "int8": np.int8, "uint8": np.uint8}
+_JSON_TYPES = {
+    "float32": np.float32,
+    "float": np.float32,
+    "int32": np.int32,
+    "int": np.int32,
+    "int8": np.int8,
+    "uint8": np.uint8,
+}
 
 
 def read_json(path: str) -> Dict[str, InputValue]:
@@ -172,13 +184,13 @@ def read_json(path: str) -> Dict[str, InputValue]:
         if not isinstance(item, dict):
             raise InputSpecError(f"{where}: expected an object with shape, type and raw")
         shape, type_name, raw = item.get("shape"), item.get("type"), item.get("raw")
-        if not isinstance(shape, list) or not all(isinstance(d, (int, float)) and not isinstance(d, bool)
-                                                  and d >= 0 for d in shape):
+        if not isinstance(shape, list) or not all(
+            isinstance(d, (int, float)) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
             raise InputSpecError(f"{where}: 'shape' must be a list of non-negative numbers")
         if type_name not in _JSON_TYPES:
             raise InputSpecError(f"{where}: unknown type {type_name!r} (one of {', '.join(_JSON_TYPES)})")
-        if not isinstance(raw, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                for v in raw):
+        if not isinstance(raw, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw):
             raise InputSpecError(f"{where}: 'raw' must be a list of numbers")
         dims = tuple(int(round(d)) for d in shape)
         count = math.prod(dims)
@@ -211,16 +223,17 @@ def read_literal(spec: str) -> InputValue:
     try:
         nested = json.loads(text if text.startswith("[") else f"[{text}]")
     except ValueError:
-        raise InputSpecError(f"--input: cannot parse {spec!r} as a file name (.npy, .json, .ppm, .pgm) "
-                             f"or a literal such as [[1,2],[3,4]] or {{1,3,224,224}}") from None
+        raise InputSpecError(
+            f"--input: cannot parse {spec!r} as a file name (.npy, .json, .ppm, .pgm) "
+            f"or a literal such as [[1,2],[3,4]] or {{1,3,224,224}}"
+        ) from None
     try:
         arr = np.array(nested, dtype=np.float64)
     except (ValueError, TypeError):
         raise InputSpecError(f"--input: {spec!r}: rows of different lengths or non-numbers") from None
     if arr.size == 0:
         raise InputSpecError(f"--input: {spec!r}: no values")
-    return _to_array(arr.ravel().tolist(), np.float32 if is_float else np.int32, arr.shape,
-                     f"--input: {spec!r}")
+    return _to_array(arr.ravel().tolist(), np.float32 if is_float else np.int32, arr.shape, f"--input: {spec!r}")
 
 
 def _read_shape(text: str) -> ShapeOnly:
@@ -236,17 +249,16 @@ def _read_shape(text: str) -> ShapeOnly:
     return ShapeOnly(dims)
 
 
-def fit_to_model(name: str, value: InputValue, model_dtype: np.dtype,
-                 model_inputs: Optional[List[str]] = None) -> np.ndarray:
+def fit_to_model(
+    name: str, value: InputValue, model_dtype: np.dtype, model_inputs: Optional[List[str]] = None
+) -> np.ndarray:
     """The array to feed input ``name``: checks its dtype against the model's input dtype.
 
     load_and_run's Lite path would silently reinterpret the bytes; for accuracy
     work a dtype mismatch is always a mistake, so it is refused here.
     """
     if model_inputs is not None and name not in model_inputs:
-        raise InputSpecError(
-            f"--input: the model has no input named '{name}' (its inputs: {', '.join(model_inputs)})"
-        )
+        raise InputSpecError(f"--input: the model has no input named '{name}' (its inputs: {', '.join(model_inputs)})")
     if isinstance(value, ShapeOnly):
         try:
             return value.materialise(model_dtype)

@@ -50,8 +50,7 @@ def shape_str(shape: Sequence[int]) -> str:
     return "{" + ",".join(str(int(d)) for d in shape) + "}"
 
 
-def model_info(inputs: List[Tuple[str, Sequence[int], str]],
-               outputs: List[Tuple[str, Sequence[int], str]]) -> str:
+def model_info(inputs: List[Tuple[str, Sequence[int], str]], outputs: List[Tuple[str, Sequence[int], str]]) -> str:
     """load_and_run's ``Runtime Model Info`` table for (name, shape, dtype) rows."""
     rows = [["type", "name", "shape", "dtype"]]
     rows += [["INPUT", n, shape_str(s), d] for n, s, d in inputs]
@@ -76,8 +75,10 @@ def value_summary(arr: np.ndarray, max_size: int = 5) -> str:
     n = x.size
     with np.errstate(all="ignore"):  # inf/nan outputs are reported, not warned about
         total, sq = float(x.sum()), float((x * x).sum())
-    stats = (f"min={_g(float(flat.min()), 3)} max={_g(float(flat.max()), 3)} "
-             f"mean={_g(total / n, 3)} l2={_g(math.sqrt(sq / n), 3)}")
+    stats = (
+        f"min={_g(float(flat.min()), 3)} max={_g(float(flat.max()), 3)} "
+        f"mean={_g(total / n, 3)} l2={_g(math.sqrt(sq / n), 3)}"
+    )
     if n > 1:
         var = (n * sq - total * total) / (n * (n - 1))
         stats += f" sd={_g(math.sqrt(max(var, 0.0)), 3)}"

@@ -94,9 +94,7 @@ def check_paths(opts: LarOptions) -> None:
         cache = Path(opts.fast_run_algo_policy)
         if not cache.exists():
             if not opts.fast_run:
-                raise UsageError(
-                    f"--fast-run-algo-policy: {cache} does not exist; --fast-run is needed to create it"
-                )
+                raise UsageError(f"--fast-run-algo-policy: {cache} does not exist; --fast-run is needed to create it")
             if not cache.parent.is_dir():
                 raise UsageError(f"--fast-run-algo-policy: directory {cache.parent} does not exist")
         elif not cache.is_file():
@@ -219,8 +217,9 @@ class LarRun:
         except EngineError as exc:
             if not self.fed:
                 raise
-            raise EngineError(f"{exc} (inputs given: {', '.join(self.fed)}; "
-                              f"the model declares: {', '.join(self.declared)})") from None
+            raise EngineError(
+                f"{exc} (inputs given: {', '.join(self.fed)}; the model declares: {', '.join(self.declared)})"
+            ) from None
 
     def run(self) -> RunResult:
         """Do the whole invocation; raise a LarLiteError subclass on any failure."""
@@ -234,8 +233,10 @@ class LarRun:
             # load_and_run: load the cache when the file exists, else start an
             # empty one that is synced to the file.
             exists = Path(cache_path).exists()
-            self._engine(f"--fast-run-algo-policy {cache_path}: cannot load the algorithm cache",
-                         lambda: lite.LiteGlobal.set_persistent_cache(cache_path, not exists))
+            self._engine(
+                f"--fast-run-algo-policy {cache_path}: cannot load the algorithm cache",
+                lambda: lite.LiteGlobal.set_persistent_cache(cache_path, not exists),
+            )
 
         self._say("lar-lite (load_and_run on MegEngine Lite):")
         self._say(f"using MegEngine Lite {lite.__version__}")
@@ -276,15 +277,19 @@ class LarRun:
                     a.tobytes() == b.tobytes() for (_, a), b in zip(result.outputs, side_out)
                 )
                 if not result.dump_networks_agree:
-                    self.err.write("lar-lite: warning: the --io-dump network's outputs differ bitwise "
-                                   "from the --bin-io-dump network's (non-deterministic algorithms?)\n")
+                    self.err.write(
+                        "lar-lite: warning: the --io-dump network's outputs differ bitwise "
+                        "from the --bin-io-dump network's (non-deterministic algorithms?)\n"
+                    )
             if opts.output_npz:
                 _save_npz(opts.output_npz, result.outputs)
         if opts.model_info:
             self._model_info(main)
         if cache_path and opts.fast_run:
-            self._engine(f"writing --fast-run-algo-policy {cache_path}",
-                         lambda: lite.LiteGlobal.dump_persistent_cache(cache_path))
+            self._engine(
+                f"writing --fast-run-algo-policy {cache_path}",
+                lambda: lite.LiteGlobal.dump_persistent_cache(cache_path),
+            )
         return result
 
     def close(self) -> None:
@@ -309,8 +314,10 @@ def _finished_line(times: List[float]) -> str:
     sd = math.sqrt(max((sum(t * t for t in times) * n - total * total) / (n * (n - 1)), 0.0)) if n > 1 else None
     lo = min(times) if times else None
     hi = max(times) if times else None
-    return (f"\n=== finished test #0: time={total:.3f} ms avg_time={ms(avg)} ms "
-            f"standard_deviation={ms(sd)} ms min={ms(lo)} ms max={ms(hi)} ms\n")
+    return (
+        f"\n=== finished test #0: time={total:.3f} ms avg_time={ms(avg)} ms "
+        f"standard_deviation={ms(sd)} ms min={ms(lo)} ms max={ms(hi)} ms\n"
+    )
 
 
 def _save_npz(path: str, outputs: List[Tuple[str, np.ndarray]]) -> None:

@@ -138,9 +138,21 @@ def verify_wheel(path: Path, expected: str = WHEEL_SHA256) -> None:
 def download_wheel(dest: Path) -> Path:
     """Fetch the official cp310 manylinux wheel with pip into ``dest``; return its path."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--python-version", "3.10", "--platform", "manylinux2014_x86_64",
-        "--progress-bar", "off", "-d", str(dest), f"megengine=={MEGENGINE_VERSION}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.10",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--progress-bar",
+        "off",
+        "-d",
+        str(dest),
+        f"megengine=={MEGENGINE_VERSION}",
     ]
     log.info("downloading megengine %s (about 937 MB) with pip", MEGENGINE_VERSION)
     try:
@@ -155,17 +167,12 @@ def download_wheel(dest: Path) -> Path:
         )
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:
-        raise RuntimeSetupError(
-            f"pip download of megengine=={MEGENGINE_VERSION} left {len(wheels)} wheels in {dest}"
-        )
+        raise RuntimeSetupError(f"pip download of megengine=={MEGENGINE_VERSION} left {len(wheels)} wheels in {dest}")
     return wheels[0]
 
 
 def _members(names: Sequence[str]) -> List[str]:
-    chosen = [
-        n for n in names
-        if not n.endswith("/") and (n.startswith(_PREFIXES) or n in _FILES)
-    ]
+    chosen = [n for n in names if not n.endswith("/") and (n.startswith(_PREFIXES) or n in _FILES)]
     missing = [k for k in KEY_FILES + _FILES if k not in chosen]
     if missing:
         raise RuntimeSetupError(f"the wheel lacks {', '.join(missing)}")

@@ -16,12 +16,25 @@ from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
 from controller.agent_client.convert import RUN_STATES, _event, _finished, spec_to_proto
 from controller.agent_client.errors import (
-    AgentAuthError, AgentClientError, AgentNotFound, AgentQuotaError, AgentRequestError, AgentRunError,
-    AgentUnreachable, FetchVerifyError,
+    AgentAuthError,
+    AgentClientError,
+    AgentNotFound,
+    AgentQuotaError,
+    AgentRequestError,
+    AgentRunError,
+    AgentUnreachable,
+    FetchVerifyError,
 )
 from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile
 from controller.agent_client.types import (
-    Facts, FileEntry, Finished, RunEvent, RunInfo, RunnerInfo, RunSpec, TlsConfig,
+    Facts,
+    FileEntry,
+    Finished,
+    RunEvent,
+    RunInfo,
+    RunnerInfo,
+    RunSpec,
+    TlsConfig,
 )
 from controller.store import sha256_file
 
@@ -211,9 +224,7 @@ class AgentClient:
             raise self._error(err, f"run {run_id or '(not started)'}") from None
         finally:
             stream.cancel()  # no-op once the stream has ended; stops it if the caller broke off
-        raise AgentRunError(
-            f"agent at {self.address} ended run {run_id or '(unknown)'} without a finished event"
-        )
+        raise AgentRunError(f"agent at {self.address} ended run {run_id or '(unknown)'} without a finished event")
 
     def get_run(self, run_id: str) -> RunInfo:
         """State of a run and, once it is over, its Finished record with the manifest."""
@@ -254,9 +265,7 @@ class AgentClient:
         """
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
-        request = pb.FetchRequest(
-            run_id=run_id, names=list(names or ()), have=dict(have or {}), chunk_size=chunk_size
-        )
+        request = pb.FetchRequest(run_id=run_id, names=list(names or ()), have=dict(have or {}), chunk_size=chunk_size)
         fetched: list[Future] = []
         current: Optional[_PartialFile] = None
         # Raw bytes, not FetchChunk objects: data chunks are sliced without a protobuf copy.
@@ -289,9 +298,7 @@ class AgentClient:
                     current = None
                 elif kind == "done":
                     if current is not None:
-                        raise FetchVerifyError(
-                            f"agent at {self.address} closed the fetch inside {current.name!r}"
-                        )
+                        raise FetchVerifyError(f"agent at {self.address} closed the fetch inside {current.name!r}")
                     return [f.result() for f in fetched]  # raises the first file that failed its check
         except grpc.RpcError as err:
             raise self._error(err, f"fetch of run {run_id}") from None
@@ -300,9 +307,7 @@ class AgentClient:
                 current.discard()
             hasher.shutdown()
             stream.cancel()
-        raise AgentUnreachable(
-            self.address, f"fetch of run {run_id} ended before its verified end"
-        )
+        raise AgentUnreachable(self.address, f"fetch of run {run_id} ended before its verified end")
 
 
 def _read(path: Optional[Path]) -> Optional[bytes]:

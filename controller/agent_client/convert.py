@@ -6,7 +6,14 @@ from larfarm.agent.v1 import agent_pb2 as pb
 
 from controller.agent_client.errors import AgentRequestError, AgentRunError
 from controller.agent_client.types import (
-    FileComplete, FileEntry, Finished, LogLine, Queued, RunEvent, RunSpec, Started,
+    FileComplete,
+    FileEntry,
+    Finished,
+    LogLine,
+    Queued,
+    RunEvent,
+    RunSpec,
+    Started,
 )
 
 #: Run states, as the agent names them.
@@ -95,9 +102,7 @@ def spec_to_proto(spec: RunSpec) -> "pb.RunSpec":
     for item in spec.inputs:
         given = [item.blob_sha256 is not None, item.literal is not None, item.shape is not None]
         if sum(given) != 1:
-            raise AgentRequestError(
-                f"input {item.name!r}: give exactly one of blob_sha256, literal, shape"
-            )
+            raise AgentRequestError(f"input {item.name!r}: give exactly one of blob_sha256, literal, shape")
         inp = pb.Input(name=item.name)
         if item.blob_sha256 is not None:
             inp.blob.sha256 = item.blob_sha256

@@ -108,7 +108,7 @@ class _PartialFile:
             self._h.update(data)
         view = memoryview(data)
         while view:  # an unbuffered write may be short
-            view = view[self._f.write(view):]
+            view = view[self._f.write(view) :]
 
     def commit(self, sha256: str, address: str) -> "Future[FileEntry]":
         """Close the file and verify it once its hashing is done (on the hasher thread, in order),

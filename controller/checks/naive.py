@@ -15,10 +15,24 @@ def naive_check(device: str, records: Dict[str, RunRecord], store: Store, tolera
     default, naive = records.get(plan.DEFAULT), records.get(plan.NAIVE)
     if default is None or naive is None:
         return CheckResult("naive", (device,), (), tolerance, SKIPPED, note="runs missing")
-    cmp = compare_runs(f"{device}: naive vs default", (device,), default, store.run_dir(default.run_id),
-                       naive, store.run_dir(naive.run_id), tolerance)
+    cmp = compare_runs(
+        f"{device}: naive vs default",
+        (device,),
+        default,
+        store.run_dir(default.run_id),
+        naive,
+        store.run_dir(naive.run_id),
+        tolerance,
+    )
     return CheckResult(
-        "naive", (device,), cmp.runs, tolerance, DIFFERS if cmp.differing else OK,
-        differing=cmp.differing, first=cmp.first, roots=cmp.roots, threshold=cmp.threshold,
+        "naive",
+        (device,),
+        cmp.runs,
+        tolerance,
+        DIFFERS if cmp.differing else OK,
+        differing=cmp.differing,
+        first=cmp.first,
+        roots=cmp.roots,
+        threshold=cmp.threshold,
         comparisons=(cmp,),
     )

@@ -66,9 +66,16 @@ def var_error(path_a: Path, path_b: Path, tolerance: float) -> float:
     return float(metrics.max_err)
 
 
-def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
-                 b: RunRecord, dir_b: Path, tolerance: float,
-                 graph: Optional[VarGraph] = None) -> Comparison:
+def compare_runs(
+    label: str,
+    devices: Sequence[str],
+    a: RunRecord,
+    dir_a: Path,
+    b: RunRecord,
+    dir_b: Path,
+    tolerance: float,
+    graph: Optional[VarGraph] = None,
+) -> Comparison:
     """Compare run b against reference run a: differing vars, first, roots, suggested threshold."""
     da, db = a.bin_digests(), b.bin_digests()
     ids_a, ids_b = _var_ids(da), _var_ids(db)
@@ -82,8 +89,9 @@ def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
             to_read.append(vid)
     identical = len(errors)
     # analysis's ordered_map: two threads, results in var order (numpy and reads drop the GIL)
-    for vid, err in zip(to_read, ordered_map(
-            lambda v: var_error(dir_a / ids_a[v], dir_b / ids_b[v], tolerance), to_read)):
+    for vid, err in zip(
+        to_read, ordered_map(lambda v: var_error(dir_a / ids_a[v], dir_b / ids_b[v], tolerance), to_read)
+    ):
         errors[vid] = err
     # a var dumped on one side only cannot be compared: it counts as differing
     for vid in set(ids_a) ^ set(ids_b):
@@ -108,11 +116,20 @@ def compare_runs(label: str, devices: Sequence[str], a: RunRecord, dir_a: Path,
     order += sorted(set(errors) - set(order))
     series = tuple(_point(v, errors[v], graph) for v in order)
     return Comparison(
-        label=label, devices=tuple(devices), runs=(a.run_id, b.run_id), tolerance=tolerance,
-        differing=tuple(differing), first=first,
+        label=label,
+        devices=tuple(devices),
+        runs=(a.run_id, b.run_id),
+        tolerance=tolerance,
+        differing=tuple(differing),
+        first=first,
         first_var=_point(first, errors[first], graph) if first is not None else None,
-        roots=roots, threshold=threshold, roots_at_threshold=roots_thr, differing_at_threshold=at_thr,
-        series=series, compared=len(errors), identical_by_digest=identical,
+        roots=roots,
+        threshold=threshold,
+        roots_at_threshold=roots_thr,
+        differing_at_threshold=at_thr,
+        series=series,
+        compared=len(errors),
+        identical_by_digest=identical,
         distribution=stats.to_dict(),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
-OK = "ok"            # within tolerance
+OK = "ok"  # within tolerance
 DIFFERS = "differs"  # differences found
 SKIPPED = "skipped"  # could not be made (device unhealthy, nothing to compare)
 
@@ -78,8 +78,9 @@ class CheckResult:
     @property
     def first_point(self) -> Optional[VarPoint]:
         """The first differing var with its opr, from the comparison that found it (None if unknown)."""
-        return next((c.first_var for c in self.comparisons
-                     if c.first_var is not None and c.first_var.id == self.first), None)
+        return next(
+            (c.first_var for c in self.comparisons if c.first_var is not None and c.first_var.id == self.first), None
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,16 +37,19 @@ def compare_command(a: Path, b: Path, tolerance: float, json_mode: bool) -> int:
     if json_mode:
         typer.echo(json.dumps(comparison_json(cmp), indent=2))
     else:
-        typer.echo(f"{cmp.label}: {len(cmp.differing)} of {cmp.compared} vars over {tolerance:g} "
-                   f"({cmp.identical_by_digest} identical by digest)")
+        typer.echo(
+            f"{cmp.label}: {len(cmp.differing)} of {cmp.compared} vars over {tolerance:g} "
+            f"({cmp.identical_by_digest} identical by digest)"
+        )
         if cmp.first_var is not None:
             p = cmp.first_var
             typer.echo(f"first: var{p.id} {p.type} {p.opr} err={p.err:.3g}")
         for r in cmp.roots:
             typer.echo(f"root: var{r.id} {r.type} {r.opr} err={r.err:.3g} amplification={r.amplification}")
         if cmp.threshold is not None:
-            typer.echo(f"suggested threshold: {cmp.threshold:.3g} (roots there: "
-                       f"{[r.id for r in cmp.roots_at_threshold]})")
+            typer.echo(
+                f"suggested threshold: {cmp.threshold:.3g} (roots there: {[r.id for r in cmp.roots_at_threshold]})"
+            )
     return 1 if cmp.differing else 0
 
 

@@ -17,7 +17,9 @@ EXIT_OK, EXIT_DIFFERS, EXIT_CANNOT_RUN = 0, 1, 2
 
 DevicesOpt = Annotated[Path, typer.Option("--devices", help="farm.yaml: the devices and how to reach them.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Result store folder (runs, report.json, report.html).")]
-CampaignOpt = Annotated[Optional[Path], typer.Option("--campaign", help="campaign.yaml (else the farm's inline campaign).")]
+CampaignOpt = Annotated[
+    Optional[Path], typer.Option("--campaign", help="campaign.yaml (else the farm's inline campaign).")
+]
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Keep runs already complete in the store; redo the rest.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print report.json on stdout instead of the summary.")]
 
@@ -36,7 +38,9 @@ def run_command(devices: Path, out: Path, campaign_file: Optional[Path], resume:
     farm = load_farm(devices)
     campaign = load_campaign(campaign_file) if campaign_file is not None else inline_campaign(farm)
     if campaign is None:
-        raise ConfigError(str(devices), None, "campaign", "no campaign: pass --campaign FILE or add campaign: to the farm")
+        raise ConfigError(
+            str(devices), None, "campaign", "no campaign: pass --campaign FILE or add campaign: to the farm"
+        )
     with output.progress() as progress:
         report = run_campaign(farm, campaign, out, resume=resume, listener=progress)
     root = Path(report.store)
@@ -54,14 +58,20 @@ def register(app: typer.Typer) -> None:
     """Add this group's commands to the controller app."""
 
     @app.command("run")
-    def run(devices: DevicesOpt, out: OutOpt, campaign: CampaignOpt = None, resume: ResumeOpt = False,
-            json_out: JsonOpt = False) -> None:
+    def run(
+        devices: DevicesOpt,
+        out: OutOpt,
+        campaign: CampaignOpt = None,
+        resume: ResumeOpt = False,
+        json_out: JsonOpt = False,
+    ) -> None:
         """Run a campaign on every device of the farm at once; exit 0 within tolerance, 1 differences, 2 cannot run."""
         raise typer.Exit(guarded(lambda: run_command(devices, out, campaign, resume, json_out)))
 
     @app.command("report")
     def report(out: Annotated[Path, typer.Argument(help="A campaign folder holding report.json.")]) -> None:
         """Print the summary of a stored report.json."""
+
         def show() -> int:
             path = out / "report.json" if out.is_dir() else out
             if not path.is_file():
@@ -69,9 +79,12 @@ def register(app: typer.Typer) -> None:
             data = json.loads(path.read_text())
             typer.echo(json.dumps({k: data[k] for k in ("campaign", "differs", "unhealthy")}, indent=2))
             for c in data["checks"]:
-                typer.echo(f"{c['kind']:<10} {' vs '.join(c['devices']):<30} {c['status']:<8} "
-                           f"differing={len(c['differing'])} first={c['first']} roots={[r['id'] for r in c['roots']]}")
+                typer.echo(
+                    f"{c['kind']:<10} {' vs '.join(c['devices']):<30} {c['status']:<8} "
+                    f"differing={len(c['differing'])} first={c['first']} roots={[r['id'] for r in c['roots']]}"
+                )
             return EXIT_OK if data.get("clean") else EXIT_DIFFERS
+
         raise typer.Exit(guarded(show))
 
 

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DevicesOpt = Annotated[Path, typer.Option("--devices", help="The farm file (farm.yaml) listing the ssh: devices.")]
-DeviceOpt = Annotated[Optional[List[str]], typer.Option("--device", help="Only this device (repeatable); default: every ssh: device.")]
+DeviceOpt = Annotated[
+    Optional[List[str]], typer.Option("--device", help="Only this device (repeatable); default: every ssh: device.")
+]
 JobsOpt = Annotated[int, typer.Option("--jobs", min=1, help="Boards handled at once.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 
@@ -66,12 +68,15 @@ def _where(exc: BaseException) -> str:
     """' at <our file>:<line>' of the innermost frame in larfarm's code, for bug reports."""
     import traceback
 
-    ours = [f for f in traceback.extract_tb(exc.__traceback__) if "/controller/" in f.filename or "/agent/" in f.filename]
+    ours = [
+        f for f in traceback.extract_tb(exc.__traceback__) if "/controller/" in f.filename or "/agent/" in f.filename
+    ]
     return f" at {'/'.join(ours[-1].filename.split('/')[-3:])}:{ours[-1].lineno}" if ours else ""
 
 
-def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
-          debug: bool = False) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
+def _each(
+    targets: list, jobs: int, fn: Callable[[str, object], T], debug: bool = False
+) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
     """Run fn on every board in parallel; keep the farm's order for output."""
 
     def one(item):
@@ -84,16 +89,23 @@ def _each(targets: list, jobs: int, fn: Callable[[str, object], T],
             if debug:
                 raise
             log.debug("%s: unexpected error", name, exc_info=True)
-            return name, target, None, _BoardBug(
-                f"{name}: internal error: {type(exc).__name__}: {exc}{_where(exc)} "
-                "(a bug in larfarm; --debug shows the traceback)")
+            return (
+                name,
+                target,
+                None,
+                _BoardBug(
+                    f"{name}: internal error: {type(exc).__name__}: {exc}{_where(exc)} "
+                    "(a bug in larfarm; --debug shows the traceback)"
+                ),
+            )
 
     with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
         return list(pool.map(one, targets))
 
 
-def _report(results: List[Tuple[str, object, Optional[T], Optional[ControllerError]]],
-            line: Callable[[str, T], str]) -> int:
+def _report(
+    results: List[Tuple[str, object, Optional[T], Optional[ControllerError]]], line: Callable[[str, T], str]
+) -> int:
     """One line per board (its error on stderr); exit status 1 when any board failed."""
     failed = 0
     for name, _, ok, err in results:
@@ -106,8 +118,11 @@ def _report(results: List[Tuple[str, object, Optional[T], Optional[ControllerErr
 
 
 def _guard(debug: bool, body: Callable[[], int]) -> None:
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not debug:
         # paramiko logs socket teardown noise at ERROR; our errors already say what failed.
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -138,19 +153,26 @@ def register(app: typer.Typer) -> None:
                 package = build_agent_package()
             except PackageError as exc:
                 _fail(f"cannot package the agent: {exc}")
+
             def line(name: str, ok) -> str:
                 replaced = f", replaced {', '.join(ok.replaced)}" if ok.replaced else ""
-                return (f"{name} ({ok.where}): agent {ok.agent_version} running ({ok.how} pid {ok.pid}), "
-                        f"{ok.python}, healthy via SSH tunnel{replaced}")
+                return (
+                    f"{name} ({ok.where}): agent {ok.agent_version} running ({ok.how} pid {ok.pid}), "
+                    f"{ok.python}, healthy via SSH tunnel{replaced}"
+                )
 
             return _report(_each(targets, jobs, lambda n, t: deploy(n, t, base, package), debug), line)
 
         _guard(debug, body)
 
     @app.command("status")
-    def status_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8,
-                   as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-                   debug: DebugOpt = False) -> None:
+    def status_cmd(
+        devices: DevicesOpt,
+        device: DeviceOpt = None,
+        jobs: JobsOpt = 8,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+        debug: DebugOpt = False,
+    ) -> None:
         """Per ssh: board: reachable, agent running (unit/pid), health through the tunnel, agent version."""
 
         def body() -> int:
@@ -175,26 +197,35 @@ def register(app: typer.Typer) -> None:
                 elif st.error:
                     typer.echo(f"{name} ({st.where}): reachable; {st.error}")
                 elif not st.running:
-                    typer.echo(f"{name} ({st.where}): reachable; agent not running"
-                               + ("" if st.deployed else " (never deployed)"))
+                    typer.echo(
+                        f"{name} ({st.where}): reachable; agent not running"
+                        + ("" if st.deployed else " (never deployed)")
+                    )
                 else:
-                    typer.echo(f"{name} ({st.where}): reachable; agent running ({st.how} pid {st.pid}); "
-                               f"health {st.health}; version {st.agent_version}")
+                    typer.echo(
+                        f"{name} ({st.where}): reachable; agent running ({st.how} pid {st.pid}); "
+                        f"health {st.health}; version {st.agent_version}"
+                    )
             # Non-zero when any board is not up: scripts can wait on `controller status`.
             return 1 if bad else 0
 
         _guard(debug, body)
 
     @app.command("stop")
-    def stop_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8,
-                 forget_token: Annotated[bool, typer.Option("--forget-token", help="Also delete the local token file.")] = False,
-                 debug: DebugOpt = False) -> None:
+    def stop_cmd(
+        devices: DevicesOpt,
+        device: DeviceOpt = None,
+        jobs: JobsOpt = 8,
+        forget_token: Annotated[bool, typer.Option("--forget-token", help="Also delete the local token file.")] = False,
+        debug: DebugOpt = False,
+    ) -> None:
         """Stop the agent on ssh: boards (its systemd --user unit or its pid) and remove the pid file."""
 
         def body() -> int:
             from controller.ssh.deploy import stop
 
             base, targets = _ssh_devices(devices, device)
+
             def line(name: str, ok) -> str:
                 what = f"stopped {', '.join(ok.stopped)}" if ok.stopped else "no agent was running"
                 return f"{name} ({ok.where}): {what}"

@@ -96,7 +96,8 @@ def render_html(report: CampaignReport) -> str:
     data = json.dumps(report_json(report)).replace("</", "<\\/")
     unhealthy = "".join(
         f"<li class='unhealthy'>{html.escape(d.name)} ({html.escape(d.address)}): {html.escape(d.reason)}</li>"
-        for d in report.unhealthy)
+        for d in report.unhealthy
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>larfarm report: {html.escape(report.campaign)}</title>
@@ -104,8 +105,8 @@ def render_html(report: CampaignReport) -> str:
 <body>
 <h1>larfarm campaign {html.escape(report.campaign)}</h1>
 <p>model {html.escape(report.model)}, tolerance {report.tolerance:g}, {len(report.devices)} devices,
-result: <b id="verdict">{'differences found' if report.differs else 'within tolerance'}</b></p>
-{'<h2>Unhealthy devices</h2><ul>' + unhealthy + '</ul>' if unhealthy else ''}
+result: <b id="verdict">{"differences found" if report.differs else "within tolerance"}</b></p>
+{"<h2>Unhealthy devices</h2><ul>" + unhealthy + "</ul>" if unhealthy else ""}
 <h2>Device x check</h2>
 <table id="matrix"></table>
 <h2>Checks</h2>

@@ -44,8 +44,15 @@ def render(report: CampaignReport, console: Console) -> None:
     for c in report.checks:
         style = {"ok": "green", "differs": "red", "skipped": "yellow"}.get(c.status, "")
         # names, oprs and notes come from files and devices: never read as rich markup
-        table.add_row(escape(c.kind), escape(" vs ".join(c.devices)), f"[{style}]{c.status}[/]",
-                      str(len(c.differing)), escape(_first(c)), escape(_roots(c)), _err(c.threshold))
+        table.add_row(
+            escape(c.kind),
+            escape(" vs ".join(c.devices)),
+            f"[{style}]{c.status}[/]",
+            str(len(c.differing)),
+            escape(_first(c)),
+            escape(_roots(c)),
+            _err(c.threshold),
+        )
     console.print(table)
     for c in report.checks:
         if c.note and (c.kind in ("shake", "cross", "thresholds") or c.status == "skipped"):

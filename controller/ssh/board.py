@@ -40,7 +40,8 @@ def helper(session: SshSession, cmd: str, args: Dict[str, Any], timeout: float =
     rc, out, err = session.run(command, stdin=_HELPER(), timeout=timeout)
     if rc == 127 or (rc != 0 and "not found" in err and not out.strip()):
         raise BoardNotReady(
-            session.device, session.where,
+            session.device,
+            session.where,
             f"python {python!r} not found on the board; install Python >= 3.8 or set `python:` under ssh: to its path",
         )
     if rc == 126:
@@ -50,14 +51,21 @@ def helper(session: SshSession, cmd: str, args: Dict[str, Any], timeout: float =
         answer = json.loads(line)
     except ValueError:
         last = (err.strip().splitlines() or ["no output"])[-1]
-        raise RemoteCommandFailed(session.device, session.where, f"board helper {cmd!r} failed (exit {rc}): {last}") from None
+        raise RemoteCommandFailed(
+            session.device, session.where, f"board helper {cmd!r} failed (exit {rc}): {last}"
+        ) from None
     if rc != 0 or not isinstance(answer, dict):
         raise RemoteCommandFailed(session.device, session.where, f"board helper {cmd!r} failed (exit {rc}): {answer}")
     return answer
 
 
-def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_systemd: bool,
-          min_versions: Sequence[Tuple[str, Tuple[int, ...]]] = ()) -> BoardFacts:
+def probe(
+    session: SshSession,
+    modules: Sequence[str],
+    pip_hint: str,
+    check_systemd: bool,
+    min_versions: Sequence[Tuple[str, Tuple[int, ...]]] = (),
+) -> BoardFacts:
     """Check Python >= 3.8, the modules the agent needs, and the workdir; say exactly what is missing."""
     t = session.target
     info = helper(session, "probe", {"modules": list(modules), "workdir": t.workdir, "check_systemd": check_systemd})
@@ -67,28 +75,44 @@ def probe(session: SshSession, modules: Sequence[str], pip_hint: str, check_syst
     except ValueError:
         vt = (0, 0)
     if vt < MIN_PYTHON:
-        raise BoardNotReady(session.device, session.where,
-                            f"{t.python} {version} is too old (need >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]})")
+        raise BoardNotReady(
+            session.device, session.where, f"{t.python} {version} is too old (need >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]})"
+        )
     errors: Dict[str, str] = info.get("errors", {})
     if errors:
         missing = sorted(errors)
         names = ", ".join(_pip_name(m) for m in missing)
         detail = "; ".join(f"{m}: {errors[m]}" for m in missing if "No module named" not in errors[m])
-        raise BoardNotReady(session.device, session.where,
-                            f"{names} missing for {t.python} {version}: {pip_hint}" + (f" ({detail})" if detail else ""))
+        raise BoardNotReady(
+            session.device,
+            session.where,
+            f"{names} missing for {t.python} {version}: {pip_hint}" + (f" ({detail})" if detail else ""),
+        )
     have: Dict[str, str] = info.get("modules", {})
     for mod, need in min_versions:
         got = have.get(mod)
         if got and got != "?" and parse_version(got) < need:
             want = ".".join(map(str, need))
-            raise BoardNotReady(session.device, session.where,
-                                f"{_pip_name(mod)} {got} is older than the agent's generated stubs need (>= {want}): "
-                                f"pip install -U '{_pip_name(mod)}>={want}'")
+            raise BoardNotReady(
+                session.device,
+                session.where,
+                f"{_pip_name(mod)} {got} is older than the agent's generated stubs need (>= {want}): "
+                f"pip install -U '{_pip_name(mod)}>={want}'",
+            )
     if not info.get("workdir_ok"):
-        raise BoardNotReady(session.device, session.where,
-                            f"workdir {info.get('workdir', t.workdir)} is not writable: {info.get('workdir_error', 'permission denied')}")
-    return BoardFacts(t.python, version, str(info.get("executable", "")), str(info["workdir"]),
-                      str(info.get("systemd_user", "not checked")), dict(info.get("modules", {})))
+        raise BoardNotReady(
+            session.device,
+            session.where,
+            f"workdir {info.get('workdir', t.workdir)} is not writable: {info.get('workdir_error', 'permission denied')}",
+        )
+    return BoardFacts(
+        t.python,
+        version,
+        str(info.get("executable", "")),
+        str(info["workdir"]),
+        str(info.get("systemd_user", "not checked")),
+        dict(info.get("modules", {})),
+    )
 
 
 def _pip_name(module: str) -> str:
@@ -117,8 +141,9 @@ def put_file(session: SshSession, data: bytes, path: str, mode: int) -> None:
             sftp.posix_rename(tmp, path)
             return
         except (OSError, paramiko.SSHException, EOFError) as exc:
-            raise RemoteCommandFailed(session.device, session.where,
-                                      f"cannot write {path} on the board: {exc or type(exc).__name__}") from None
+            raise RemoteCommandFailed(
+                session.device, session.where, f"cannot write {path} on the board: {exc or type(exc).__name__}"
+            ) from None
         finally:
             try:
                 sftp.close()

@@ -120,7 +120,9 @@ def _tcp_socket(device: str, where: str, host: str, port: int, timeout: float, l
     except socket.gaierror as exc:
         raise HostUnreachable(device, where, f"unknown host name {host!r} ({exc.strerror})") from None
     except socket.timeout:
-        raise HostUnreachable(device, where, f"no answer from sshd within {timeout:g}s (host down or port filtered?)") from None
+        raise HostUnreachable(
+            device, where, f"no answer from sshd within {timeout:g}s (host down or port filtered?)"
+        ) from None
     except OSError as exc:
         raise HostUnreachable(device, where, f"cannot connect to sshd: {exc.strerror or exc}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -183,12 +185,16 @@ def _login(
         ) from None
     except paramiko.PasswordRequiredException:
         client.close()
-        raise AuthFailed(device, where, f"key_file {key_file} is passphrase-protected; add it to ssh-agent and remove key_file") from None
+        raise AuthFailed(
+            device, where, f"key_file {key_file} is passphrase-protected; add it to ssh-agent and remove key_file"
+        ) from None
     except paramiko.AuthenticationException:
         client.close()
         how = f"key {key_file}" if key_file else "ssh-agent and default keys"
         raise AuthFailed(
-            device, where, f"sshd refused login as {user or _local_user()} with {how}; check `user:` and `key_file:` under ssh:"
+            device,
+            where,
+            f"sshd refused login as {user or _local_user()} with {how}; check `user:` and `key_file:` under ssh:",
         ) from None
     except (socket.timeout, TimeoutError):
         client.close()
@@ -197,8 +203,12 @@ def _login(
         client.close()
         if "No authentication methods available" in str(exc):
             # paramiko's word for: no key file, no ssh-agent, no ~/.ssh keys
-            raise AuthFailed(device, where, f"no key to log in as {user or _local_user()}: no key_file, no ssh-agent "
-                                            "(SSH_AUTH_SOCK) and no ~/.ssh/id_* keys; set `key_file:` under ssh:") from None
+            raise AuthFailed(
+                device,
+                where,
+                f"no key to log in as {user or _local_user()}: no key_file, no ssh-agent "
+                "(SSH_AUTH_SOCK) and no ~/.ssh/id_* keys; set `key_file:` under ssh:",
+            ) from None
         raise HostUnreachable(device, where, f"SSH handshake failed: {exc}") from None
     except OSError as exc:
         client.close()
@@ -227,7 +237,9 @@ def _close_quietly(chan: paramiko.Channel) -> None:
 class SshSession:
     """A logged-in SSH connection to one board (and its jump host, if any)."""
 
-    def __init__(self, device: str, target: SshTarget, client: paramiko.SSHClient, jump: Optional[paramiko.SSHClient]) -> None:
+    def __init__(
+        self, device: str, target: SshTarget, client: paramiko.SSHClient, jump: Optional[paramiko.SSHClient]
+    ) -> None:
         self.device = device
         self.target = target
         self.client = client
@@ -281,9 +293,13 @@ class SshSession:
         except socket.timeout:
             if chan is not None:
                 _close_quietly(chan)  # sshd hangs up the command's session
-            raise RemoteCommandFailed(self.device, self.where, f"command did not finish within {timeout:g}s: {command[:80]}") from None
+            raise RemoteCommandFailed(
+                self.device, self.where, f"command did not finish within {timeout:g}s: {command[:80]}"
+            ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise HostUnreachable(self.device, self.where, f"SSH connection lost while running a command: {exc}") from None
+            raise HostUnreachable(
+                self.device, self.where, f"SSH connection lost while running a command: {exc}"
+            ) from None
         return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     def sftp(self) -> paramiko.SFTPClient:
@@ -304,14 +320,18 @@ class SshSession:
         self.close()
 
 
-def _open_jump_channel(device: str, target: SshTarget, jump_client: paramiko.SSHClient, jump: JumpHost, timeout: float) -> paramiko.Channel:
+def _open_jump_channel(
+    device: str, target: SshTarget, jump_client: paramiko.SSHClient, jump: JumpHost, timeout: float
+) -> paramiko.Channel:
     transport = jump_client.get_transport()
     if transport is None:
         raise HostUnreachable(device, target.where, f"jump host {jump.where} closed the connection")
     try:
         return transport.open_channel("direct-tcpip", (target.host, target.port), ("127.0.0.1", 0), timeout=timeout)
     except paramiko.ChannelException as exc:
-        raise HostUnreachable(device, target.where, f"jump host {jump.where} cannot reach the board: {exc.text or exc}") from None
+        raise HostUnreachable(
+            device, target.where, f"jump host {jump.where} cannot reach the board: {exc.text or exc}"
+        ) from None
     except (paramiko.SSHException, OSError) as exc:
         raise HostUnreachable(device, target.where, f"jump host {jump.where} cannot reach the board: {exc}") from None
 
@@ -341,7 +361,9 @@ def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> 
             target.link_timeout,
         )
         try:
-            sock: Union[socket.socket, paramiko.Channel] = _open_jump_channel(device, target, jump_client, jump, timeout)
+            sock: Union[socket.socket, paramiko.Channel] = _open_jump_channel(
+                device, target, jump_client, jump, timeout
+            )
         except SshError:
             jump_client.close()
             raise

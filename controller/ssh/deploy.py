@@ -78,9 +78,12 @@ def _agent_argv(python: str, workdir: str, port: int, with_config: bool) -> list
     if with_config:
         argv += ["--config", posixpath.join(workdir, CONFIG)]
     return argv + [
-        "--listen", f"127.0.0.1:{port}",
-        "--token-file", posixpath.join(workdir, TOKEN),
-        "--workspace", posixpath.join(workdir, WORKSPACE),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--token-file",
+        posixpath.join(workdir, TOKEN),
+        "--workspace",
+        posixpath.join(workdir, WORKSPACE),
     ]
 
 
@@ -97,7 +100,9 @@ def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Option
     except OSError as exc:
         raise SshError(device, target.where, f"agent_config {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise SshError(device, target.where, f"agent_config {path}: not valid YAML/JSON: {str(exc).splitlines()[0]}") from None
+        raise SshError(
+            device, target.where, f"agent_config {path}: not valid YAML/JSON: {str(exc).splitlines()[0]}"
+        ) from None
     if not isinstance(data, dict):
         raise SshError(device, target.where, f"agent_config {path}: expected a mapping")
     return json.dumps(data, indent=2).encode()
@@ -118,20 +123,31 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
     config = _agent_config_json(target, farm_dir, device)  # local mistakes first, before touching the board
     with connect(device, target, farm_dir) as session:
         service = target.agent_service
-        facts = board.probe(session, package.board_modules, package.pip_hint(package.board_modules),
-                            check_systemd=service in ("auto", "systemd"), min_versions=package.min_versions)
+        facts = board.probe(
+            session,
+            package.board_modules,
+            package.pip_hint(package.board_modules),
+            check_systemd=service in ("auto", "systemd"),
+            min_versions=package.min_versions,
+        )
         if service == "systemd" and facts.systemd_user != "yes":
-            raise SshError(device, session.where, f"agent_service: systemd, but {facts.systemd_user}; "
-                                                  "use agent_service: setsid or auto")
+            raise SshError(
+                device,
+                session.where,
+                f"agent_service: systemd, but {facts.systemd_user}; use agent_service: setsid or auto",
+            )
         how = "systemd" if service == "systemd" or (service == "auto" and facts.systemd_user == "yes") else "setsid"
         workdir = facts.workdir
         # Idempotent: whatever of ours runs there goes first, so its port is free.
         old = board.helper(session, "stop", {"workdir": workdir, "port": target.agent_port})
         busy = board.port_free(session, target.agent_port)
         if busy is not None:
-            raise AgentPortBusy(device, session.where,
-                                f"agent port {target.agent_port} is already in use on the board by another program ({busy}); "
-                                "stop it or set `agent_port:` under ssh:")
+            raise AgentPortBusy(
+                device,
+                session.where,
+                f"agent port {target.agent_port} is already in use on the board by another program ({busy}); "
+                "stop it or set `agent_port:` under ssh:",
+            )
         token = new_token()
         board.put_file(session, package.data, posixpath.join(workdir, PYZ), 0o644)
         board.put_file(session, (token + "\n").encode(), posixpath.join(workdir, TOKEN), 0o600)
@@ -143,9 +159,12 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
         # has no login PATH. An absolute path (maybe a wrapper script) is kept as given.
         python = target.python if target.python.startswith("/") or not facts.executable else facts.executable
         argv = _agent_argv(python, workdir, target.agent_port, config is not None)
-        started = board.helper(session, "start", {"workdir": workdir, "argv": argv, "port": target.agent_port,
-                                                  "service": how, "wait_s": START_WAIT_S},
-                               timeout=START_WAIT_S + 30)
+        started = board.helper(
+            session,
+            "start",
+            {"workdir": workdir, "argv": argv, "port": target.agent_port, "service": how, "wait_s": START_WAIT_S},
+            timeout=START_WAIT_S + 30,
+        )
         if not started.get("listening"):
             tail = (started.get("log_tail") or "").strip().splitlines()
             last = tail[-1] if tail else "no output"
@@ -158,13 +177,24 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
         with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
             health = wait_serving(tunnel.address, HEALTH_WAIT_S)
             if health != "SERVING":
-                raise AgentStartFailed(device, session.where,
-                                       f"agent started but its health check through the SSH tunnel says {health}; "
-                                       f"log: {posixpath.join(workdir, 'agent.log')}")
+                raise AgentStartFailed(
+                    device,
+                    session.where,
+                    f"agent started but its health check through the SSH tunnel says {health}; "
+                    f"log: {posixpath.join(workdir, 'agent.log')}",
+                )
             version = _facts_version(tunnel.address, token, target)
         log.info("%s: agent %s up (%s pid %s)", device, version, how, started.get("pid"))
-        return Deployed(device, session.where, f"{facts.python} {facts.version}", how, started.get("pid"), version,
-                        local_token, tuple(old.get("stopped", ())))
+        return Deployed(
+            device,
+            session.where,
+            f"{facts.python} {facts.version}",
+            how,
+            started.get("pid"),
+            version,
+            local_token,
+            tuple(old.get("stopped", ())),
+        )
 
 
 def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
@@ -189,8 +219,18 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
                     version = _facts_version(tunnel.address, read_token(device, target, farm_dir), target)
                 except SshError as exc:
                     version = f"? ({exc.what})"
-        return BoardStatus(device, where, True, None, bool(st.get("deployed")), bool(st.get("running")),
-                           st.get("how"), st.get("pid"), health, version)
+        return BoardStatus(
+            device,
+            where,
+            True,
+            None,
+            bool(st.get("deployed")),
+            bool(st.get("running")),
+            st.get("how"),
+            st.get("pid"),
+            health,
+            version,
+        )
 
 
 def stop(device: str, target: SshTarget, farm_dir: Path, forget_token: bool = False) -> Stopped:

@@ -19,11 +19,17 @@ def wait_serving(address: str, timeout: float) -> str:
             if left <= 0:
                 return last
             try:
-                resp = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=min(left, 5.0), wait_for_ready=True)
+                resp = stub.Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=min(left, 5.0), wait_for_ready=True
+                )
                 last = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
                 if resp.status == health_pb2.HealthCheckResponse.SERVING:
                     return last
             except grpc.RpcError as err:
                 code = err.code() if hasattr(err, "code") else None
-                last = f"{code.name if code else 'error'}: {(err.details() or '').strip()}" if hasattr(err, "details") else str(err)
+                last = (
+                    f"{code.name if code else 'error'}: {(err.details() or '').strip()}"
+                    if hasattr(err, "details")
+                    else str(err)
+                )
             time.sleep(0.2)

@@ -30,8 +30,15 @@ FORBIDDEN = frozenset({"controller", "typer", "rich", "pydantic", "paramiko"})
 PURE_PYTHON = ("grpc_health", "grpc_reflection")
 # Third-party modules the board must provide (C extensions cannot live in a zipapp),
 # with the pip line that provides them.
-BOARD_PIP = {"grpc": "grpcio", "google": "protobuf", "google.protobuf": "protobuf", "yaml": "pyyaml",
-             "numpy": "numpy", "megenginelite": "megenginelite", "megengine": "megengine"}
+BOARD_PIP = {
+    "grpc": "grpcio",
+    "google": "protobuf",
+    "google.protobuf": "protobuf",
+    "yaml": "pyyaml",
+    "numpy": "numpy",
+    "megenginelite": "megenginelite",
+    "megengine": "megengine",
+}
 ENTRY = "agent.cli:main"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -93,7 +100,9 @@ def _package_files(top: str) -> Dict[str, Path]:
 def _guarded(handlers: List[ast.ExceptHandler]) -> bool:
     for h in handlers:
         names = [h.type] if not isinstance(h.type, ast.Tuple) else list(h.type.elts)
-        if h.type is None or any(isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception") for n in names):
+        if h.type is None or any(
+            isinstance(n, ast.Name) and n.id in ("ImportError", "ModuleNotFoundError", "Exception") for n in names
+        ):
             return True
     return False
 
@@ -199,7 +208,9 @@ def build_agent_package(entry: str = ENTRY) -> AgentPackage:
                         raise PackageError(f"{path}: the agent imports {name!r}, which is not installed here")
                     files.update(pkg_files)
                     for arc2, path2 in pkg_files.items():
-                        h2, s2 = scan_imports(path2.read_text(encoding="utf-8"), str(path2), arc2.rpartition("/")[0].replace("/", "."))
+                        h2, s2 = scan_imports(
+                            path2.read_text(encoding="utf-8"), str(path2), arc2.rpartition("/")[0].replace("/", ".")
+                        )
                         hard.update(m for m in h2 if m.split(".")[0] not in stdlib | {top})
                         soft.update(m for m in s2 if m.split(".")[0] not in stdlib | {top})
             elif name in h:
@@ -223,8 +234,14 @@ def build_agent_package(entry: str = ENTRY) -> AgentPackage:
             _add(zf, arc, files[arc].read_bytes())
     data = buf.getvalue()
     log.debug("agent zipapp: %d files, %d bytes, board needs %s", len(files), len(data), board)
-    return AgentPackage(data, hashlib.sha256(data).hexdigest(), tuple(sorted(files)), tuple(board), tuple(optional),
-                        _min_versions(files))
+    return AgentPackage(
+        data,
+        hashlib.sha256(data).hexdigest(),
+        tuple(sorted(files)),
+        tuple(board),
+        tuple(optional),
+        _min_versions(files),
+    )
 
 
 _PB_GENCODE = re.compile(r"ValidateProtobufRuntimeVersion\(\s*[\w.]+,\s*(\d+),\s*(\d+),\s*(\d+),")

@@ -39,22 +39,30 @@ def unit_for(workdir):
     """One systemd --user unit per workdir, so boards sharing a host (tests) or
     several farms on one board do not collide."""
     import hashlib
+
     return "larfarm-agent-" + hashlib.sha256(workdir.encode()).hexdigest()[:10]
 
 
 def systemd_user_works():
-    """"yes" when a systemd --user manager answers and keeps units after logout
+    """ "yes" when a systemd --user manager answers and keeps units after logout
     (lingering); otherwise why not."""
     try:
-        rc = subprocess.call(["systemctl", "--user", "show-environment"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        rc = subprocess.call(
+            ["systemctl", "--user", "show-environment"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+        )
     except Exception:
         return "no systemctl"
     if rc != 0:
         return "`systemctl --user` does not work (no user manager)"
     try:
-        p = subprocess.Popen(["loginctl", "show-user", str(os.getuid()), "--property=Linger", "--value"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            ["loginctl", "show-user", str(os.getuid()), "--property=Linger", "--value"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         linger = p.communicate(timeout=10)[0].decode().strip()
     except Exception:
         linger = ""
@@ -65,11 +73,16 @@ def systemd_user_works():
 
 
 def probe(args):
-    info = {"python": "%d.%d.%d" % tuple(sys.version_info[:3]), "executable": sys.executable,
-            "modules": {}, "errors": {}}
+    info = {
+        "python": "%d.%d.%d" % tuple(sys.version_info[:3]),
+        "executable": sys.executable,
+        "modules": {},
+        "errors": {},
+    }
     if sys.version_info < (3, 8):
         return info
     import importlib
+
     for name in args.get("modules", []):
         try:
             mod = importlib.import_module(name)
@@ -166,6 +179,7 @@ def stop(args):
     pid = read_pid(workdir)
     if is_our_agent(pid, pyz):
         import signal
+
         os.kill(pid, signal.SIGTERM)
         deadline = time.time() + float(args.get("grace_s", 5))
         while time.time() < deadline and is_our_agent(pid, pyz):
@@ -201,14 +215,23 @@ def log_tail(path, n=20):
 
 def unit_text(workdir, argv, logpath):
     """The systemd --user unit that keeps the agent running (restarted on failure)."""
+
     def quote(arg):
         # systemd's own quoting: double quotes, backslash escapes, and %% for %
         return '"%s"' % arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
-    return ("[Unit]\nDescription=larfarm agent (%s)\n\n[Service]\nExecStart=%s\n"
-            "WorkingDirectory=%s\nStandardOutput=append:%s\nStandardError=append:%s\n"
-            "Restart=on-failure\nRestartSec=2\n\n[Install]\nWantedBy=default.target\n"
-            % (workdir.replace("%", "%%"), " ".join(quote(a) for a in argv), workdir.replace("%", "%%"),
-               logpath.replace("%", "%%"), logpath.replace("%", "%%")))
+
+    return (
+        "[Unit]\nDescription=larfarm agent (%s)\n\n[Service]\nExecStart=%s\n"
+        "WorkingDirectory=%s\nStandardOutput=append:%s\nStandardError=append:%s\n"
+        "Restart=on-failure\nRestartSec=2\n\n[Install]\nWantedBy=default.target\n"
+        % (
+            workdir.replace("%", "%%"),
+            " ".join(quote(a) for a in argv),
+            workdir.replace("%", "%%"),
+            logpath.replace("%", "%%"),
+            logpath.replace("%", "%%"),
+        )
+    )
 
 
 def start(args):
@@ -229,14 +252,20 @@ def start(args):
         systemctl("daemon-reload")
         rc, o, e = systemctl("enable", "--now", unit + ".service")
         if rc != 0:
-            return {"how": how, "pid": None, "listening": False, "exited": rc,
-                    "log_tail": (e or o)}
+            return {"how": how, "pid": None, "listening": False, "exited": rc, "log_tail": (e or o)}
         st = unit_state(unit) or {}
         pid = st.get("pid")
     else:
         logf = open(logpath, "wb")
-        proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            close_fds=True,
+            start_new_session=True,
+        )
         logf.close()
         pid = proc.pid
         with open(os.path.join(workdir, "agent.pid.tmp"), "w") as f:

@@ -50,8 +50,11 @@ def read_token(device: str, target: SshTarget, farm_dir: Path) -> str:
     except OSError as exc:
         raise NotDeployed(device, target.where, f"cannot read agent token {path}: {exc.strerror}") from None
     if not token:
-        raise NotDeployed(device, target.where,
-                          f"no agent token at {path}; run `controller deploy --devices <farm.yaml> --device {device}` first")
+        raise NotDeployed(
+            device,
+            target.where,
+            f"no agent token at {path}; run `controller deploy --devices <farm.yaml> --device {device}` first",
+        )
     return token
 
 

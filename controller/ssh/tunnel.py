@@ -49,16 +49,23 @@ def check_forward(session: SshSession, port: int) -> None:
     """Open and close one forwarded connection to the board's 127.0.0.1:<port>, so a
     failure is one line naming the board (not an anonymous loopback address in gRPC)."""
     try:
-        chan = session.transport.open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0),
-                                              timeout=session.target.connect_timeout)
+        chan = session.transport.open_channel(
+            "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0), timeout=session.target.connect_timeout
+        )
     except paramiko.ChannelException as exc:
         if exc.code == OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED:
-            raise SshError(session.device, session.where,
-                           "the board's sshd forbids port forwarding (AllowTcpForwarding no), "
-                           "and the agent is reached only through it") from None
-        raise AgentNotRunning(session.device, session.where,
-                              f"no agent listens on 127.0.0.1:{port} on the board; "
-                              f"run `controller deploy --devices <farm.yaml> --device {session.device}`") from None
+            raise SshError(
+                session.device,
+                session.where,
+                "the board's sshd forbids port forwarding (AllowTcpForwarding no), "
+                "and the agent is reached only through it",
+            ) from None
+        raise AgentNotRunning(
+            session.device,
+            session.where,
+            f"no agent listens on 127.0.0.1:{port} on the board; "
+            f"run `controller deploy --devices <farm.yaml> --device {session.device}`",
+        ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise HostUnreachable(session.device, session.where, f"SSH connection lost: {exc}") from None
     close_channel(chan)
@@ -67,8 +74,14 @@ def check_forward(session: SshSession, port: int) -> None:
 class Tunnel:
     """Forward 127.0.0.1:<local_port> to 127.0.0.1:<remote_port> as seen from the board."""
 
-    def __init__(self, connect: Callable[[], SshSession], remote_port: int, remote_host: str = "127.0.0.1",
-                 session: Optional[SshSession] = None, owns_session: bool = False) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], SshSession],
+        remote_port: int,
+        remote_host: str = "127.0.0.1",
+        session: Optional[SshSession] = None,
+        owns_session: bool = False,
+    ) -> None:
         """`session`: an existing login to use first; with `owns_session` the
         tunnel closes it (and any later one) on close()."""
         self._connect = connect
@@ -117,8 +130,12 @@ class Tunnel:
             except OSError:
                 return  # listener closed
             conn.setblocking(True)
-            threading.Thread(target=self._forward_guarded, args=(conn, peer), daemon=True,
-                             name=f"tunnel:{self.local_port}<-{peer[1]}").start()
+            threading.Thread(
+                target=self._forward_guarded,
+                args=(conn, peer),
+                daemon=True,
+                name=f"tunnel:{self.local_port}<-{peer[1]}",
+            ).start()
 
     def _forward_guarded(self, conn: socket.socket, peer: tuple) -> None:
         # A thread's exception would vanish; keep it in the log, and the socket closed.
@@ -132,7 +149,10 @@ class Tunnel:
         try:
             session = self._live_session()
             chan = session.transport.open_channel(
-                "direct-tcpip", (self.remote_host, self.remote_port), peer, timeout=session.target.connect_timeout,
+                "direct-tcpip",
+                (self.remote_host, self.remote_port),
+                peer,
+                timeout=session.target.connect_timeout,
                 window_size=WINDOW_BYTES,
             )
         except SshError as exc:
@@ -167,8 +187,9 @@ class Tunnel:
         never select() on the channel: paramiko backs a channel's fileno() with a
         pipe, and a close racing the transport thread can write its wake-up byte
         into whatever file descriptor reused the pipe's number."""
-        up = threading.Thread(target=self._upstream, args=(conn, chan), daemon=True,
-                              name=f"tunnel:{self.local_port}:up")
+        up = threading.Thread(
+            target=self._upstream, args=(conn, chan), daemon=True, name=f"tunnel:{self.local_port}:up"
+        )
         up.start()
         try:
             while True:

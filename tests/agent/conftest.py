@@ -16,8 +16,15 @@ FAKE_DUMPER = PROGRAMS / "fake_dumper.py"
 def standard_runners(tmp: Path) -> dict:
     """Runners every shared-agent test can use: named for what the program does."""
     return {
-        "load_and_run": script_runner(FAKE_DUMPER, "--files", "4", "--delay", "0.05",
-                                      extra_flags_allow=["--verbose-extra", "--profile"], env_allow=["OMP_NUM_THREADS"]),
+        "load_and_run": script_runner(
+            FAKE_DUMPER,
+            "--files",
+            "4",
+            "--delay",
+            "0.05",
+            extra_flags_allow=["--verbose-extra", "--profile"],
+            env_allow=["OMP_NUM_THREADS"],
+        ),
         "slow_dumper": script_runner(FAKE_DUMPER, "--files", "4", "--delay", "0.5"),
         "lite": script_runner(FAKE_DUMPER, "--files", "2", type="lite"),
         "failing": script_runner(FAKE_DUMPER, "--files", "1", "--exit-code", "3"),

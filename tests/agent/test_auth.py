@@ -22,8 +22,10 @@ def _stub(agent):
     return ch, pb_grpc.AgentStub(ch)
 
 
-@pytest.mark.parametrize("metadata", [None, (("authorization", "Bearer wrong"),), (("x-larfarm-token", "wrong"),),
-                                      (("authorization", "Basic abc"),)])
+@pytest.mark.parametrize(
+    "metadata",
+    [None, (("authorization", "Bearer wrong"),), (("x-larfarm-token", "wrong"),), (("authorization", "Basic abc"),)],
+)
 def test_unary_call_without_right_token_is_unauthenticated(shared_agent, metadata) -> None:
     ch, stub = _stub(shared_agent)
     with ch, pytest.raises(grpc.RpcError) as err:
@@ -39,8 +41,9 @@ def test_streaming_calls_are_refused_in_their_own_shape(shared_agent, model_sha)
             list(stub.Run(pb.RunSpec(runner="load_and_run", model_sha256=model_sha), timeout=10, metadata=bad))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as err:  # client streaming
-            stub.UploadBlob(iter([pb.UploadBlobChunk(header=pb.BlobHeader(sha256="0" * 64, size=1))]),
-                            timeout=10, metadata=bad)
+            stub.UploadBlob(
+                iter([pb.UploadBlobChunk(header=pb.BlobHeader(sha256="0" * 64, size=1))]), timeout=10, metadata=bad
+            )
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as err:
             list(stub.Fetch(pb.FetchRequest(run_id="x"), timeout=10, metadata=bad))
@@ -76,8 +79,13 @@ def test_facts_with_token(shared_agent) -> None:
 
 def test_beyond_loopback_without_token_is_refused_at_start(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LARFARM_TOKEN"}
-    r = subprocess.run([sys.executable, "-m", "agent", "serve", "--listen", "0.0.0.0:0",
-                        "--workspace", str(tmp_path / "ws")], capture_output=True, text=True, env=env, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "agent", "serve", "--listen", "0.0.0.0:0", "--workspace", str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("agent: error: --listen: refusing to listen on 0.0.0.0")
     assert "Traceback" not in r.stderr
@@ -95,8 +103,9 @@ def test_tls_server(agent_factory, tmp_path) -> None:
     from tests.agent.certs import make_pki
 
     pki = make_pki(tmp_path / "pki")
-    agent = agent_factory(RUNNERS, tls={"cert": pki["server_cert"], "key": pki["server_key"]},
-                          client_tls=TlsConfig(ca=pki["ca"]))
+    agent = agent_factory(
+        RUNNERS, tls={"cert": pki["server_cert"], "key": pki["server_key"]}, client_tls=TlsConfig(ca=pki["ca"])
+    )
     with agent.client() as c:
         assert c.facts().protocol == "larfarm.agent.v1"
     # plaintext against a TLS port does not get through
@@ -113,8 +122,9 @@ def test_mutual_tls_needs_a_client_certificate(agent_factory, tmp_path) -> None:
 
     pki = make_pki(tmp_path / "pki")
     full = TlsConfig(ca=pki["ca"], cert=pki["client_cert"], key=pki["client_key"])
-    agent = agent_factory(RUNNERS, tls={"cert": pki["server_cert"], "key": pki["server_key"], "client_ca": pki["ca"]},
-                          client_tls=full)
+    agent = agent_factory(
+        RUNNERS, tls={"cert": pki["server_cert"], "key": pki["server_key"], "client_ca": pki["ca"]}, client_tls=full
+    )
     with agent.client() as c:
         assert c.facts().protocol == "larfarm.agent.v1"
     with agent.client(tls=TlsConfig(ca=pki["ca"]), timeout=3) as c, pytest.raises(AgentUnreachable):

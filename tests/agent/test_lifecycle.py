@@ -25,8 +25,16 @@ def test_completed_files_can_be_fetched_while_the_run_goes_on(shared_agent, mode
 def test_fast_run_policy_cache_is_copied_in_and_written_out(shared_agent, model_sha, tmp_path) -> None:
     with shared_agent.client() as c:
         cache = c.upload_blob(b"old-cache\n")
-        fin = list(c.run(RunSpec(model_sha256=model_sha, fast_run=True, fast_run_algo_policy_sha256=cache,
-                                 write_fast_run_algo_policy=True)))[-1]
+        fin = list(
+            c.run(
+                RunSpec(
+                    model_sha256=model_sha,
+                    fast_run=True,
+                    fast_run_algo_policy_sha256=cache,
+                    write_fast_run_algo_policy=True,
+                )
+            )
+        )[-1]
         entry = {e.name: e for e in fin.manifest}["algo_policy.cache"]
         c.fetch(fin.run_id, tmp_path, names=["algo_policy.cache"])
         assert (tmp_path / "algo_policy.cache").read_bytes() == b"old-cache\nalgo-cache-entry\n"
@@ -38,8 +46,10 @@ def test_fast_run_policy_cache_is_copied_in_and_written_out(shared_agent, model_
 
 def test_queue_limit_and_age_limit(agent_factory, tmp_path) -> None:
     agent = agent_factory(
-        {"load_and_run": script_runner(FAKE_DUMPER, "--files", "1"),
-         "sleeper": script_runner(PROGRAMS / "sleeper.py", str(tmp_path / "pids"))},
+        {
+            "load_and_run": script_runner(FAKE_DUMPER, "--files", "1"),
+            "sleeper": script_runner(PROGRAMS / "sleeper.py", str(tmp_path / "pids")),
+        },
         config={"max_queued_runs": 1, "keep_finished_s": 0.5},
     )
     with agent.client() as c:

@@ -13,8 +13,11 @@ def lite_agent(tmp_path_factory, lar_lite_argv):
     from tests.support.agent import start_agent
 
     base = tmp_path_factory.mktemp("lite-agent")
-    agent = start_agent(base, {"lite": {"type": "lite", "path": lar_lite_argv[0], "args": lar_lite_argv[1:]}},
-                        config={"run_timeout_s": 300})
+    agent = start_agent(
+        base,
+        {"lite": {"type": "lite", "path": lar_lite_argv[0], "args": lar_lite_argv[1:]}},
+        config={"run_timeout_s": 300},
+    )
     yield agent
     agent.stop()
 
@@ -25,8 +28,13 @@ def test_lar_lite_dumps_are_streamed_and_served_byte_for_byte(lite_agent, megeng
     expected = sorted(p.name for p in (megengine_fixtures / "runs" / "tiny_cnn" / "default" / "bin").iterdir())
     results = {}
     with lite_agent.client() as c:
-        spec = dict(runner="lite", model_sha256=c.upload_blob(model), bin_io_dump=True, io_dump=True,
-                    inputs=(InputSpec(name="data", blob_sha256=c.upload_blob(data), format="npy"),))
+        spec = dict(
+            runner="lite",
+            model_sha256=c.upload_blob(model),
+            bin_io_dump=True,
+            io_dump=True,
+            inputs=(InputSpec(name="data", blob_sha256=c.upload_blob(data), format="npy"),),
+        )
         for dbg in (0, 2):
             events = list(c.run(RunSpec(**spec, megdnn_dbg=dbg)))
             fin = events[-1]

@@ -37,15 +37,19 @@ def test_committed_stubs_are_not_stale(tmp_path: Path) -> None:
 
     rel = "larfarm/agent/v1/agent.proto"
     out = tmp_path / "agent.pb"
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--descriptor_set_out={out}",
-                    str(PROTO / rel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO}", f"--descriptor_set_out={out}", str(PROTO / rel)],
+        check=True,
+    )
     fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file[0]
     committed = descriptor_pb2.FileDescriptorProto.FromString(agent_pb2.DESCRIPTOR.serialized_pb)
     _drop_json_names(fresh)  # protoc's descriptor sets spell them out; Python gencode leaves them implied
     assert committed == fresh, "proto/larfarm/agent/v1/agent_pb2.py is stale: run `make proto`"
     grpc_stub = (PROTO / "larfarm/agent/v1/agent_pb2_grpc.py").read_text()
     for method in fresh.service[0].method:
-        assert f"'/larfarm.agent.v1.Agent/{method.name}'" in grpc_stub, f"agent_pb2_grpc.py lacks {method.name}: run `make proto`"
+        assert f"'/larfarm.agent.v1.Agent/{method.name}'" in grpc_stub, (
+            f"agent_pb2_grpc.py lacks {method.name}: run `make proto`"
+        )
     pyi = (PROTO / "larfarm/agent/v1/agent_pb2.pyi").read_text()
     for message in fresh.message_type:
         assert f"class {message.name}(" in pyi, f"agent_pb2.pyi lacks {message.name}: run `make proto`"
@@ -74,8 +78,10 @@ def test_staleness_check_notices_a_changed_proto(tmp_path: Path) -> None:
     text = (PROTO / "larfarm/agent/v1/agent.proto").read_text()
     changed.write_text(text.replace("message GetFactsRequest {}", "message GetFactsRequest { bool verbose = 1; }"))
     out = tmp_path / "agent.pb"
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}", f"--descriptor_set_out={out}",
-                    str(changed)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}", f"--descriptor_set_out={out}", str(changed)],
+        check=True,
+    )
     fresh = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file[0]
     _drop_json_names(fresh)
     assert fresh != descriptor_pb2.FileDescriptorProto.FromString(agent_pb2.DESCRIPTOR.serialized_pb)
@@ -94,8 +100,12 @@ def test_stubs_import_as_larfarm_package_and_no_top_level_proto() -> None:
 
     assert agent_pb2.DESCRIPTOR.package == "larfarm.agent.v1"
     assert hasattr(agent_pb2_grpc, "AgentStub")
-    out = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('proto'))"],
-                         capture_output=True, text=True, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", "import importlib.util as u; print(u.find_spec('proto'))"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
     assert "proto/__init__" not in out.stdout  # we never install a top-level `proto`
 
 

@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from controller.agent_client import (
-    AgentNotFound, AgentRequestError, FileComplete, Finished, InputSpec, LogLine, Queued, RunSpec, Started,
+    AgentNotFound,
+    AgentRequestError,
+    FileComplete,
+    Finished,
+    InputSpec,
+    LogLine,
+    Queued,
+    RunSpec,
+    Started,
 )
 
 
@@ -109,17 +117,35 @@ def test_spec_options_reach_the_argv_and_env(shared_agent, model_sha) -> None:
         npy_bytes = b"\x93NUMPY pretend"
         npy = c.upload_blob(npy_bytes)
         spec = RunSpec(
-            model_sha256=model_sha, bin_io_dump=False, megdnn_dbg=2, reproducible=True, fast_run=True,
-            multithread=2, verbose=True, model_info=True, extra_flags=("--profile=out/prof.json",),
+            model_sha256=model_sha,
+            bin_io_dump=False,
+            megdnn_dbg=2,
+            reproducible=True,
+            fast_run=True,
+            multithread=2,
+            verbose=True,
+            model_info=True,
+            extra_flags=("--profile=out/prof.json",),
             env={"OMP_NUM_THREADS": "1"},
-            inputs=(InputSpec(name="data", blob_sha256=npy, format="npy"),
-                    InputSpec(name="mask", literal="[[1,0],[0,1]]"), InputSpec(name="shape_in", shape=(1, 3, 4))),
+            inputs=(
+                InputSpec(name="data", blob_sha256=npy, format="npy"),
+                InputSpec(name="mask", literal="[[1,0],[0,1]]"),
+                InputSpec(name="shape_in", shape=(1, 3, 4)),
+            ),
         )
         events = run_all(c, spec)
     started = events[1]
     assert started.argv[6:] == (
-        "in/model.mge", "--input", "data:in/input0.npy;mask:[[1,0],[0,1]];shape_in:{1,3,4}",
-        "--reproducible", "--fast-run", "--multithread", "2", "--verbose", "--model-info", "--profile=out/prof.json",
+        "in/model.mge",
+        "--input",
+        "data:in/input0.npy;mask:[[1,0],[0,1]];shape_in:{1,3,4}",
+        "--reproducible",
+        "--fast-run",
+        "--multithread",
+        "2",
+        "--verbose",
+        "--model-info",
+        "--profile=out/prof.json",
     )
     assert started.env == {"MGB_USE_MEGDNN_DBG": "2", "OMP_NUM_THREADS": "1"}
     lines = [e.text for e in events if isinstance(e, LogLine)]
@@ -128,22 +154,28 @@ def test_spec_options_reach_the_argv_and_env(shared_agent, model_sha) -> None:
     assert f"input data file {hashlib.sha256(npy_bytes).hexdigest()}" in lines
 
 
-@pytest.mark.parametrize("spec_kw, message", [
-    ({"runner": "rm"}, "runner 'rm' is not configured"),
-    ({"extra_flags": ("--bin-io-dump=/etc",)}, "not in extra_flags_allow"),
-    ({"extra_flags": ("--profile",), "runner": "lite"}, "not in extra_flags_allow"),
-    ({"env": {"LD_PRELOAD": "/tmp/x.so"}}, "LD_PRELOAD' is not in env_allow"),
-    ({"env": {"MGB_USE_MEGDNN_DBG": "3"}}, "must be 0, 1 or 2"),
-    ({"megdnn_dbg": 5}, "megdnn_dbg must be 0, 1 or 2"),
-    ({"inputs": (InputSpec(name="data;x", literal="[1]"),)}, "input name"),
-    ({"inputs": (InputSpec(name="data", literal="[1];rm -rf /"),)}, "nested list of numbers"),
-    ({"inputs": (InputSpec(name="data", blob_sha256="0" * 64, format="exe"),)}, "format must be one of"),
-    ({"inputs": (InputSpec(name="data", blob_sha256="../../etc/passwd", format="npy"),)}, "not a lowercase hex sha256"),
-    ({"model_sha256": "../" * 20}, "not a lowercase hex sha256"),
-    ({"cpu": True, "cuda": True}, "choose one device option"),
-    ({"iter": 0}, "iter must be at least 1"),
-    ({"write_fast_run_algo_policy": True}, "needs fast_run"),
-])
+@pytest.mark.parametrize(
+    "spec_kw, message",
+    [
+        ({"runner": "rm"}, "runner 'rm' is not configured"),
+        ({"extra_flags": ("--bin-io-dump=/etc",)}, "not in extra_flags_allow"),
+        ({"extra_flags": ("--profile",), "runner": "lite"}, "not in extra_flags_allow"),
+        ({"env": {"LD_PRELOAD": "/tmp/x.so"}}, "LD_PRELOAD' is not in env_allow"),
+        ({"env": {"MGB_USE_MEGDNN_DBG": "3"}}, "must be 0, 1 or 2"),
+        ({"megdnn_dbg": 5}, "megdnn_dbg must be 0, 1 or 2"),
+        ({"inputs": (InputSpec(name="data;x", literal="[1]"),)}, "input name"),
+        ({"inputs": (InputSpec(name="data", literal="[1];rm -rf /"),)}, "nested list of numbers"),
+        ({"inputs": (InputSpec(name="data", blob_sha256="0" * 64, format="exe"),)}, "format must be one of"),
+        (
+            {"inputs": (InputSpec(name="data", blob_sha256="../../etc/passwd", format="npy"),)},
+            "not a lowercase hex sha256",
+        ),
+        ({"model_sha256": "../" * 20}, "not a lowercase hex sha256"),
+        ({"cpu": True, "cuda": True}, "choose one device option"),
+        ({"iter": 0}, "iter must be at least 1"),
+        ({"write_fast_run_algo_policy": True}, "needs fast_run"),
+    ],
+)
 def test_bad_specs_are_refused_before_anything_runs(shared_agent, model_sha, spec_kw, message) -> None:
     kw = {"model_sha256": model_sha, **spec_kw}
     with shared_agent.client() as c, pytest.raises(AgentRequestError, match=message):
@@ -164,7 +196,7 @@ def test_failed_crashed_and_unstartable_programs(shared_agent, model_sha) -> Non
         fin = run_all(c, RunSpec(runner="crasher", model_sha256=model_sha))[-1]
         assert (fin.state, fin.signal) == ("failed", 11)
         assert fin.error == "killed by signal 11"
-        assert (fin.manifest and {e.name for e in fin.manifest} == {"stdout.log", "stderr.log"})
+        assert fin.manifest and {e.name for e in fin.manifest} == {"stdout.log", "stderr.log"}
         fin = run_all(c, RunSpec(runner="missing", model_sha256=model_sha))[-1]
         assert fin.state == "start_failed" and "cannot start /nonexistent/load_and_run" in fin.error
 

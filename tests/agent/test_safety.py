@@ -22,8 +22,20 @@ def _stub(agent):
     return ch, pb_grpc.AgentStub(ch), (("authorization", f"Bearer {agent.token}"),)
 
 
-@pytest.mark.parametrize("name", ["../agent.json", "/etc/passwd", "bin/../../run.json", "bin/\x00",
-                                  "bin//000005", "./bin/000005", "bin\\000005", "../in/model.mge", "run.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../agent.json",
+        "/etc/passwd",
+        "bin/../../run.json",
+        "bin/\x00",
+        "bin//000005",
+        "./bin/000005",
+        "bin\\000005",
+        "../in/model.mge",
+        "run.json",
+    ],
+)
 def test_fetch_names_outside_the_manifest_are_refused(shared_agent, model_sha, name) -> None:
     with shared_agent.client() as c:
         run_id = list(c.run(RunSpec(model_sha256=model_sha)))[-1].run_id

@@ -35,7 +35,10 @@ def write_cfg(tmp_path: Path, data, name="agent.yaml") -> Path:
 
 def test_config_reads_every_key(tmp_path) -> None:
     (tmp_path / "tok").write_text("s3cret\n")
-    cfg = load_config(write_cfg(tmp_path, """
+    cfg = load_config(
+        write_cfg(
+            tmp_path,
+            """
 listen: 0.0.0.0:6000
 workspace: ws
 token_file: tok
@@ -57,7 +60,9 @@ runners:
     env: {MGB_CONV_PROFILING_TIMEOUT: 5}
     version: "1.13.0"
   lite: {path: /usr/bin/lar-lite}
-"""))
+""",
+        )
+    )
     assert cfg.listen == "0.0.0.0:6000" and cfg.workspace == tmp_path / "ws" and cfg.token == "s3cret"
     assert cfg.tls_client_ca == tmp_path / "ca.pem" and cfg.quota_bytes == 2 << 30
     assert (cfg.max_blob_bytes, cfg.log_tail_bytes, cfg.fetch_chunk_bytes) == (512 << 20, 64 << 10, 2 << 20)
@@ -72,18 +77,21 @@ def test_json_config_works(tmp_path) -> None:
     assert cfg.runner("x").path == Path("/bin/true")
 
 
-@pytest.mark.parametrize("text, where, message", [
-    ("runners: {load_and_run: {path: bin/lar}}", "runners.load_and_run.path", "absolute path"),
-    ("runners: {gdb: {path: /usr/bin/gdb}}", "runners.gdb.type", "unknown runner type 'gdb'"),
-    ("runners: {load_and_run: {path: /x, shell: true}}", "runners.load_and_run.shell", "unknown key"),
-    ("runners: {load_and_run: {path: /x, extra_flags_allow: [rm]}}", "extra_flags_allow", "is not a --flag"),
-    ("quota: lots", "quota", "expected a size"),
-    ("bogus: 1", "bogus", "unknown key"),
-    ("runners: [a, b]", "runners", "expected a mapping"),
-    ("listen: [1]", "listen", "expected HOST:PORT"),
-    ("run_timeout_s: -1", "run_timeout_s", "positive number"),
-    ("key: [unclosed", ":1", ""),
-])
+@pytest.mark.parametrize(
+    "text, where, message",
+    [
+        ("runners: {load_and_run: {path: bin/lar}}", "runners.load_and_run.path", "absolute path"),
+        ("runners: {gdb: {path: /usr/bin/gdb}}", "runners.gdb.type", "unknown runner type 'gdb'"),
+        ("runners: {load_and_run: {path: /x, shell: true}}", "runners.load_and_run.shell", "unknown key"),
+        ("runners: {load_and_run: {path: /x, extra_flags_allow: [rm]}}", "extra_flags_allow", "is not a --flag"),
+        ("quota: lots", "quota", "expected a size"),
+        ("bogus: 1", "bogus", "unknown key"),
+        ("runners: [a, b]", "runners", "expected a mapping"),
+        ("listen: [1]", "listen", "expected HOST:PORT"),
+        ("run_timeout_s: -1", "run_timeout_s", "positive number"),
+        ("key: [unclosed", ":1", ""),
+    ],
+)
 def test_config_errors_name_file_and_field(tmp_path, text, where, message) -> None:
     path = write_cfg(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -98,8 +106,10 @@ def test_parse_size() -> None:
             parse_size(bad, "q")
 
 
-@pytest.mark.parametrize("name", ["..", "../x", "/etc/passwd", "a//b", "a/./b", "a\x00b", "a\\b", "", "x" * 300,
-                                  "a b", "a/../../b", "bin/$(id)"])
+@pytest.mark.parametrize(
+    "name",
+    ["..", "../x", "/etc/passwd", "a//b", "a/./b", "a\x00b", "a\\b", "", "x" * 300, "a b", "a/../../b", "bin/$(id)"],
+)
 def test_check_relname_refuses(name) -> None:
     with pytest.raises(UnsafePathError):
         check_relname(name)
@@ -141,11 +151,28 @@ def test_argv_for_a_naive_dump_run(tmp_path) -> None:
 
     model = blobs.receive(hashlib.sha256(b"m").hexdigest(), 1, iter([b"m"])).sha256
     npy = blobs.receive(hashlib.sha256(b"n").hexdigest(), 1, iter([b"n"])).sha256
-    req = RunRequest(runner="load_and_run", model_sha256=model, bin_io_dump=True, megdnn_dbg=2, cpu=True,
-                     inputs=(InputItem("data", blob_sha256=npy, format="npy"),))
+    req = RunRequest(
+        runner="load_and_run",
+        model_sha256=model,
+        bin_io_dump=True,
+        megdnn_dbg=2,
+        cpu=True,
+        inputs=(InputItem("data", blob_sha256=npy, format="npy"),),
+    )
     cmd = _runner().prepare(req, tmp_path / "run", blobs, {"PATH": "/bin", "LARFARM_TOKEN": "t"})
-    assert cmd.argv == ("/opt/lar", "in/model.mge", "--input", "data:in/input0.npy", "--bin-io-dump", "out/bin/",
-                        "--iter", "1", "--warmup-iter", "0", "--cpu")
+    assert cmd.argv == (
+        "/opt/lar",
+        "in/model.mge",
+        "--input",
+        "data:in/input0.npy",
+        "--bin-io-dump",
+        "out/bin/",
+        "--iter",
+        "1",
+        "--warmup-iter",
+        "0",
+        "--cpu",
+    )
     assert cmd.env == {"PATH": "/bin", "MGB_USE_MEGDNN_DBG": "2"}  # the token is scrubbed
     assert (tmp_path / "run" / "out" / "bin").is_dir()  # MegEngine needs the folder to exist
     assert (tmp_path / "run" / "in" / "input0.npy").read_bytes() == b"n"
@@ -157,22 +184,30 @@ def test_argv_without_dump_keeps_load_and_run_iteration_defaults_and_policy_cach
 
     m = blobs.receive(hashlib.sha256(b"m").hexdigest(), 1, iter([b"m"])).sha256
     cache = blobs.receive(hashlib.sha256(b"cache").hexdigest(), 5, iter([b"cache"])).sha256
-    req = RunRequest(runner="load_and_run", model_sha256=m, fast_run=True, fast_run_algo_policy_sha256=cache,
-                     write_fast_run_algo_policy=True)
+    req = RunRequest(
+        runner="load_and_run",
+        model_sha256=m,
+        fast_run=True,
+        fast_run_algo_policy_sha256=cache,
+        write_fast_run_algo_policy=True,
+    )
     cmd = _runner().prepare(req, tmp_path / "run", blobs, {})
     assert cmd.argv[1:] == ("in/model.mge", "--fast-run", "--fast-run-algo-policy", "out/algo_policy.cache")
     policy = tmp_path / "run" / "out" / "algo_policy.cache"
     assert policy.read_bytes() == b"cache" and not policy.samefile(blobs.path(cache))  # a copy: the blob stays intact
 
 
-@pytest.mark.parametrize("allowed, flag, ok", [
-    (("--enable-nchw44",), "--enable-nchw44", True),
-    (("--workspace-limit",), "--workspace-limit=1000", True),
-    (("--workspace-limit=1000",), "--workspace-limit=2000", False),
-    (("--enable-nchw44",), "--enable-nchw44x", False),
-    (("--enable-nchw44",), "--enable-nchw44=\n", False),
-    ((), "--anything", False),
-])
+@pytest.mark.parametrize(
+    "allowed, flag, ok",
+    [
+        (("--enable-nchw44",), "--enable-nchw44", True),
+        (("--workspace-limit",), "--workspace-limit=1000", True),
+        (("--workspace-limit=1000",), "--workspace-limit=2000", False),
+        (("--enable-nchw44",), "--enable-nchw44x", False),
+        (("--enable-nchw44",), "--enable-nchw44=\n", False),
+        ((), "--anything", False),
+    ],
+)
 def test_flag_allow_list(allowed, flag, ok) -> None:
     assert _runner(extra_flags_allow=allowed).flag_allowed(flag) is ok
 
@@ -186,8 +221,11 @@ def test_data_frames_are_protobuf_and_decode_without_copy(data) -> None:
 
 
 def test_other_chunks_are_not_mistaken_for_data() -> None:
-    for msg in (pb.FetchChunk(start=pb.FileStart(name="bin/000001", size=3)), pb.FetchChunk(end=pb.FileEnd(name="x")),
-                pb.FetchChunk(done=pb.FetchDone(files=1))):
+    for msg in (
+        pb.FetchChunk(start=pb.FileStart(name="bin/000001", size=3)),
+        pb.FetchChunk(end=pb.FileEnd(name="x")),
+        pb.FetchChunk(done=pb.FetchDone(files=1)),
+    ):
         assert _data_payload(msg.SerializeToString()) is None
     assert _data_payload(b"\x12\x05ab") is None  # a length that does not match is not taken
     assert _data_payload(b"\x12\xff\xff") is None and _data_payload(b"") is None
@@ -237,14 +275,19 @@ def test_cli_version_and_facts() -> None:
     assert r.returncode == 0 and facts["cpu_cores"] >= 1 and facts["runners"] == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (["serve", "--config", "/nonexistent/agent.yaml"], "/nonexistent/agent.yaml: cannot read"),
-    (["serve", "--listen", "nohost"], "--listen: expected HOST:PORT"),
-    (["serve", "--listen", "127.0.0.1:0", "--tls-client-ca", "/x"], "needs a server certificate"),
-    (["serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
-     "cannot read"),
-    (["serve", "--token-file", "/nonexistent/token"], "cannot read token file"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--config", "/nonexistent/agent.yaml"], "/nonexistent/agent.yaml: cannot read"),
+        (["serve", "--listen", "nohost"], "--listen: expected HOST:PORT"),
+        (["serve", "--listen", "127.0.0.1:0", "--tls-client-ca", "/x"], "needs a server certificate"),
+        (
+            ["serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"],
+            "cannot read",
+        ),
+        (["serve", "--token-file", "/nonexistent/token"], "cannot read token file"),
+    ],
+)
 def test_cli_bad_input_is_one_clear_line(tmp_path, args, message) -> None:
     r = _agent_cli(*args, "--workspace", str(tmp_path / "ws")) if args[0] == "serve" else _agent_cli(*args)
     assert r.returncode == 2
@@ -288,8 +331,13 @@ def test_missing_grpc_is_one_clear_line(tmp_path) -> None:
     """On a board without grpcio, `agent serve` says what to install instead of a traceback."""
     root = Path(__file__).resolve().parents[2]
     env = {"PYTHONPATH": str(root), "PATH": os.environ.get("PATH", "")}
-    r = subprocess.run([sys.executable, "-S", "-m", "agent", "serve", "--workspace", str(tmp_path / "ws")],
-                       capture_output=True, text=True, timeout=30, env=env)
+    r = subprocess.run(
+        [sys.executable, "-S", "-m", "agent", "serve", "--workspace", str(tmp_path / "ws")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith("agent: error: agent: missing Python package 'grpc'")
     assert "Traceback" not in r.stderr
@@ -299,19 +347,33 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=4
 
 
 @given(
-    name=_text, literal=st.one_of(st.none(), _text), fmt=_text, flags=st.lists(_text, max_size=3),
-    env=st.dictionaries(_text, _text, max_size=3), dbg=st.one_of(st.none(), st.integers(0, 10)),
-    iters=st.one_of(st.none(), st.integers(0, 10**6)), shape=st.one_of(st.none(), st.lists(st.integers(0, 10**10), max_size=9)),
+    name=_text,
+    literal=st.one_of(st.none(), _text),
+    fmt=_text,
+    flags=st.lists(_text, max_size=3),
+    env=st.dictionaries(_text, _text, max_size=3),
+    dbg=st.one_of(st.none(), st.integers(0, 10)),
+    iters=st.one_of(st.none(), st.integers(0, 10**6)),
+    shape=st.one_of(st.none(), st.lists(st.integers(0, 10**10), max_size=9)),
 )
-def test_any_request_is_accepted_or_refused_with_a_request_error(name, literal, fmt, flags, env, dbg, iters, shape) -> None:
+def test_any_request_is_accepted_or_refused_with_a_request_error(
+    name, literal, fmt, flags, env, dbg, iters, shape
+) -> None:
     if literal is not None:
         item = InputItem(name, literal=literal)
     elif shape is not None:
         item = InputItem(name, shape=tuple(shape))
     else:
         item = InputItem(name, blob_sha256=SHA, format=fmt)
-    req = RunRequest(runner="load_and_run", model_sha256=SHA, inputs=(item,), extra_flags=tuple(flags),
-                     env=tuple(env.items()), megdnn_dbg=dbg, iter=iters)
+    req = RunRequest(
+        runner="load_and_run",
+        model_sha256=SHA,
+        inputs=(item,),
+        extra_flags=tuple(flags),
+        env=tuple(env.items()),
+        megdnn_dbg=dbg,
+        iter=iters,
+    )
     runner = _runner(extra_flags_allow=("--enable-nchw44",), env_allow=("OMP_NUM_THREADS",))
     try:
         runner.validate(req)

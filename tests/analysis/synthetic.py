@@ -29,8 +29,10 @@ def _layout(shape: Sequence[int], dtype: str) -> str:
 
 def var_info(vid: int, shape: Sequence[int], name: str, opr_type: str, dtype: str = "Float32") -> str:
     """One ``{id:..}`` item of a title."""
-    return (f"{{id:{vid}, layout:{_layout(shape, dtype)}, {dtype}, owner:{name}{{{opr_type}}}, "
-            f"name:{name}, slot:0, CompNode(\"cpu0:0\" from \"cpu0:0\"), s, 4, 8}}")
+    return (
+        f"{{id:{vid}, layout:{_layout(shape, dtype)}, {dtype}, owner:{name}{{{opr_type}}}, "
+        f'name:{name}, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}}'
+    )
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class Var:
     op: Optional[Callable[..., np.ndarray]] = None  # None: a leaf (input or constant)
 
 
-def title(var: Var, net: Dict[int, Var], shapes: Dict[int, Tuple[int, ...]],
-          dtypes: Optional[Dict[int, str]] = None) -> str:
+def title(
+    var: Var, net: Dict[int, Var], shapes: Dict[int, Tuple[int, ...]], dtypes: Optional[Dict[int, str]] = None
+) -> str:
     dtypes = dtypes or {}
     items = [var_info(i, shapes[i], net[i].name, net[i].opr_type, dtypes.get(i, "Float32")) for i in var.inputs]
     own = var_info(var.id, shapes[var.id], var.name, var.opr_type, dtypes.get(var.id, "Float32"))
@@ -71,8 +74,9 @@ def network() -> List[Var]:
     ]
 
 
-def run_network(folder: Path, *, seed: int = 0, noise: float = 0.0, inject: Optional[Dict[int, float]] = None,
-                noise_seed: int = 1) -> Dict[int, np.ndarray]:
+def run_network(
+    folder: Path, *, seed: int = 0, noise: float = 0.0, inject: Optional[Dict[int, float]] = None, noise_seed: int = 1
+) -> Dict[int, np.ndarray]:
     """Evaluate the network and dump every var into ``folder`` (created).
 
     ``noise``: relative error added to every computed opr's output (the
@@ -107,8 +111,16 @@ def run_network(folder: Path, *, seed: int = 0, noise: float = 0.0, inject: Opti
     return values
 
 
-def write_var(folder: Path, vid: int, data: np.ndarray, *, name: str = "v", opr_type: str = "Elemwise",
-              inputs: Sequence[Tuple[int, Tuple[int, ...]]] = (), dtype: str = "Float32") -> Path:
+def write_var(
+    folder: Path,
+    vid: int,
+    data: np.ndarray,
+    *,
+    name: str = "v",
+    opr_type: str = "Elemwise",
+    inputs: Sequence[Tuple[int, Tuple[int, ...]]] = (),
+    dtype: str = "Float32",
+) -> Path:
     """Dump one var with a grammatical title (inputs given as (id, shape))."""
     folder.mkdir(parents=True, exist_ok=True)
     data = np.asarray(data)

@@ -51,9 +51,14 @@ def test_output_is_byte_identical_to_megengine(diff: str, megengine_fixtures: Pa
 
 def test_fixture_roots_are_the_documented_ones(megengine_fixtures: Path) -> None:
     diffs = megengine_fixtures / "diffs"
-    expected = {"tiny_cnn__default_vs_naive": ["id:9"], "mlp__default_vs_naive": ["id:11"],
-                "big_conv__default_vs_naive": ["id:9"], "tiny_cnn__default_vs_fallback": ["id:45"],
-                "tiny_cnn__default_vs_fastrun": ["id:20"], "tiny_cnn__default_vs_default_rerun": []}
+    expected = {
+        "tiny_cnn__default_vs_naive": ["id:9"],
+        "mlp__default_vs_naive": ["id:11"],
+        "big_conv__default_vs_naive": ["id:9"],
+        "tiny_cnn__default_vs_fallback": ["id:45"],
+        "tiny_cnn__default_vs_fastrun": ["id:20"],
+        "tiny_cnn__default_vs_default_rerun": [],
+    }
     for name, roots in expected.items():
         assert list(tree.parse(str(diffs / f"{name}.diff.txt"))) == roots, name
 
@@ -73,8 +78,10 @@ def test_reversed_records_give_the_same_roots(megengine_fixtures: Path, tmp_path
 def test_two_diffs_concatenated_do_not_crash(megengine_fixtures: Path, tmp_path: Path) -> None:
     d = megengine_fixtures / "diffs"
     both = tmp_path / "both.txt"
-    both.write_text((d / "tiny_cnn__default_vs_fastrun.diff.txt").read_text()
-                    + (d / "tiny_cnn__default_vs_naive.diff.txt").read_text())
+    both.write_text(
+        (d / "tiny_cnn__default_vs_fastrun.diff.txt").read_text()
+        + (d / "tiny_cnn__default_vs_naive.diff.txt").read_text()
+    )
     rc, out = _main(both)
     assert rc == 0
     # naive's conv1 (id:9) is upstream of fastrun's winograd conv (id:20): only id:9 stays a root.
@@ -104,10 +111,12 @@ def test_api_keeps_megengines_names(megengine_fixtures: Path, capsys) -> None:
 
 def test_get_dependence_parses_one_title() -> None:
     tree.varNode.clear()
-    title = ('var={id:20, layout:{4(1) Float32}, Float32, owner:add{Elemwise}, name:add, slot:0, '
-             'CompNode("cpu0:0"from "cpu0:0"), s, 4, 8}owner_opr_inputs=0={id:18, layout:{4(1) Float32},'
-             ' Float32, owner:w{ImmutableTensor}, name:w, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 2, 2}'
-             '1={id:39, shape:{2}, Int32, owner:c{Concat}, name:c, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}')
+    title = (
+        "var={id:20, layout:{4(1) Float32}, Float32, owner:add{Elemwise}, name:add, slot:0, "
+        'CompNode("cpu0:0"from "cpu0:0"), s, 4, 8}owner_opr_inputs=0={id:18, layout:{4(1) Float32},'
+        ' Float32, owner:w{ImmutableTensor}, name:w, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 2, 2}'
+        '1={id:39, shape:{2}, Int32, owner:c{Concat}, name:c, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}'
+    )
     node = tree.get_dependence(title, "info")
     assert node.id == "id:20" and [d.id for d in node.get_dependence_list()] == ["id:18", "id:39"]
     assert list(tree.varNode.var_node_root_dict) == ["id:20"]
@@ -146,8 +155,12 @@ def test_not_finite_and_shape_records_count_as_differing(tmp_path: Path) -> None
 
 
 def test_missing_file_is_one_line_exit_1(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "analysis.accuracy_shake_var_tree", str(tmp_path / "nope.txt")],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis.accuracy_shake_var_tree", str(tmp_path / "nope.txt")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "nope.txt" in proc.stderr
 

@@ -17,8 +17,9 @@ from bench import bench_compare
 def no_runtime(monkeypatch, tmp_path: Path) -> Path:
     """The Lite runtime cannot be had, and .bench/ lives under tmp_path."""
     monkeypatch.setattr(bench_compare, "ROOT", tmp_path)
-    monkeypatch.setattr(bench_compare.subprocess, "run",
-                        lambda *a, **k: subprocess.CompletedProcess(a, 1, stdout="", stderr=""))
+    monkeypatch.setattr(
+        bench_compare.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 1, stdout="", stderr="")
+    )
     return tmp_path
 
 

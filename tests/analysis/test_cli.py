@@ -26,12 +26,23 @@ def _cli(capsys, *argv: str):
 
 
 def test_differences_exit_1_with_first_roots_and_table(capsys) -> None:
-    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
-                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt")
+    rc, out, err = _cli(
+        capsys,
+        RUNS / "tiny_cnn/default/bin",
+        RUNS / "tiny_cnn/naive/bin",
+        "-e",
+        "1e-7",
+        "--txt-a",
+        RUNS / "tiny_cnn/default/io_dump.txt",
+    )
     assert (rc, err) == (1, "")
     assert "graph from text dump" in out
-    assert re.search(r"^\s+9\s+ConvolutionForward\s+conv\(data,const\{8,3,3,3\}\[237\]\)\[239\]\s+6\.56e-07\s+9\.54e-07"
-                     r"\s+new\s+698/8192$", out, re.M)
+    assert re.search(
+        r"^\s+9\s+ConvolutionForward\s+conv\(data,const\{8,3,3,3\}\[237\]\)\[239\]\s+6\.56e-07\s+9\.54e-07"
+        r"\s+new\s+698/8192$",
+        out,
+        re.M,
+    )
     assert "first: var 9 " in out and "roots: var 9 " in out and "threshold: no suggestion" in out
     rows = re.findall(r"^\s+(\d+)\s+\w+\s", out.split("differing vars")[1], re.M)
     assert [int(r) for r in rows] == [9, 16, 20, 23, 25, 28, 41, 45, 48]  # execution order
@@ -88,8 +99,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
     assert rc == 2 and out == "" and err.startswith("analysis: error: ") and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("argv", [["a"], ["a", "b", "-e", "x"], ["a", "b", "-e", "-1"], ["a", "b", "--threshold", "big"],
-                                  ["a", "b", "--limit", "-1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["a"],
+        ["a", "b", "-e", "x"],
+        ["a", "b", "-e", "-1"],
+        ["a", "b", "--threshold", "big"],
+        ["a", "b", "--limit", "-1"],
+    ],
+)
 def test_bad_usage_exits_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(argv)
@@ -97,8 +116,15 @@ def test_bad_usage_exits_2(argv, capsys) -> None:
 
 
 def test_text_dumps_that_disagree_are_warned_about(capsys) -> None:
-    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin",
-                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt", "--txt-b", RUNS / "mlp/default/io_dump.txt")
+    rc, out, err = _cli(
+        capsys,
+        RUNS / "tiny_cnn/default/bin",
+        RUNS / "tiny_cnn/naive/bin",
+        "--txt-a",
+        RUNS / "tiny_cnn/default/io_dump.txt",
+        "--txt-b",
+        RUNS / "mlp/default/io_dump.txt",
+    )
     assert rc == 0 and "analysis: warning: text dumps disagree" in err
 
 
@@ -109,16 +135,24 @@ def test_text_dump_of_another_run_is_bad_input(tmp_path: Path, capsys, txt: str)
     if txt == "empty":
         path = tmp_path / "empty.txt"
         path.write_text("")
-    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
-                        "--txt-a", path)
+    rc, out, err = _cli(
+        capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7", "--txt-a", path
+    )
     assert (rc, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith(f"analysis: error: {path}: text dump does not describe")
     assert "dumped vars are not in it (first: var " in err
 
 
 def test_text_dump_of_the_same_run_gives_the_titles_roots(capsys) -> None:
-    rc, out, err = _cli(capsys, RUNS / "tiny_cnn/default/bin", RUNS / "tiny_cnn/naive/bin", "-e", "1e-7",
-                        "--txt-a", RUNS / "tiny_cnn/default/io_dump.txt")
+    rc, out, err = _cli(
+        capsys,
+        RUNS / "tiny_cnn/default/bin",
+        RUNS / "tiny_cnn/naive/bin",
+        "-e",
+        "1e-7",
+        "--txt-a",
+        RUNS / "tiny_cnn/default/io_dump.txt",
+    )
     assert (rc, err) == (1, "")
     assert "graph from text dump" in out and re.search(r"^roots: var 9 [^;]*$", out, re.M)
 

@@ -16,8 +16,11 @@ from analysis.results import Tolerance
 from tests.analysis.synthetic import run_network, write_var
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures/megengine/runs"
-SUMMARIES = sorted(p for p in (RUNS.parent / "diffs").glob("*.summary.json")
-                   if (RUNS / p.name.split("__")[0] / p.name.split("__default_vs_")[1].split(".")[0] / "bin").is_dir())
+SUMMARIES = sorted(
+    p
+    for p in (RUNS.parent / "diffs").glob("*.summary.json")
+    if (RUNS / p.name.split("__")[0] / p.name.split("__default_vs_")[1].split(".")[0] / "bin").is_dir()
+)
 
 
 @pytest.mark.parametrize("summary", SUMMARIES, ids=lambda p: p.name.split(".")[0])
@@ -122,7 +125,7 @@ def test_memory_is_bounded_by_chunks_not_tensors(tmp_path: Path) -> None:
     n = 8 * 1024 * 1024
     a = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
     write_var(tmp_path / "A", 1, a)
-    a[n // 2:] += np.float32(1e-3)
+    a[n // 2 :] += np.float32(1e-3)
     write_var(tmp_path / "B", 1, a)
     del a
     tracemalloc.start()
@@ -142,8 +145,12 @@ def test_input_dumps_are_reported_but_never_roots(tmp_path: Path) -> None:
     for side, bump in (("A", 0.0), ("B", 1.0)):
         write_var(tmp_path / side, 9, np.ones(4, np.float32) + bump, name="conv", inputs=[(5, (4,))])
         inp = np.full(4, 2.0 + bump, np.float32)
-        title = "inp0: " + (tmp_path / side / "000009").read_bytes()[40:40 + 200].decode().split(" owner_opr_inputs=")[0]
-        write_dump(tmp_path / side / "000009-inp0", title.replace("id:9,", "id:5,") + " owner_opr_inputs=", 0, (4,), inp)
+        title = (
+            "inp0: " + (tmp_path / side / "000009").read_bytes()[40 : 40 + 200].decode().split(" owner_opr_inputs=")[0]
+        )
+        write_dump(
+            tmp_path / side / "000009-inp0", title.replace("id:9,", "id:5,") + " owner_opr_inputs=", 0, (4,), inp
+        )
     run = compare_folders(tmp_path / "A", tmp_path / "B", 1e-3)
     assert [(v.name, v.input_index) for v in run.vars] == [("000009", None), ("000009-inp0", 0)]
     assert run.vars[1].differs() and [v.var_id for v in run.outputs()] == [9]

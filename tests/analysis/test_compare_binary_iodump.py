@@ -22,8 +22,11 @@ from analysis.compare import CHUNK_ELEMS
 from tests.analysis.synthetic import write_var
 
 REPO = Path(__file__).resolve().parents[2]
-DIFFS = sorted(p.name[: -len(".diff.txt")] for p in (REPO / "tests/fixtures/megengine/diffs").glob("*.diff.txt")
-               if ".numpy2." not in p.name)
+DIFFS = sorted(
+    p.name[: -len(".diff.txt")]
+    for p in (REPO / "tests/fixtures/megengine/diffs").glob("*.diff.txt")
+    if ".numpy2." not in p.name
+)
 
 
 def _args_of(diff_name: str):
@@ -92,14 +95,27 @@ def test_default_tolerance_is_megengines_1e3(runs_dir: Path) -> None:
 
 
 def test_module_runs_as_a_script(runs_dir: Path, megengine_fixtures: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "analysis.compare_binary_iodump", "tiny_cnn/default/bin",
-                           "tiny_cnn/fallback/bin", "-e", "1e-7"], cwd=runs_dir, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.compare_binary_iodump",
+            "tiny_cnn/default/bin",
+            "tiny_cnn/fallback/bin",
+            "-e",
+            "1e-7",
+        ],
+        cwd=runs_dir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (megengine_fixtures / "diffs/tiny_cnn__default_vs_fallback.diff.txt").read_text()
 
 
 # -- MegEngine's check, written from the spec (§4.1), as an oracle --------------------------------
+
 
 def reference_record(path0: str, t0: str, t1: str, v0: np.ndarray, v1: np.ndarray, max_err: float) -> Optional[str]:
     name = "{}: \n{}\n{}\n".format(path0, "\n  ".join(textwrap.wrap(t0)), "\n  ".join(textwrap.wrap(t1)))
@@ -116,8 +132,10 @@ def reference_record(path0: str, t0: str, t1: str, v0: np.ndarray, v1: np.ndarra
     if not len(bad):
         return None
     idx = tuple(int(i) for i in bad[0])
-    return (f"{name} not equal: shape={v0.shape} nonequal_idx={idx} v0={float(v0[idx])} "
-            f"v1={float(v1[idx])} err={float(err[idx])}")
+    return (
+        f"{name} not equal: shape={v0.shape} nonequal_idx={idx} v0={float(v0[idx])} "
+        f"v1={float(v1[idx])} err={float(err[idx])}"
+    )
 
 
 def _pair(tmp: Path, a: np.ndarray, b: np.ndarray, dtype: str = "Float32"):
@@ -134,6 +152,7 @@ def _ours(tmp: Path, max_err: float) -> str:
 
 def _expected(tmp: Path, a, b, max_err: float) -> str:
     from analysis.dump_bin import read_header
+
     t0, t1 = read_header(tmp / "A/000009").title, read_header(tmp / "B/000009").title
     rec = reference_record(str(Path("A") / "000009"), t0, t1, a, b, max_err)
     return "" if rec is None else rec + "\n"
@@ -145,7 +164,7 @@ def _expected(tmp: Path, a, b, max_err: float) -> str:
     positions=st.lists(st.floats(0, 1, exclude_max=True), min_size=0, max_size=4),
     scale=st.sampled_from([1e-8, 1e-6, 1e-3, 1.0, 1e3]),
     tol=st.sampled_from([0.0, 1e-7, 1e-3]),
-    seed=st.integers(0, 2 ** 16),
+    seed=st.integers(0, 2**16),
 )
 def test_matches_megengine_check_on_random_tensors(tmp_path_factory, n, positions, scale, tol, seed) -> None:
     """Any size (across chunk borders), any perturbation: the same record as MegEngine's check."""
@@ -159,8 +178,23 @@ def test_matches_megengine_check_on_random_tensors(tmp_path_factory, n, position
     assert _ours(tmp, tol) == _expected(tmp, a, b, tol)
 
 
-@pytest.mark.parametrize("case", ["nan_one_side", "nan_both", "inf", "sum_overflow", "overflow_equal", "shape", "shape_and_nan",
-                                  "float16", "int32", "one_dim", "4d_late_chunk", "negative_zero"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "nan_one_side",
+        "nan_both",
+        "inf",
+        "sum_overflow",
+        "overflow_equal",
+        "shape",
+        "shape_and_nan",
+        "float16",
+        "int32",
+        "one_dim",
+        "4d_late_chunk",
+        "negative_zero",
+    ],
+)
 def test_matches_megengine_check_on_edge_cases(tmp_path: Path, case: str) -> None:
     big = np.arange(2 * CHUNK_ELEMS + 10, dtype=np.float32).reshape(2, -1, 1) / 7
     a = np.linspace(-2, 2, 24, dtype=np.float32).reshape(2, 3, 4)
@@ -187,7 +221,7 @@ def test_matches_megengine_check_on_edge_cases(tmp_path: Path, case: str) -> Non
         a, b, dtype = a.astype(np.float16), (a + np.float32(0.01)).astype(np.float16), "Float16"
     elif case == "int32":
         a, b, dtype = np.arange(24, dtype=np.int32).reshape(6, 4), np.arange(24, dtype=np.int32).reshape(6, 4), "Int32"
-        b[5, 3] = 2 ** 30
+        b[5, 3] = 2**30
     elif case == "one_dim":
         a = np.zeros(10, np.float32)
         b = a.copy()
@@ -263,8 +297,10 @@ def test_empty_folders_are_an_error_not_a_silent_pass(tmp_path: Path) -> None:
     (tmp_path / "B").mkdir()
     rc, out, err = _run("A", "B", 1e-3, cwd=tmp_path)
     assert rc == 1 and out == ""
-    assert err.splitlines() == ["compare_binary_iodump: error: A: holds no dump files",
-                                "compare_binary_iodump: error: B: holds no dump files"]
+    assert err.splitlines() == [
+        "compare_binary_iodump: error: A: holds no dump files",
+        "compare_binary_iodump: error: B: holds no dump files",
+    ]
 
 
 def test_bad_arguments_exit_2(capsys) -> None:

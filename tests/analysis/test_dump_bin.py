@@ -13,12 +13,18 @@ import pytest
 from analysis import dump_bin
 from analysis.dtypes import DTYPES, dtype_by_code
 from analysis.dump_bin import (
-    DumpFolder, encode_dump, list_dump_folder, read_header, write_dump,
+    DumpFolder,
+    encode_dump,
+    list_dump_folder,
+    read_header,
+    write_dump,
 )
 from analysis.errors import AnalysisError, DumpFolderError, DumpFormatError, UnknownDTypeError
 
-TITLE = ('var={id:10, layout:{2(3),3(1) Float32}, Float32, owner:mul{Elemwise}, name:mul, slot:0, '
-         'CompNode("cpu0:0" from "cpu0:0"), s, 4, 8} owner_opr_inputs=')
+TITLE = (
+    "var={id:10, layout:{2(3),3(1) Float32}, Float32, owner:mul{Elemwise}, name:mul, slot:0, "
+    'CompNode("cpu0:0" from "cpu0:0"), s, 4, 8} owner_opr_inputs='
+)
 
 
 def all_fixture_files(root: Path):
@@ -29,14 +35,16 @@ def all_fixture_files(root: Path):
 
 # -- real files ------------------------------------------------------------------------------
 
+
 def test_round_trip_is_byte_identical_for_every_fixture_file(megengine_fixtures, tmp_path):
     for path in all_fixture_files(megengine_fixtures):
         original = path.read_bytes()
         header = read_header(path)
         assert header.file_size == len(original)
         # through the decoded array ...
-        assert encode_dump(header.title_bytes, header.dtype.code, header.shape, header.load(),
-                           header.max_ndim) == original, path
+        assert (
+            encode_dump(header.title_bytes, header.dtype.code, header.shape, header.load(), header.max_ndim) == original
+        ), path
         # ... and through the writer, from the decoded title string and the raw payload
         out = write_dump(tmp_path / path.name, header.title, header.dtype.code, header.shape, header.load_raw())
         assert out.read_bytes() == original, path
@@ -104,6 +112,7 @@ def test_header_read_does_not_touch_the_payload(tmp_path, monkeypatch):
 
 # -- every dtype ------------------------------------------------------------------------------
 
+
 def sample(code: int, n: int, rng: np.random.Generator) -> np.ndarray:
     info = dtype_by_code(code)
     if info.packed:
@@ -162,7 +171,7 @@ def test_bfloat16_is_widened_to_float32_and_rounded_to_nearest_even_on_write(tmp
     assert arr.dtype == np.float32
     assert arr[:2].tolist() == [1.0, -2.0] and np.isnan(arr[2])
     # 1 + 2**-8 is exactly half-way between two bfloat16 values: ties go to the even one (1.0)
-    blob = encode_dump(TITLE, 11, (2,), np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8], np.float32))
+    blob = encode_dump(TITLE, 11, (2,), np.array([1 + 2**-8, 1 + 3 * 2**-8], np.float32))
     assert np.frombuffer(blob[-4:], np.uint16).tolist() == [0x3F80, 0x3F82]
 
 
@@ -228,6 +237,7 @@ def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
 
 # -- names and folders ------------------------------------------------------------------------
 
+
 def test_bin_out_dump_file_reads_with_its_own_naming(tmp_path):
     # --bin-out-dump writes "owner_opr_inputs= " with a space and names files run<N>-var<ID>
     path = tmp_path / "run3-var21"
@@ -246,8 +256,9 @@ def make_folder(root: Path, names):
 
 
 def test_folder_listing_sorts_by_var_id_and_input_and_reports_strays(tmp_path):
-    folder = make_folder(tmp_path / "bin", ["000010", "00000a-inp1", "00000a", "00000a-inp0", "1000000",
-                                            "fffffe", "notes.txt", "00000A"])
+    folder = make_folder(
+        tmp_path / "bin", ["000010", "00000a-inp1", "00000a", "00000a-inp0", "1000000", "fffffe", "notes.txt", "00000A"]
+    )
     (folder / "sub").mkdir()
     listing = list_dump_folder(folder)
     assert isinstance(listing, DumpFolder)
@@ -289,6 +300,7 @@ def test_empty_folder(tmp_path):
 
 
 # -- bad files (issue §6) -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def real_file(megengine_fixtures, tmp_path) -> Path:
@@ -337,8 +349,9 @@ def test_payload_size_not_matching_shape(real_file, delta):
     real_file.write_bytes(blob[:delta] if delta < 0 else blob + b"\0" * delta)
     with pytest.raises(DumpFormatError) as info:
         read_header(real_file)
-    assert one_line(info.value) == (f"{real_file}: offset 198: payload is {40 + delta} bytes "
-                                    "but shape (10) x Float32 needs 40")
+    assert one_line(info.value) == (
+        f"{real_file}: offset 198: payload is {40 + delta} bytes but shape (10) x Float32 needs 40"
+    )
 
 
 def test_payload_size_for_a_dtype_change(real_file):
@@ -376,15 +389,19 @@ def test_implausible_max_ndim(real_file, max_ndim):
 
 
 def test_non_ascii_title_is_reported_unless_asked_to_replace(tmp_path):
-    title = "var={id:1, layout:{2(1) Float32}, Float32, owner:x{Y}, name:\u6743\u91cd, slot:0, " \
-            'CompNode("cpu0:0" from "cpu0:0"), s, 2, 2} owner_opr_inputs='
+    title = (
+        "var={id:1, layout:{2(1) Float32}, Float32, owner:x{Y}, name:\u6743\u91cd, slot:0, "
+        'CompNode("cpu0:0" from "cpu0:0"), s, 2, 2} owner_opr_inputs='
+    )
     path = tmp_path / "000001"
     path.write_bytes(encode_dump(title.encode("utf-8"), 0, (2,), b"\0" * 8))
     at = title.index("\u6743")
     with pytest.raises(DumpFormatError) as info:
         read_header(path)
-    assert one_line(info.value) == (f"{path}: offset {40 + at}: title is not ASCII (byte 0xe6 at title position {at}); "
-                                    "MegEngine's tools cannot read it")
+    assert one_line(info.value) == (
+        f"{path}: offset {40 + at}: title is not ASCII (byte 0xe6 at title position {at}); "
+        "MegEngine's tools cannot read it"
+    )
     header = read_header(path, errors="replace")
     assert "name:\u6743\u91cd," in header.title  # valid UTF-8 decodes as such
     assert header.title_bytes == title.encode("utf-8")
@@ -499,8 +516,12 @@ def test_unnamed_file_takes_its_id_from_the_title(tmp_path, real_file):
 
 def test_errors_pickle_for_worker_processes(real_file):
     import pickle
-    for err in (DumpFormatError(real_file, 4, "x"), UnknownDTypeError(9, real_file, 4),
-                DumpFolderError(real_file, "y")):
+
+    for err in (
+        DumpFormatError(real_file, 4, "x"),
+        UnknownDTypeError(9, real_file, 4),
+        DumpFolderError(real_file, "y"),
+    ):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err)
     assert issubclass(DumpFolderError, AnalysisError)

@@ -6,20 +6,41 @@ from analysis import dump_bin
 from analysis.dump_names import dump_name, parse_dump_name, parse_out_dump_name
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("00000e", (14, None)), ("00016e", (366, None)), ("00002a-inp0", (42, 0)), ("00002a-inp12", (42, 12)),
-    ("1000000", (0x1000000, None)), ("abcdef", (0xABCDEF, None)),
-    ("00000E", None), ("0000e", None), ("00000e-inp", None), ("00000e-inp01", None), ("0000000e", None),
-    ("00000e.txt", None), ("run0-var14", None), (".00000e.tmp", None), ("00000e-inp-1", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("00000e", (14, None)),
+        ("00016e", (366, None)),
+        ("00002a-inp0", (42, 0)),
+        ("00002a-inp12", (42, 12)),
+        ("1000000", (0x1000000, None)),
+        ("abcdef", (0xABCDEF, None)),
+        ("00000E", None),
+        ("0000e", None),
+        ("00000e-inp", None),
+        ("00000e-inp01", None),
+        ("0000000e", None),
+        ("00000e.txt", None),
+        ("run0-var14", None),
+        (".00000e.tmp", None),
+        ("00000e-inp-1", None),
+    ],
+)
 def test_parse_dump_name(name, expected):
     assert parse_dump_name(name) == expected
 
 
-@pytest.mark.parametrize("name,expected", [
-    ("run0-var14", (0, 14)), ("run10-var366", (10, 366)), ("run01-var1", None), ("run1-var", None),
-    ("00000e", None), ("run1-var0x1", None),
-])
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("run0-var14", (0, 14)),
+        ("run10-var366", (10, 366)),
+        ("run01-var1", None),
+        ("run1-var", None),
+        ("00000e", None),
+        ("run1-var0x1", None),
+    ],
+)
 def test_parse_out_dump_name(name, expected):
     assert parse_out_dump_name(name) == expected
 

@@ -44,7 +44,11 @@ def test_record_fields(megengine_fixtures):
     dump = parse_text_dump(megengine_fixtures / "runs/tiny_cnn/default/io_dump.txt")
     var = dump.by_id()[16]
     assert (var.name, var.owner_opr, var.owner_type, var.opr_id) == (
-        "relu1.RELU", "FUSE_ADD_RELU(conv[239],const{1,8,1,1}[252])[372]", "Elemwise", 15)
+        "relu1.RELU",
+        "FUSE_ADD_RELU(conv[239],const{1,8,1,1}[252])[372]",
+        "Elemwise",
+        15,
+    )
     assert var.layout == "{1(8192),8(1024),32(32),32(1) Float32}"
     assert var.shape == (1, 8, 32, 32) and var.dtype == "Float32"
     assert var.values == (0.05949, 0, 0, 0.3571, 0.02766) and var.values_truncated
@@ -58,7 +62,13 @@ def test_record_fields(megengine_fixtures):
 def test_host_value_dependency_with_two_spaces(megengine_fixtures):
     var = parse_text_dump(megengine_fixtures / "runs/tiny_cnn/default/io_dump.txt").by_id()[41]
     host = var.deps[1]
-    assert (host.var_id, host.input_index, host.kind, host.preview, host.storage) == (39, 1, "host_value", "[1, -1]", "s")
+    assert (host.var_id, host.input_index, host.kind, host.preview, host.storage) == (
+        39,
+        1,
+        "host_value",
+        "[1, -1]",
+        "s",
+    )
     assert var.input_ids == (28, 39)
 
 
@@ -120,15 +130,20 @@ def test_non_input_deps_come_first_without_index():
     ]
     var = parse_text_dump_lines(lines).last[0]
     assert [(d.var_id, d.input_index, d.kind, d.preview) for d in var.deps] == [
-        (2, None, "comp_order", ""), (4, None, "shape", "{2,3}"), (6, 0, "value", "[1, 2, 3, 4, 5, ...]"),
-        (7, 1, "shape", "{4}")]
+        (2, None, "comp_order", ""),
+        (4, None, "shape", "{2,3}"),
+        (6, 0, "value", "[1, 2, 3, 4, 5, ...]"),
+        (7, 1, "shape", "{4}"),
+    ]
     assert var.input_ids == (6, 7) and var.values == (7,)
 
 
 def test_names_with_spaces_braces_and_layout_words():
     # A name may hold " layout=" and " owner_opr=" too; only a real layout ends it.
-    line = ("var4 produced: name=a layout={b} owner_opr=x{y} c layout={2(1) Float32} "
-            "owner_opr=conv(a, b){1,2}[3]{ConvolutionForward} opr3")
+    line = (
+        "var4 produced: name=a layout={b} owner_opr=x{y} c layout={2(1) Float32} "
+        "owner_opr=conv(a, b){1,2}[3]{ConvolutionForward} opr3"
+    )
     var = parse_text_dump_lines([line]).last[0]
     assert var.name == "a layout={b} owner_opr=x{y} c"
     assert var.owner_opr == "conv(a, b){1,2}[3]" and var.owner_type == "ConvolutionForward"
@@ -168,25 +183,53 @@ def test_empty_file_has_no_iterations(tmp_path):
     assert dump.iterations == [] and dump.last == [] and dump.by_id() == {}
 
 
-@pytest.mark.parametrize("lines,line,reason", [
-    (["hello"], 1, "expected 'varN produced:' here"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y}"], 1, "expected the record to end in"),
-    (["var1 produced: name=x layout=[1] owner_opr=x{Y} opr0"], 1, "cannot find ' layout=...'"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:"], 3,
-     "var1: expected ' val: ' after the deps"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", "  [i0]var: [1] s"], 3,
-     "expected a dependency"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", "  [i0]var2: ?? s"], 3,
-     "var2: unknown dependency value"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: 1 2"], 3,
-     "expected ' val: [...]'"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: [1, 2"], 3,
-     "no closing ']'"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: [1]min=1 max=1"], 3,
-     "expected 'min=.. max=.. mean=.. l2=.. sd=..'"),
-    (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: [x]min=1 max=1 "
-      "mean=1 l2=1 sd=N/A s"], 3, "value 'x' is not a number"),
-])
+@pytest.mark.parametrize(
+    "lines,line,reason",
+    [
+        (["hello"], 1, "expected 'varN produced:' here"),
+        (["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y}"], 1, "expected the record to end in"),
+        (["var1 produced: name=x layout=[1] owner_opr=x{Y} opr0"], 1, "cannot find ' layout=...'"),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:"],
+            3,
+            "var1: expected ' val: ' after the deps",
+        ),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", "  [i0]var: [1] s"],
+            3,
+            "expected a dependency",
+        ),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", "  [i0]var2: ?? s"],
+            3,
+            "var2: unknown dependency value",
+        ),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: 1 2"],
+            3,
+            "expected ' val: [...]'",
+        ),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: [1, 2"],
+            3,
+            "no closing ']'",
+        ),
+        (
+            ["var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0", " deps:", " val: [1]min=1 max=1"],
+            3,
+            "expected 'min=.. max=.. mean=.. l2=.. sd=..'",
+        ),
+        (
+            [
+                "var1 produced: name=x layout={1(1) Float32} owner_opr=x{Y} opr0",
+                " deps:",
+                " val: [x]min=1 max=1 mean=1 l2=1 sd=N/A s",
+            ],
+            3,
+            "value 'x' is not a number",
+        ),
+    ],
+)
 def test_bad_lines_name_file_and_line(tmp_path, lines, line, reason):
     path = tmp_path / "io.txt"
     path.write_text("\n".join(lines) + "\n")

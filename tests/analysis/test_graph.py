@@ -14,8 +14,10 @@ CN = 'CompNode("cpu0:0" from "cpu0:0")'
 
 def item(var_id, name=None):
     name = name or f"v{var_id}"
-    return (f"{{id:{var_id}, layout:{{2(1) Float32}}, Float32, owner:{name}{{Elemwise}}, name:{name}, slot:0, "
-            f"{CN}, s, 4, 8}}")
+    return (
+        f"{{id:{var_id}, layout:{{2(1) Float32}}, Float32, owner:{name}{{Elemwise}}, name:{name}, slot:0, "
+        f"{CN}, s, 4, 8}}"
+    )
 
 
 def title(var_id, *inputs):
@@ -47,7 +49,12 @@ def test_text_and_binary_graphs_agree_on_every_fixture_run(megengine_fixtures):
         for var_id, node in from_bin.nodes.items():
             other = from_text.nodes[var_id]
             assert (node.name, node.opr, node.opr_type, node.shape, node.dtype) == (
-                other.name, other.opr, other.opr_type, other.shape, other.dtype), (run, var_id)
+                other.name,
+                other.opr,
+                other.opr_type,
+                other.shape,
+                other.dtype,
+            ), (run, var_id)
             assert node.inputs == other.inputs
         assert from_bin.problems == []
 
@@ -152,11 +159,16 @@ def test_text_graph_of_a_chosen_iteration():
 
 def test_diff_describes_disagreements():
     a = VarGraph({1: VarNode(1, "a", "a", "T", (), (2,), "Float32"), 2: VarNode(2, "b", "b", "T", (1,), None, None)})
-    b = VarGraph({2: VarNode(2, "b", "b", "T", (1, 1), None, None, opr_id=7), 3: VarNode(3, "c", "c", "T", (), None, None)})
+    b = VarGraph(
+        {2: VarNode(2, "b", "b", "T", (1, 1), None, None, opr_id=7), 3: VarNode(3, "c", "c", "T", (), None, None)}
+    )
     diff = a.diff(b)
     assert isinstance(diff, GraphDiff) and not diff.agree
-    assert diff.describe() == ["vars only in the first graph: [1]", "vars only in the second graph: [3]",
-                               "var 2: inputs [1] vs [1, 1]"]
+    assert diff.describe() == [
+        "vars only in the first graph: [1]",
+        "vars only in the second graph: [3]",
+        "var 2: inputs [1] vs [1, 1]",
+    ]
     assert not a.agrees_with(b)
 
 
@@ -177,8 +189,10 @@ def test_ids_in_order():
 
 
 def text_record(var_id, deps):
-    lines = [f"var{var_id} produced: name=v{var_id} layout={{2(1) Float32}} owner_opr=v{var_id}{{Elemwise}} opr{var_id}",
-             " deps:"]
+    lines = [
+        f"var{var_id} produced: name=v{var_id} layout={{2(1) Float32}} owner_opr=v{var_id}{{Elemwise}} opr{var_id}",
+        " deps:",
+    ]
     lines += [f"  [i{k}]var{d}: [0, 0] s" for d, k in deps]
     return lines + [" val: [0, 0]min=0 max=0 mean=0 l2=0 sd=0 s"]
 
@@ -196,22 +210,26 @@ def test_a_var_taken_twice_is_printed_once_in_text_yet_both_sources_agree(tmp_pa
     assert merged.nodes[7].opr_id == 7 and merged.nodes[7].inputs_complete
 
 
-@pytest.mark.parametrize("full,part,slots,expected", [
-    ((1, 1), (1,), (1,), True),
-    ((1, 3, 1), (3, 1), (1, 2), True),
-    ((1, 3, 1), (1, 3), (0, 1), False),  # no gap: plain lists that differ
-    ((3, 1, 1), (3, 1), (0, 2), True),
-    ((1, 3, 1), (3, 1), (1, 3), False),  # index past the end
-    ((2, 3, 1), (3, 1), (1, 2), False),  # var 2 never printed
-    ((1, 3), (3, 1), (0, 2), False),
-    ((3, 1, 3), (1, 3), (1, 2), True),
-    ((1, 3, 3), (1, 3), (0, 2), True),
-    ((3, 1, 3), (3, 1), (0, 1), False),
-    ((1, 3, 1), (3, 1), (0, 2), False),  # the text puts 3 at index 0, the full list has 1 there
-])
+@pytest.mark.parametrize(
+    "full,part,slots,expected",
+    [
+        ((1, 1), (1,), (1,), True),
+        ((1, 3, 1), (3, 1), (1, 2), True),
+        ((1, 3, 1), (1, 3), (0, 1), False),  # no gap: plain lists that differ
+        ((3, 1, 1), (3, 1), (0, 2), True),
+        ((1, 3, 1), (3, 1), (1, 3), False),  # index past the end
+        ((2, 3, 1), (3, 1), (1, 2), False),  # var 2 never printed
+        ((1, 3), (3, 1), (0, 2), False),
+        ((3, 1, 3), (1, 3), (1, 2), True),
+        ((1, 3, 3), (1, 3), (0, 2), True),
+        ((3, 1, 3), (3, 1), (0, 1), False),
+        ((1, 3, 1), (3, 1), (0, 2), False),  # the text puts 3 at index 0, the full list has 1 there
+    ],
+)
 def test_inputs_agree(full, part, slots, expected):
     complete = VarNode(9, "v", "v", "T", full, None, None)
-    partial = VarNode(9, "v", "v", "T", part, None, None,
-                      input_slots=None if slots == tuple(range(len(part))) else slots)
+    partial = VarNode(
+        9, "v", "v", "T", part, None, None, input_slots=None if slots == tuple(range(len(part))) else slots
+    )
     assert inputs_agree(complete, partial) == expected
     assert inputs_agree(partial, complete) == expected

@@ -64,8 +64,13 @@ def test_tolerance_compares_in_float32_like_megengine() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(1, 3000), chunk=st.integers(1, 700), seed=st.integers(0, 1000),
-       tol=st.sampled_from([0.0, 1e-6, 1e-3]), nan_at=st.one_of(st.none(), st.floats(0, 1, exclude_max=True)))
+@given(
+    n=st.integers(1, 3000),
+    chunk=st.integers(1, 700),
+    seed=st.integers(0, 1000),
+    tol=st.sampled_from([0.0, 1e-6, 1e-3]),
+    nan_at=st.one_of(st.none(), st.floats(0, 1, exclude_max=True)),
+)
 def test_chunking_does_not_change_the_result(n, chunk, seed, tol, nan_at) -> None:
     rng = np.random.default_rng(seed)
     a = rng.standard_normal(n).astype(np.float32)
@@ -76,7 +81,7 @@ def test_chunking_does_not_change_the_result(n, chunk, seed, tol, nan_at) -> Non
     for full in (True, False):
         acc = ErrorAccumulator(tol, full=full)
         for start in range(0, n, chunk):
-            sa, sb = a[start:start + chunk], b[start:start + chunk]
+            sa, sb = a[start : start + chunk], b[start : start + chunk]
             acc.add(sa, sb, equal_bytes=sa.tobytes() == sb.tobytes())
         part = acc.result()
         assert part.first_index == whole.first_index and repr(part.first_values) == repr(whole.first_values)

@@ -15,18 +15,44 @@ from analysis.title import parse_title
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "megengine"
 # A few small real files of each shape of title: no input, one input, several, host-value input.
-REAL_BIN = [FIXTURES / "runs" / p for p in (
-    "mlp/default/bin/000001", "mlp/default/bin/000012", "mlp/default/bin/00001a", "tiny_cnn/default/bin/000029",
-    "mlp/default/bin/000053", "mlp/default/bin/00016e")]
+REAL_BIN = [
+    FIXTURES / "runs" / p
+    for p in (
+        "mlp/default/bin/000001",
+        "mlp/default/bin/000012",
+        "mlp/default/bin/00001a",
+        "tiny_cnn/default/bin/000029",
+        "mlp/default/bin/000053",
+        "mlp/default/bin/00016e",
+    )
+]
 REAL_TEXT = (FIXTURES / "runs/tiny_cnn/default/io_dump.txt").read_text().splitlines()
 
-TITLE_ALPHABET = st.sampled_from(list("{}(),:= 0123456789abdFlo") + ["id:", "layout:", "shape:", "owner:",
-                                                                    "name:", "slot:", " owner_opr_inputs=",
-                                                                    "var=", "CompNode(\"cpu0:0\" from \"x\")",
-                                                                    " Float32", ", s, 4, 8}", "0=", " 1="])
+TITLE_ALPHABET = st.sampled_from(
+    list("{}(),:= 0123456789abdFlo")
+    + [
+        "id:",
+        "layout:",
+        "shape:",
+        "owner:",
+        "name:",
+        "slot:",
+        " owner_opr_inputs=",
+        "var=",
+        'CompNode("cpu0:0" from "x")',
+        " Float32",
+        ", s, 4, 8}",
+        "0=",
+        " 1=",
+    ]
+)
 
-FUZZ = settings(max_examples=200, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def read_everything(path: Path) -> None:
@@ -54,8 +80,11 @@ def test_random_bytes(tmp_path, blob):
 
 
 @FUZZ
-@given(title=st.lists(st.one_of(TITLE_ALPHABET, st.text(max_size=3)), max_size=12).map("".join),
-       digits=st.integers(0, 30), name=st.sampled_from(["x.bin", "run1-var2", "00000a-inp3"]))
+@given(
+    title=st.lists(st.one_of(TITLE_ALPHABET, st.text(max_size=3)), max_size=12).map("".join),
+    digits=st.integers(0, 30),
+    name=st.sampled_from(["x.bin", "run1-var2", "00000a-inp3"]),
+)
 def test_titles_of_files_without_a_dump_name(tmp_path, title, digits, name):
     text = ("var={id:" + "7" * digits + "," + title) if digits else title
     path = tmp_path / name
@@ -73,10 +102,10 @@ def mutated_real_file(draw):
             blob[i] ^= draw(st.integers(1, 255))
         elif kind == "u32" and len(blob) >= 40:
             slot = draw(st.integers(0, 9))
-            value = draw(st.one_of(st.integers(0, 16), st.sampled_from(sorted(DTYPES)), st.integers(0, 2 ** 32 - 1)))
-            blob[4 * slot:4 * slot + 4] = struct.pack("<I", value)
+            value = draw(st.one_of(st.integers(0, 16), st.sampled_from(sorted(DTYPES)), st.integers(0, 2**32 - 1)))
+            blob[4 * slot : 4 * slot + 4] = struct.pack("<I", value)
         elif kind == "cut":
-            del blob[draw(st.integers(0, len(blob))):]
+            del blob[draw(st.integers(0, len(blob))) :]
         elif kind == "append":
             blob += draw(st.binary(min_size=1, max_size=8))
         elif kind == "insert":
@@ -84,7 +113,7 @@ def mutated_real_file(draw):
             blob[i:i] = draw(st.binary(min_size=1, max_size=4))
         elif kind == "delete" and blob:
             i = draw(st.integers(0, len(blob) - 1))
-            del blob[i:i + draw(st.integers(1, 4))]
+            del blob[i : i + draw(st.integers(1, 4))]
     return bytes(blob)
 
 
@@ -133,7 +162,7 @@ def test_mutated_real_text_dumps(tmp_path, data):
         i = data.draw(st.integers(0, len(line)))
         action = data.draw(st.sampled_from(["edit", "drop", "dup"]))
         if action == "edit":
-            lines[k] = line[:i] + data.draw(st.text(max_size=4)) + line[i + data.draw(st.integers(0, 4)):]
+            lines[k] = line[:i] + data.draw(st.text(max_size=4)) + line[i + data.draw(st.integers(0, 4)) :]
         elif action == "drop":
             del lines[k]
         else:
@@ -156,8 +185,11 @@ def test_random_text_lines(lines):
 
 
 @FUZZ
-@given(code=st.sampled_from(sorted(DTYPES)), shape=st.lists(st.integers(1, 5), min_size=1, max_size=7),
-       seed=st.integers(0, 2 ** 32 - 1))
+@given(
+    code=st.sampled_from(sorted(DTYPES)),
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=7),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_any_written_dump_reads_back_byte_for_byte(tmp_path, code, shape, seed):
     info = DTYPES[code]
     n = int(np.prod(shape))
@@ -176,8 +208,9 @@ def test_any_written_dump_reads_back_byte_for_byte(tmp_path, code, shape, seed):
 
 
 NAME_TEXT = st.text(alphabet=st.sampled_from(list("abZ09{}()[],:= <>.-_@") + ["中"]), max_size=12)
-TRICKY = st.sampled_from(["id:", "}, name:", "{Elemwise}, name:", ", slot:0, ", " owner_opr_inputs=", " 1={id:",
-                          '), s, 4, 8}', "0={id:1, "])
+TRICKY = st.sampled_from(
+    ["id:", "}, name:", "{Elemwise}, name:", ", slot:0, ", " owner_opr_inputs=", " 1={id:", "), s, 4, 8}", "0={id:1, "]
+)
 NAMES = st.one_of(NAME_TEXT, st.lists(st.one_of(NAME_TEXT, TRICKY), max_size=4).map("".join))
 
 
@@ -190,14 +223,21 @@ def var_infos(draw):
     kind = draw(st.sampled_from(["layout", "shape"]))
     dtype = draw(st.sampled_from(["Float32", "Int32", "QuantizedS8", "Bool"]))
     return VarInfo(
-        id=draw(st.integers(0, 2 ** 40)), layout_kind=kind, shape=shape,
+        id=draw(st.integers(0, 2**40)),
+        layout_kind=kind,
+        shape=shape,
         strides=None if kind == "shape" else tuple(draw(st.lists(st.integers(-9, 99), min_size=ndim, max_size=ndim))),
         format=None if kind == "shape" else draw(st.one_of(st.none(), st.sampled_from(["Image2DPack4TensorFormat"]))),
-        dtype=dtype, owner_opr=draw(NAMES), owner_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])),
-        name=draw(NAMES), slot=draw(st.integers(0, 3)),
+        dtype=dtype,
+        owner_opr=draw(NAMES),
+        owner_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])),
+        name=draw(NAMES),
+        slot=draw(st.integers(0, 3)),
         comp_node=draw(st.sampled_from(['CompNode("cpu0:0" from "cpu0:0")', 'CompNode("gpu1:2" from "xpux:0")'])),
-        storage=draw(st.sampled_from("sd")), infer_shape=draw(st.sampled_from([1, 2, 4, 8])),
-        infer_value=draw(st.sampled_from([1, 2, 4, 8])))
+        storage=draw(st.sampled_from("sd")),
+        infer_shape=draw(st.sampled_from([1, 2, 4, 8])),
+        infer_value=draw(st.sampled_from([1, 2, 4, 8])),
+    )
 
 
 @FUZZ
@@ -222,16 +262,21 @@ def format_record(var_id, name, layout, opr, opr_type, opr_id, deps, values, tru
     lines.append(" deps:")
     for dep_id, index, kind in deps:
         prefix = "" if index is None else f"[i{index}]"
-        body = {"value": "[1, 2] s", "host_value": " <host value[s]> [1, -1] s", "shape": " <shape dep[s]> {2} s",
-                "comp_order": " <dev comp order> s"}[kind]
+        body = {
+            "value": "[1, 2] s",
+            "host_value": " <host value[s]> [1, -1] s",
+            "shape": " <shape dep[s]> {2} s",
+            "comp_order": " <dev comp order> s",
+        }[kind]
         lines.append(f"  {prefix}var{dep_id}: {body}")
     shown = ", ".join(values) + (", ..." if truncated else "")
     lines.append(f" val: [{shown}]min={stats[0]} max={stats[1]} mean={stats[2]} l2={stats[3]} sd={stats[4]} s")
     return lines
 
 
-TEXT_NAME = st.lists(st.sampled_from(list("ab09{}()[],:=<>.-_ @") + [" layout=", " owner_opr=", " opr"]),
-                     max_size=12).map("".join)
+TEXT_NAME = st.lists(
+    st.sampled_from(list("ab09{}()[],:=<>.-_ @") + [" layout=", " owner_opr=", " opr"]), max_size=12
+).map("".join)
 NUMBER = st.sampled_from(["0", "-1", "29", "0.5", "-3.18", "1e-05", "7.15e-05", "nan", "-nan", "inf", "-inf"])
 
 
@@ -243,16 +288,30 @@ def text_records(draw):
         var_id = 10 * (k + 1)
         shape = draw(st.lists(st.integers(1, 9), min_size=1, max_size=4))
         layout = draw(st.sampled_from([None, "<invalid>"])) or (
-            "{" + ",".join(f"{d}(1)" for d in shape) + " " + draw(st.sampled_from(["Float32", "Int32"])) + "}")
-        index_deps = [(draw(st.integers(0, 99)), i, draw(st.sampled_from(["value", "host_value", "shape"])))
-                      for i in range(draw(st.integers(0, 3)))]
-        other_deps = [(draw(st.integers(0, 99)), None, draw(st.sampled_from(["comp_order", "shape"])))
-                      for _ in range(draw(st.integers(0, 2)))]
-        records.append(dict(var_id=var_id, name=draw(TEXT_NAME), layout=layout, opr=draw(TEXT_NAME),
-                            opr_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])), opr_id=var_id - 1,
-                            deps=other_deps + index_deps, values=draw(st.lists(NUMBER, min_size=1, max_size=5)),
-                            truncated=draw(st.booleans()),
-                            stats=draw(st.lists(NUMBER, min_size=4, max_size=4)) + [draw(st.sampled_from(["N/A", "0.1"]))]))
+            "{" + ",".join(f"{d}(1)" for d in shape) + " " + draw(st.sampled_from(["Float32", "Int32"])) + "}"
+        )
+        index_deps = [
+            (draw(st.integers(0, 99)), i, draw(st.sampled_from(["value", "host_value", "shape"])))
+            for i in range(draw(st.integers(0, 3)))
+        ]
+        other_deps = [
+            (draw(st.integers(0, 99)), None, draw(st.sampled_from(["comp_order", "shape"])))
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        records.append(
+            dict(
+                var_id=var_id,
+                name=draw(TEXT_NAME),
+                layout=layout,
+                opr=draw(TEXT_NAME),
+                opr_type=draw(st.sampled_from(["Elemwise", "ConvolutionForward"])),
+                opr_id=var_id - 1,
+                deps=other_deps + index_deps,
+                values=draw(st.lists(NUMBER, min_size=1, max_size=5)),
+                truncated=draw(st.booleans()),
+                stats=draw(st.lists(NUMBER, min_size=4, max_size=4)) + [draw(st.sampled_from(["N/A", "0.1"]))],
+            )
+        )
     return records
 
 
@@ -265,8 +324,10 @@ def test_formatted_text_dumps_parse_back(records, repeat):
     names_are_plain = all(" layout=" not in r["name"] and " owner_opr=" not in r["opr"] for r in records)
     for rec, got in zip(records, dump.last):
         assert got.id == rec["var_id"] and got.opr_id == rec["opr_id"] and got.owner_type == rec["opr_type"]
-        assert (got.name + " layout=" + got.layout + " owner_opr=" + got.owner_opr ==
-                rec["name"] + " layout=" + rec["layout"] + " owner_opr=" + rec["opr"])
+        assert (
+            got.name + " layout=" + got.layout + " owner_opr=" + got.owner_opr
+            == rec["name"] + " layout=" + rec["layout"] + " owner_opr=" + rec["opr"]
+        )
         if names_are_plain:
             assert (got.name, got.layout, got.owner_opr) == (rec["name"], rec["layout"], rec["opr"])
         if rec["layout"] == "<invalid>":

@@ -27,7 +27,7 @@ def test_roots_basic() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(2, 40), st.integers(0, 10 ** 6), st.floats(0.05, 0.9))
+@given(st.integers(2, 40), st.integers(0, 10**6), st.floats(0.05, 0.9))
 def test_roots_are_order_independent_and_minimal(n: int, seed: int, p: float) -> None:
     rnd = random.Random(seed)
     inputs = {v: tuple(rnd.sample(range(v), rnd.randint(0, min(v, 3)))) for v in range(n)}
@@ -76,9 +76,13 @@ def test_run_roots_find_the_injected_opr(tmp_path: Path) -> None:
 def test_fixture_roots_with_text_dump_graph_equal_title_graph(megengine_fixtures: Path) -> None:
     base = megengine_fixtures / "runs/tiny_cnn"
     graph = VarGraph.from_text_dump(base / "default/io_dump.txt")
-    with_text = compare_folders(base / "default/bin", base / "fastrun/bin", 1e-7,
-                                inputs_of={v: n.inputs for v, n in graph.nodes.items()},
-                                order=graph.execution_order())
+    with_text = compare_folders(
+        base / "default/bin",
+        base / "fastrun/bin",
+        1e-7,
+        inputs_of={v: n.inputs for v, n in graph.nodes.items()},
+        order=graph.execution_order(),
+    )
     with_titles = compare_folders(base / "default/bin", base / "fastrun/bin", 1e-7)
     assert [v.var_id for v in with_text.roots()] == [v.var_id for v in with_titles.roots()] == [20]
     assert with_text.graph_source == "text dump"

@@ -31,8 +31,14 @@ def test_suggestion_rule() -> None:
 def test_stats() -> None:
     st = thresholds.error_stats([0.0, 0.0, 1.5e-7, 3e-7, 2e-2, math.inf], floor=1e-7)
     assert (st.count, st.exact, st.not_finite) == (6, 2, 1)
-    assert st.histogram == ((1e-7, 1e-6, 2), (1e-6, 1e-5, 0), (1e-5, 1e-4, 0), (1e-4, 1e-3, 0),
-                            (1e-3, 1e-2, 0), (1e-2, 1e-1, 1))
+    assert st.histogram == (
+        (1e-7, 1e-6, 2),
+        (1e-6, 1e-5, 0),
+        (1e-5, 1e-4, 0),
+        (1e-4, 1e-3, 0),
+        (1e-3, 1e-2, 0),
+        (1e-2, 1e-1, 1),
+    )
     assert dict(st.quantiles)[0.5] == 3e-7 and st.max == math.inf
     assert st.suggestion is not None and "gap" in st.reason
     assert thresholds.quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5

@@ -9,11 +9,18 @@ from analysis.title import Title, format_title, format_var_info, parse_title
 CN = 'CompNode("cpu0:0" from "cpu0:0")'
 
 
-def item(var_id, name="x", opr=None, opr_type="Elemwise", layout="{2(3),3(1) Float32}", dtype="Float32",
-         kind="layout", tail="s, 4, 8"):
+def item(
+    var_id,
+    name="x",
+    opr=None,
+    opr_type="Elemwise",
+    layout="{2(3),3(1) Float32}",
+    dtype="Float32",
+    kind="layout",
+    tail="s, 4, 8",
+):
     opr = name if opr is None else opr
-    return (f"{{id:{var_id}, {kind}:{layout}, {dtype}, owner:{opr}{{{opr_type}}}, name:{name}, slot:0, "
-            f"{CN}, {tail}}}")
+    return f"{{id:{var_id}, {kind}:{layout}, {dtype}, owner:{opr}{{{opr_type}}}, name:{name}, slot:0, {CN}, {tail}}}"
 
 
 def title(var, *inputs, numbered=None):
@@ -80,10 +87,22 @@ def test_input_dump_prefix():
     assert parsed.prefix_input == 1 and parsed.var.id == 7 and parsed.input_ids == (3, 5)
 
 
-@pytest.mark.parametrize("name", [
-    "a, b", "x{y}", "{id:3, layout:{1(1) Float32}", "}, name:trap", "w owner_opr_inputs=0={id:1, ",
-    "a 1={id:2, b", "slot:0, " + CN + ", s, 4, 8", "", "name:", "中文", "z}",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a, b",
+        "x{y}",
+        "{id:3, layout:{1(1) Float32}",
+        "}, name:trap",
+        "w owner_opr_inputs=0={id:1, ",
+        "a 1={id:2, b",
+        "slot:0, " + CN + ", s, 4, 8",
+        "",
+        "name:",
+        "中文",
+        "z}",
+    ],
+)
 def test_free_text_names_do_not_confuse_the_parser(name):
     text = title(item(9, name=name, opr=name + "[9]"), item(4, name=name), item(6, name=name))
     parsed = parse_title(text)
@@ -133,18 +152,21 @@ def test_many_inputs_do_not_hit_the_recursion_limit():
     assert parsed.input_ids == tuple(range(2500))
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("", "expected 'var={id:' at the start"),
-    ("val={id:1}", "expected 'var={id:' at the start"),
-    ("var={id:x, layout:{1(1) Float32}", "expected '{id:N, layout:'"),
-    ("var={id:1, layout:{1(1) Float32", "unbalanced '{'"),
-    ("var={id:1, layout:{1(1)Float32}, Float32, owner:", "layout has no dtype"),
-    ("var={id:1, layout:{1[1] Float32}, Float32, owner:", "is not size(stride)"),
-    ("var={id:1, layout:{1(1) Float32}, Float16, owner:", "layout dtype Float32 differs from dtype Float16"),
-    ("var={id:1, layout:{1(1) Float32} Float32 owner:", "expected ', <DType>, owner:'"),
-    ("var={id:1, layout:{1(1) Float32}, Float32, owner:x{Y}, name:y, slot:0}", "var 1: expected 'owner:OPR{TYPE}"),
-    ("var={id:1, shape:{a,b}, Int32, owner:", "is not a list of integers"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("", "expected 'var={id:' at the start"),
+        ("val={id:1}", "expected 'var={id:' at the start"),
+        ("var={id:x, layout:{1(1) Float32}", "expected '{id:N, layout:'"),
+        ("var={id:1, layout:{1(1) Float32", "unbalanced '{'"),
+        ("var={id:1, layout:{1(1)Float32}, Float32, owner:", "layout has no dtype"),
+        ("var={id:1, layout:{1[1] Float32}, Float32, owner:", "is not size(stride)"),
+        ("var={id:1, layout:{1(1) Float32}, Float16, owner:", "layout dtype Float32 differs from dtype Float16"),
+        ("var={id:1, layout:{1(1) Float32} Float32 owner:", "expected ', <DType>, owner:'"),
+        ("var={id:1, layout:{1(1) Float32}, Float32, owner:x{Y}, name:y, slot:0}", "var 1: expected 'owner:OPR{TYPE}"),
+        ("var={id:1, shape:{a,b}, Int32, owner:", "is not a list of integers"),
+    ],
+)
 def test_bad_titles_name_the_problem(text, reason):
     with pytest.raises(TitleError) as info:
         parse_title(text)
@@ -179,13 +201,16 @@ def test_formatting_a_parsed_fixture_title_gives_it_back(megengine_fixtures):
         assert format_title(parse_title(text)) == text, path
 
 
-@pytest.mark.parametrize("text", [
-    "inp1: " + title(item(7), item(3), item(5)),
-    title(item(3, layout="{2(0),3(-1),4(1) @ Image2DPack4TensorFormat Float16}", dtype="Float16")),
-    title(item(9, name="a, b {c}"), item(2, kind="shape", layout="{2}", dtype="Int32")),
-    title(item(9), item(4)),
-    f"var={item(1)} owner_opr_inputs=",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "inp1: " + title(item(7), item(3), item(5)),
+        title(item(3, layout="{2(0),3(-1),4(1) @ Image2DPack4TensorFormat Float16}", dtype="Float16")),
+        title(item(9, name="a, b {c}"), item(2, kind="shape", layout="{2}", dtype="Int32")),
+        title(item(9), item(4)),
+        f"var={item(1)} owner_opr_inputs=",
+    ],
+)
 def test_format_is_the_inverse_of_parse(text):
     parsed = parse_title(text)
     assert format_title(parsed) == text

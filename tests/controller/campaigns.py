@@ -33,8 +33,10 @@ def write_fake_campaign(tmp: Path, checks: str = "[shake]", extra: str = "") -> 
     """A campaign over a dummy model (the fake program ignores it) with a seeded input."""
     (tmp / "model.mge").write_bytes(b"not a real model; the fake program only dumps")
     path = tmp / "campaign.yaml"
-    path.write_text(f"name: fake\nmodel: model.mge\ninputs:\n  data: {{shape: [1, 4], seed: 1}}\n"
-                    f"checks: {checks}\nrepeats: 2\n{extra}")
+    path.write_text(
+        f"name: fake\nmodel: model.mge\ninputs:\n  data: {{shape: [1, 4], seed: 1}}\n"
+        f"checks: {checks}\nrepeats: 2\n{extra}"
+    )
     return path
 
 

@@ -38,9 +38,13 @@ def write_dump(path: Path, title_text: str, values: "array.array") -> None:
 
 def title(var: int, size: int) -> str:
     """A title in MegEngine's grammar: var K produced by opK{Elemwise} from var K-1."""
+
     def info(k: int) -> str:
-        return (f'{{id:{k}, layout:{{{size}(1) Float32}}, Float32, owner:op{k}{{Elemwise}}, name:v{k}, '
-                f'slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}}')
+        return (
+            f"{{id:{k}, layout:{{{size}(1) Float32}}, Float32, owner:op{k}{{Elemwise}}, name:v{k}, "
+            f'slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}}'
+        )
+
     head = "var=" + info(var)
     if var == 1:
         return head + " owner_opr_inputs="
@@ -50,13 +54,23 @@ def title(var: int, size: int) -> str:
 def wrapper(path: Path, repo: Path, **settings: object) -> Path:
     """Write a runnable script calling main() with `settings` (the agent runs it as its program)."""
     args = ", ".join(f"{k}={v!r}" for k, v in settings.items())
-    path.write_text(f"import sys\nsys.path.insert(0, {str(repo)!r})\n"
-                    f"from tests.controller.fake_lar import main\nsys.exit(main(sys.argv[1:], {args}))\n")
+    path.write_text(
+        f"import sys\nsys.path.insert(0, {str(repo)!r})\n"
+        f"from tests.controller.fake_lar import main\nsys.exit(main(sys.argv[1:], {args}))\n"
+    )
     return path
 
 
-def main(argv: List[str], vars: int = 50, size: int = 1024, sleep_s: float = 0.0, shake: float = 0.0,
-         kill_parent_once: str = "", fail: bool = False, pid_file: str = "") -> int:
+def main(
+    argv: List[str],
+    vars: int = 50,
+    size: int = 1024,
+    sleep_s: float = 0.0,
+    shake: float = 0.0,
+    kill_parent_once: str = "",
+    fail: bool = False,
+    pid_file: str = "",
+) -> int:
     bin_dir = None
     text = None
     reproducible = "--reproducible" in argv

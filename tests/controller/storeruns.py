@@ -9,8 +9,9 @@ from typing import Iterable, Optional
 from controller.store import FileInfo, RunRecord, Store, sha256_file
 
 
-def stored_run(store: Store, fixture_run: Path, device: str, role: str,
-               fetch: Optional[Iterable[str]] = None) -> RunRecord:
+def stored_run(
+    store: Store, fixture_run: Path, device: str, role: str, fetch: Optional[Iterable[str]] = None
+) -> RunRecord:
     """Copy a fixture run (bin/ + io_dump.txt) into the store; `fetch` limits which bin files are kept."""
     rid = f"{device}.{role}"
     dest = store.run_dir(rid)

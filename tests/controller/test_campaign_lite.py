@@ -14,13 +14,15 @@ def test_two_agents_real_engine(tmp_path: Path, megengine_fixtures: Path, lite_r
     shutil.copyfile(megengine_fixtures / "models" / "tiny_cnn.mge", tmp_path / "tiny_cnn.mge")
     shutil.copyfile(megengine_fixtures / "inputs" / "tiny_cnn__data.npy", tmp_path / "data.npy")
     (tmp_path / "farm.yaml").write_text(
-        "devices:\n  - name: host-a\n    local: true\n    labels: {backend: cpu}\n"
-        "  - name: host-b\n    local: true\n")
+        "devices:\n  - name: host-a\n    local: true\n    labels: {backend: cpu}\n  - name: host-b\n    local: true\n"
+    )
     (tmp_path / "campaign.yaml").write_text(
         "name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\n"
-        "checks: [naive, shake, cross, thresholds]\nrepeats: 2\nbaseline: host-a\n")
-    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out",
-                           "--json"], tmp_path)
+        "checks: [naive, shake, cross, thresholds]\nrepeats: 2\nbaseline: host-a\n"
+    )
+    proc = run_controller(
+        ["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out", "--json"], tmp_path
+    )
     assert proc.returncode == 1, proc.stderr  # naive differs from default: differences found
     data = json.loads(proc.stdout)
     assert data == load_report(tmp_path / "out", "tiny")
@@ -52,7 +54,8 @@ def test_two_agents_real_engine(tmp_path: Path, megengine_fixtures: Path, lite_r
         # identical and identically named to MegEngine's own dump of the same run
         fixture = megengine_fixtures / "runs" / "tiny_cnn" / "default" / "bin"
         assert sorted(p.name for p in (root / f"{dev}.default" / "bin").iterdir()) == sorted(
-            p.name for p in fixture.iterdir())
+            p.name for p in fixture.iterdir()
+        )
         repeat = json.loads((root / f"{dev}.repeat-2" / "run.json").read_text())
         assert [n for n in repeat["fetched"] if n.startswith("bin/")] == []  # identical digests: no bytes
     assert (root / "report.html").is_file()

@@ -28,8 +28,10 @@ def runs(megengine_fixtures: Path) -> Path:
 
 def test_naive_finds_conv1_root_like_megengine(tmp_path: Path, runs: Path) -> None:
     store = Store(tmp_path, "c")
-    recs = {plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
-            plan.NAIVE: stored_run(store, runs / "naive", "dev", plan.NAIVE)}
+    recs = {
+        plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
+        plan.NAIVE: stored_run(store, runs / "naive", "dev", plan.NAIVE),
+    }
     res = naive_check("dev", recs, store, 1e-7)
     assert res.status == "differs"
     # the fixture's accuracy_shake_var_tree output names var 9 (conv1) as the root
@@ -67,8 +69,10 @@ def test_only_differing_files_are_read(tmp_path: Path, runs: Path) -> None:
 def test_shake_without_jitter_is_ok(tmp_path: Path, runs: Path) -> None:
     store = Store(tmp_path, "c")
     camp = Campaign(name="c", model="m", checks=["shake"], repeats=2)
-    recs = {plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
-            "repeat-2": stored_run(store, runs / "default_rerun", "dev", "repeat-2")}
+    recs = {
+        plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
+        "repeat-2": stored_run(store, runs / "default_rerun", "dev", "repeat-2"),
+    }
     res = shake_check("dev", recs, store, camp)
     assert res.status == "ok" and res.details["reproducible_tried"] is False
 
@@ -76,10 +80,12 @@ def test_shake_without_jitter_is_ok(tmp_path: Path, runs: Path) -> None:
 def test_shake_that_reproducible_removes(tmp_path: Path, runs: Path) -> None:
     store = Store(tmp_path, "c")
     camp = Campaign(name="c", model="m", checks=["shake"], repeats=2)
-    recs = {plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
-            "repeat-2": stored_run(store, runs / "fastrun", "dev", "repeat-2"),
-            "reproducible-1": stored_run(store, runs / "reproducible", "dev", "reproducible-1"),
-            "reproducible-2": stored_run(store, runs / "default_rerun", "dev", "reproducible-2")}
+    recs = {
+        plan.DEFAULT: stored_run(store, runs / "default", "dev", plan.DEFAULT),
+        "repeat-2": stored_run(store, runs / "fastrun", "dev", "repeat-2"),
+        "reproducible-1": stored_run(store, runs / "reproducible", "dev", "reproducible-1"),
+        "reproducible-2": stored_run(store, runs / "default_rerun", "dev", "reproducible-2"),
+    }
     res = shake_check("dev", recs, store, camp)
     assert res.status == "differs"
     assert [r.id for r in res.roots] == [20]  # the winograd conv, as accuracy_shake_var_tree says
@@ -94,10 +100,20 @@ def test_cross_thresholds_and_report_json(tmp_path: Path, runs: Path) -> None:
     assert cross.status == "differs" and [r.id for r in cross.roots] == [45]
     th = thresholds_checks([cross], 1e-7)
     assert len(th) == 1 and th[0].kind == "thresholds"
-    report = CampaignReport("c", "m.mge", 1e-7, ("cross", "thresholds"),
-                            (DeviceSummary("a", "local", "lite", {}, True),
-                             DeviceSummary("b", "10.0.0.1:1", "lite", {}, False, "agent gone")),
-                            (cross, *th), str(store.root), 0.0, 1.0)
+    report = CampaignReport(
+        "c",
+        "m.mge",
+        1e-7,
+        ("cross", "thresholds"),
+        (
+            DeviceSummary("a", "local", "lite", {}, True),
+            DeviceSummary("b", "10.0.0.1:1", "lite", {}, False, "agent gone"),
+        ),
+        (cross, *th),
+        str(store.root),
+        0.0,
+        1.0,
+    )
     data = json.loads(json.dumps(report_json(report)))
     c0 = data["checks"][0]
     for key in ("kind", "devices", "runs", "tolerance", "differing", "first", "roots", "threshold"):

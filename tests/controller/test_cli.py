@@ -39,10 +39,26 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 def test_report_command_reads_a_stored_report(tmp_path: Path) -> None:
     folder = tmp_path / "out" / "c"
     folder.mkdir(parents=True)
-    (folder / "report.json").write_text(json.dumps({
-        "campaign": "c", "differs": True, "clean": False, "unhealthy": [],
-        "checks": [{"kind": "naive", "devices": ["a"], "status": "differs", "differing": [9, 16], "first": 9,
-                    "roots": [{"id": 9}]}]}))
+    (folder / "report.json").write_text(
+        json.dumps(
+            {
+                "campaign": "c",
+                "differs": True,
+                "clean": False,
+                "unhealthy": [],
+                "checks": [
+                    {
+                        "kind": "naive",
+                        "devices": ["a"],
+                        "status": "differs",
+                        "differing": [9, 16],
+                        "first": 9,
+                        "roots": [{"id": 9}],
+                    }
+                ],
+            }
+        )
+    )
     proc = run_controller(["report", str(folder)], tmp_path)
     assert proc.returncode == 1
     assert "naive" in proc.stdout and "roots=[9]" in proc.stdout
@@ -57,10 +73,20 @@ def test_inline_campaign_runs_without_campaign_file(tmp_path: Path) -> None:
 
     (tmp_path / "model.mge").write_bytes(b"fake")
     prog = fake_program(tmp_path, "fake", vars=8, size=8)
-    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({
-        "devices": [{"name": "a", "local": True, "program": str(prog)}],
-        "campaign": {"name": "inline", "model": "model.mge", "inputs": {"data": {"shape": [2], "seed": 3}},
-                     "checks": ["shake"], "repeats": 2}}))
+    (tmp_path / "farm.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "devices": [{"name": "a", "local": True, "program": str(prog)}],
+                "campaign": {
+                    "name": "inline",
+                    "model": "model.mge",
+                    "inputs": {"data": {"shape": [2], "seed": 3}},
+                    "checks": ["shake"],
+                    "repeats": 2,
+                },
+            }
+        )
+    )
     proc = run_controller(["run", "--devices", "farm.yaml", "--out", "out"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "shake" in proc.stdout and (tmp_path / "out" / "inline" / "report.html").is_file()
@@ -80,8 +106,9 @@ def test_compare_two_stored_runs(tmp_path: Path, megengine_fixtures: Path) -> No
     proc = run_controller(["compare", str(store.run_dir("dev.default")), str(store.run_dir("dev.naive"))], tmp_path)
     assert proc.returncode == 1, proc.stderr
     assert "root: var9 ConvolutionForward" in proc.stdout
-    same = run_controller(["compare", str(store.run_dir("dev.default")), str(store.run_dir("dev.repeat-2")),
-                           "--json"], tmp_path)
+    same = run_controller(
+        ["compare", str(store.run_dir("dev.default")), str(store.run_dir("dev.repeat-2")), "--json"], tmp_path
+    )
     assert same.returncode == 0 and json.loads(same.stdout)["differing"] == []
     bad = run_controller(["compare", str(tmp_path), str(store.run_dir("dev.naive"))], tmp_path)
     assert bad.returncode == 2 and "no run.json here" in bad.stderr
@@ -103,12 +130,23 @@ def test_summary_prints_reasons_and_notes_verbatim() -> None:
     from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
     from controller.report.terminal import render
 
-    bad = DeviceSummary(name="b1", address="ssh:h:22", runner="lite", labels={}, healthy=False,
-                        reason="agent said [/] and [b]x[/b]")
-    check = CheckResult(kind="shake", devices=("b1",), runs=(), tolerance=0.0, status="skipped",
-                        note="device unhealthy: [red]x")
-    report = CampaignReport(campaign="c", model="m.mge", tolerance=0.0, checks_asked=("shake",), devices=(bad,),
-                            checks=(check,), store="out", started_at=0.0, finished_at=1.0)
+    bad = DeviceSummary(
+        name="b1", address="ssh:h:22", runner="lite", labels={}, healthy=False, reason="agent said [/] and [b]x[/b]"
+    )
+    check = CheckResult(
+        kind="shake", devices=("b1",), runs=(), tolerance=0.0, status="skipped", note="device unhealthy: [red]x"
+    )
+    report = CampaignReport(
+        campaign="c",
+        model="m.mge",
+        tolerance=0.0,
+        checks_asked=("shake",),
+        devices=(bad,),
+        checks=(check,),
+        store="out",
+        started_at=0.0,
+        finished_at=1.0,
+    )
     buf = io.StringIO()
     render(report, Console(file=buf, width=200))
     text = buf.getvalue()

@@ -32,12 +32,19 @@ repeats: 3
 
 
 def _mutate(text: str, data) -> str:
-    ops = data.draw(st.lists(st.tuples(st.integers(0, len(text)), st.integers(0, 6),
-                                       st.sampled_from(["", ":", " ", "\n", "-", "[", "{", "'", "0", "x", "\t", "!!"])),
-                             max_size=4))
+    ops = data.draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, len(text)),
+                st.integers(0, 6),
+                st.sampled_from(["", ":", " ", "\n", "-", "[", "{", "'", "0", "x", "\t", "!!"]),
+            ),
+            max_size=4,
+        )
+    )
     for pos, cut, ins in ops:
         pos = min(pos, len(text))
-        text = text[:pos] + ins + text[pos + cut:]
+        text = text[:pos] + ins + text[pos + cut :]
     return text
 
 

@@ -10,8 +10,13 @@ from pathlib import Path
 
 def test_demo_runs_the_example_campaign(tmp_path: Path, lite_runtime: Path) -> None:
     out = tmp_path / "demo-out"
-    proc = subprocess.run([sys.executable, "-m", "controller.demo", "--out", str(out)], capture_output=True,
-                          text=True, timeout=240, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "controller.demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     html = out / "tiny-cnn-demo" / "report.html"
     assert f"report.html: {html}" in proc.stdout

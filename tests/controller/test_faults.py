@@ -15,8 +15,16 @@ from typing import Iterator
 
 import pytest
 
-from tests.controller.campaigns import (REPO, controller_argv, fake_program, load_report, run_controller,
-                                        run_json, write_fake_campaign, write_farm)
+from tests.controller.campaigns import (
+    REPO,
+    controller_argv,
+    fake_program,
+    load_report,
+    run_controller,
+    run_json,
+    write_fake_campaign,
+    write_farm,
+)
 
 
 @pytest.fixture
@@ -34,8 +42,13 @@ def closed_port() -> Iterator[int]:
 
 def test_unreachable_device_is_named_while_others_complete(tmp_path: Path, closed_port: int) -> None:
     port = closed_port
-    write_farm(tmp_path, [{"name": "ghost", "address": f"127.0.0.1:{port}"},
-                          {"name": "ok-1", "local": True, "program": str(fake_program(tmp_path, "fast"))}])
+    write_farm(
+        tmp_path,
+        [
+            {"name": "ghost", "address": f"127.0.0.1:{port}"},
+            {"name": "ok-1", "local": True, "program": str(fake_program(tmp_path, "fast"))},
+        ],
+    )
     write_fake_campaign(tmp_path, "[shake, cross]", "retries: 0\nbaseline: ok-1\n")
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert proc.returncode == 1, proc.stderr
@@ -134,14 +147,21 @@ def _no_agent_outlives_the_test(tmp_path: Path) -> Iterator[None]:
 def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     fast = fake_program(tmp_path, "fast")
     slow = fake_program(tmp_path, "slow", sleep_s=60.0)
-    write_farm(tmp_path, [{"name": "fast", "local": True, "program": str(fast)},
-                          {"name": "slow", "local": True, "program": str(slow)}])
+    write_farm(
+        tmp_path,
+        [{"name": "fast", "local": True, "program": str(fast)}, {"name": "slow", "local": True, "program": str(slow)}],
+    )
     write_fake_campaign(tmp_path, "[shake]")
     out = tmp_path / "out"
     env = dict(os.environ, COLUMNS="200")
-    proc = subprocess.Popen(controller_argv("run", "--devices", "farm.yaml", "--campaign", "campaign.yaml",
-                                            "--out", "out"), cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        controller_argv("run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_complete(out, ["fast.default", "fast.repeat-2"], proc)
         before = {rid: run_json(out, "fake", rid) for rid in ("fast.default", "fast.repeat-2")}
@@ -166,10 +186,13 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
     assert run_json(out, "fake", "slow.default") is None
     assert not list(out.rglob("*.larfarm-partial"))
     # resume with a slow device that is now quick: the fast device's runs are not redone
-    write_farm(tmp_path, [{"name": "fast", "local": True, "program": str(fast)},
-                          {"name": "slow", "local": True, "program": str(fast)}])
-    again = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out",
-                            "--resume"], tmp_path)
+    write_farm(
+        tmp_path,
+        [{"name": "fast", "local": True, "program": str(fast)}, {"name": "slow", "local": True, "program": str(fast)}],
+    )
+    again = run_controller(
+        ["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out", "--resume"], tmp_path
+    )
     assert again.returncode == 0, again.stderr
     for rid, rec in before.items():
         assert run_json(out, "fake", rid) == rec  # same agent run id, same timestamps
@@ -190,8 +213,13 @@ def test_controller_killed_and_resumed(tmp_path: Path) -> None:
 
 
 def test_failing_program_marks_device_unhealthy(tmp_path: Path) -> None:
-    write_farm(tmp_path, [{"name": "bad", "local": True, "program": str(fake_program(tmp_path, "bad", fail=True))},
-                          {"name": "good", "local": True, "program": str(fake_program(tmp_path, "good"))}])
+    write_farm(
+        tmp_path,
+        [
+            {"name": "bad", "local": True, "program": str(fake_program(tmp_path, "bad", fail=True))},
+            {"name": "good", "local": True, "program": str(fake_program(tmp_path, "good"))},
+        ],
+    )
     write_fake_campaign(tmp_path, "[shake]", "retries: 1\n")
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert proc.returncode == 1
@@ -211,8 +239,9 @@ def test_repo_root_is_importable() -> None:
 def test_naive_and_thresholds_on_fake_dumps(tmp_path: Path) -> None:
     write_farm(tmp_path, [{"name": "d1", "local": True, "program": str(fake_program(tmp_path, "f", vars=40))}])
     write_fake_campaign(tmp_path, "[naive, thresholds]")
-    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out",
-                           "--json"], tmp_path)
+    proc = run_controller(
+        ["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out", "--json"], tmp_path
+    )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(proc.stdout)
     naive = next(c for c in data["checks"] if c["kind"] == "naive")
@@ -228,9 +257,16 @@ def test_naive_and_thresholds_on_fake_dumps(tmp_path: Path) -> None:
 
 def test_ssh_device_is_named_once_with_its_ssh_address(tmp_path: Path, closed_port: int) -> None:
     port = closed_port
-    write_farm(tmp_path, [{"name": "b1", "ssh": {"host": "127.0.0.1", "port": port, "user": "me"}},
-                          {"name": "b2", "ssh": {"host": "127.0.0.1", "port": port, "user": "me",
-                                                 "jump": {"host": "127.0.0.1", "port": port}}}])
+    write_farm(
+        tmp_path,
+        [
+            {"name": "b1", "ssh": {"host": "127.0.0.1", "port": port, "user": "me"}},
+            {
+                "name": "b2",
+                "ssh": {"host": "127.0.0.1", "port": port, "user": "me", "jump": {"host": "127.0.0.1", "port": port}},
+            },
+        ],
+    )
     tokens = tmp_path / ".larfarm" / "tokens"
     tokens.mkdir(parents=True)
     (tokens / "b2.token").write_text("t\n")

@@ -48,8 +48,9 @@ def test_reproducible_repeats_compare_among_themselves() -> None:
     d = rec("default", {"bin/000001": "x"})
     r1 = rec("reproducible-1", {"bin/000001": "p"})
     r2 = rec("reproducible-2", {"bin/000001": "p"})
-    need = plan.needed_files(camp(checks=["shake"], repeats=2),
-                             {"default": d, "reproducible-1": r1, "reproducible-2": r2})
+    need = plan.needed_files(
+        camp(checks=["shake"], repeats=2), {"default": d, "reproducible-1": r1, "reproducible-2": r2}
+    )
     assert need["reproducible-1"] == need["reproducible-2"] == {"io.txt"}
 
 

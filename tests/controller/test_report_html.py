@@ -33,10 +33,24 @@ def dump_dom(page: Path, tmp: Path) -> str:
     """The DOM after the page's JavaScript ran (no network: the page must be self-contained)."""
     exe = _chromium()
     proc = subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'chrome'}",
-         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=90)
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp / 'chrome'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -45,16 +59,21 @@ def dump_dom(page: Path, tmp: Path) -> str:
 def report(tmp_path: Path, megengine_fixtures: Path) -> CampaignReport:
     runs = megengine_fixtures / "runs" / "tiny_cnn"
     store = Store(tmp_path / "out", "tiny")
-    a = {plan.DEFAULT: stored_run(store, runs / "default", "phone-a", plan.DEFAULT),
-         plan.NAIVE: stored_run(store, runs / "naive", "phone-a", plan.NAIVE)}
+    a = {
+        plan.DEFAULT: stored_run(store, runs / "default", "phone-a", plan.DEFAULT),
+        plan.NAIVE: stored_run(store, runs / "naive", "phone-a", plan.NAIVE),
+    }
     b_default = stored_run(store, runs / "fastrun", "board-b", plan.DEFAULT)
-    checks = (naive_check("phone-a", a, store, 1e-7),
-              cross_check("phone-a", a[plan.DEFAULT], "board-b", b_default, store, 1e-7))
-    devices = (DeviceSummary("phone-a", "local", "lite", {"soc": "x"}, True),
-               DeviceSummary("board-b", "10.1.2.3:50051", "load_and_run", {}, True),
-               DeviceSummary("gone-c", "10.9.9.9:50051", "lite", {}, False, "agent at 10.9.9.9:50051 is unreachable"))
-    return CampaignReport("tiny", "tiny_cnn.mge", 1e-7, ("naive", "cross"), devices, checks,
-                          str(store.root), 0.0, 1.0)
+    checks = (
+        naive_check("phone-a", a, store, 1e-7),
+        cross_check("phone-a", a[plan.DEFAULT], "board-b", b_default, store, 1e-7),
+    )
+    devices = (
+        DeviceSummary("phone-a", "local", "lite", {"soc": "x"}, True),
+        DeviceSummary("board-b", "10.1.2.3:50051", "load_and_run", {}, True),
+        DeviceSummary("gone-c", "10.9.9.9:50051", "lite", {}, False, "agent at 10.9.9.9:50051 is unreachable"),
+    )
+    return CampaignReport("tiny", "tiny_cnn.mge", 1e-7, ("naive", "cross"), devices, checks, str(store.root), 0.0, 1.0)
 
 
 def test_page_is_self_contained(report: CampaignReport) -> None:

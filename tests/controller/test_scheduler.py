@@ -13,8 +13,14 @@ from controller.scheduler import PerDeviceQueueScheduler
 
 
 class Job:
-    def __init__(self, device: str, log: List[str], gate: threading.Event, wait: bool = False,
-                 after: "threading.Event | None" = None) -> None:
+    def __init__(
+        self,
+        device: str,
+        log: List[str],
+        gate: threading.Event,
+        wait: bool = False,
+        after: "threading.Event | None" = None,
+    ) -> None:
         self.after = after  # a non-waiting job first waits for this (another device's job started)
         self.started = threading.Event()
         self.device = device
@@ -86,6 +92,7 @@ def test_interrupt_cancels_every_job() -> None:
         while "start c" not in log or "start a" not in log:
             time.sleep(0.01)
         import _thread
+
         _thread.interrupt_main()
 
     threading.Thread(target=interrupt, daemon=True).start()

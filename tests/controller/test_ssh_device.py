@@ -32,7 +32,9 @@ def test_ssh_device_is_reached_through_the_tunnel(sshd, board_python, tmp_path: 
         # runner there, so the device is named once, by its SSH address (neither the tunnel's
         # loopback end nor the board's agent port), as unable to run the campaign, with the reason
         message = str(info.value)
-        assert message == (f"no device could run the campaign: board1 (ssh:127.0.0.1:{sshd.port}): "
-                           "agent has no usable runner 'lite' (has: none)")
+        assert message == (
+            f"no device could run the campaign: board1 (ssh:127.0.0.1:{sshd.port}): "
+            "agent has no usable runner 'lite' (has: none)"
+        )
     finally:
         runner.invoke(app, ["stop", "--devices", str(farm_path)])

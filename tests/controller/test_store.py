@@ -13,8 +13,14 @@ from controller.store import FileInfo, RunRecord, Store, sha256_file, write_atom
 def _record(store: Store, data: bytes = b"tensor") -> RunRecord:
     path = store.run_dir("d.default") / "bin" / "000001"
     write_atomic(path, data)
-    rec = RunRecord("d.default", "d", "default", status="complete",
-                    manifest=[FileInfo("bin/000001", len(data), sha256_file(path))], fetched=["bin/000001"])
+    rec = RunRecord(
+        "d.default",
+        "d",
+        "default",
+        status="complete",
+        manifest=[FileInfo("bin/000001", len(data), sha256_file(path))],
+        fetched=["bin/000001"],
+    )
     store.save(rec)
     return rec
 

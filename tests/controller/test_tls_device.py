@@ -19,15 +19,23 @@ def test_tls_device_runs_and_a_wrong_ca_is_refused(tmp_path: Path, agent_factory
     pki = make_pki(tmp_path / "pki")
     other = make_pki(tmp_path / "other-pki", ca_name="someone else")
     prog = fake_program(tmp_path, "fake", vars=10, size=16)
-    agent = agent_factory({"lite": script_runner(prog, type="lite")},
-                          tls={"cert": pki["server_cert"], "key": pki["server_key"], "client_ca": pki["ca"]})
+    agent = agent_factory(
+        {"lite": script_runner(prog, type="lite")},
+        tls={"cert": pki["server_cert"], "key": pki["server_key"], "client_ca": pki["ca"]},
+    )
     (tmp_path / "token").write_text(agent.token + "\n")
     tls = {"ca": str(pki["ca"]), "cert": str(pki["client_cert"]), "key": str(pki["client_key"])}
     bad = {"ca": str(other["ca"]), "cert": str(pki["client_cert"]), "key": str(pki["client_key"])}
-    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({"devices": [
-        {"name": "secure", "address": agent.address, "token_file": "token", "tls": tls},
-        {"name": "wrong-ca", "address": agent.address, "token_file": "token", "tls": bad},
-    ]}))
+    (tmp_path / "farm.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "devices": [
+                    {"name": "secure", "address": agent.address, "token_file": "token", "tls": tls},
+                    {"name": "wrong-ca", "address": agent.address, "token_file": "token", "tls": bad},
+                ]
+            }
+        )
+    )
     camp = load_campaign(write_fake_campaign(tmp_path, "[shake]", "retries: 0\n"))
     report = run_campaign(load_farm(tmp_path / "farm.yaml"), camp, tmp_path / "out")
     by = {d.name: d for d in report.devices}

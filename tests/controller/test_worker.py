@@ -55,8 +55,9 @@ def test_second_campaign_uploads_nothing(tmp_path: Path, agent_factory) -> None:
 
 def test_shake_then_reproducible_removes_it(tmp_path: Path, agent_factory) -> None:
     agent = agent_factory("shaky", vars=20, size=64, shake=0.1)
-    report = run_campaign(load_farm(farm_of(tmp_path, [agent])),
-                          load_campaign(write_fake_campaign(tmp_path, "[shake]")), tmp_path / "out")
+    report = run_campaign(
+        load_farm(farm_of(tmp_path, [agent])), load_campaign(write_fake_campaign(tmp_path, "[shake]")), tmp_path / "out"
+    )
     shake = report.checks[0]
     assert shake.kind == "shake" and shake.status == "differs"
     assert set(shake.details["spread"]) == {"10", "20"}  # every 10th var shakes

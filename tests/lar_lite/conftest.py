@@ -16,8 +16,9 @@ from tests.support.lite import run_lar_lite
 def run_model(lar_lite_argv: List[str], megengine_fixtures: Path) -> Callable[..., subprocess.CompletedProcess]:
     """``run_model("mlp", *flags, dbg=2)``: lar-lite on a fixture model with its fixture input."""
 
-    def run(model: str, *flags: object, dbg: Optional[int] = None, with_input: bool = True,
-            cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+    def run(
+        model: str, *flags: object, dbg: Optional[int] = None, with_input: bool = True, cwd: Optional[Path] = None
+    ) -> subprocess.CompletedProcess:
         args: List[object] = [megengine_fixtures / "models" / f"{model}.mge"]
         if with_input:
             args += ["--input", f"data:{megengine_fixtures / 'inputs' / f'{model}__data.npy'}"]

@@ -21,8 +21,20 @@ def _mkdir(path: Path) -> Path:
 def test_both_dumps_in_one_invocation_are_the_fixtures_naive_run(run_model, megengine_fixtures, tmp_path):
     """Two networks in one process: bin and txt dumps each as load_and_run writes them alone."""
     bin_dir, txt, npz = _mkdir(tmp_path / "bin"), tmp_path / "io.txt", tmp_path / "out.npz"
-    proc = run_model("tiny_cnn", "--bin-io-dump", bin_dir, "--io-dump", txt, "--output-npz", npz,
-                     "--iter", "1", "--warmup-iter", "0", dbg=2)
+    proc = run_model(
+        "tiny_cnn",
+        "--bin-io-dump",
+        bin_dir,
+        "--io-dump",
+        txt,
+        "--output-npz",
+        npz,
+        "--iter",
+        "1",
+        "--warmup-iter",
+        "0",
+        dbg=2,
+    )
     assert proc.returncode == 0, proc.stderr
     want = megengine_fixtures / "runs" / "tiny_cnn" / "naive"
     for f in (want / "bin").iterdir():
@@ -32,8 +44,9 @@ def test_both_dumps_in_one_invocation_are_the_fixtures_naive_run(run_model, mege
     assert txt.read_bytes() == (want / "io_dump.txt").read_bytes()
     text_graph = VarGraph.from_text_dump(txt)
     assert text_graph.agrees_with(VarGraph.from_text_dump(want / "io_dump.txt"))
-    assert text_graph.agrees_with(VarGraph.from_dump_folder(bin_dir)), \
-        text_graph.diff(VarGraph.from_dump_folder(bin_dir)).describe()
+    assert text_graph.agrees_with(VarGraph.from_dump_folder(bin_dir)), text_graph.diff(
+        VarGraph.from_dump_folder(bin_dir)
+    ).describe()
     got, ref = np.load(npz), np.load(want / "outputs.npz")
     assert list(got) == list(ref) == ["prob"]
     assert got["prob"].tobytes() == ref["prob"].tobytes()
@@ -50,8 +63,9 @@ def test_text_dump_parses_to_the_fixtures_graph(run_model, megengine_fixtures, t
     ours = VarGraph.from_text_dump(dump)
     theirs = VarGraph.from_text_dump(megengine_fixtures / "runs" / model / "default" / "io_dump.txt")
     assert ours.agrees_with(theirs), ours.diff(theirs).describe()
-    assert [v.id for v in dump.last] == [v.id for v in parse_text_dump(
-        megengine_fixtures / "runs" / model / "default" / "io_dump.txt").last]
+    assert [v.id for v in dump.last] == [
+        v.id for v in parse_text_dump(megengine_fixtures / "runs" / model / "default" / "io_dump.txt").last
+    ]
 
 
 def test_iterations_follow_load_and_run(run_model, megengine_fixtures, tmp_path):
@@ -64,13 +78,21 @@ def test_iterations_follow_load_and_run(run_model, megengine_fixtures, tmp_path)
     assert "=== prepare: " in out and "; going to warmup" in out
     assert re.search(r"^warm up 0  \d+\.\d{3}ms$", out, re.M)
     assert re.findall(r"^iter (\d)/2: e2e=\d+\.\d{3} ms \(host=\d+\.\d{3} ms\)$", out, re.M) == ["0", "1"]
-    assert re.search(r"^=== finished test #0: time=[\d.]+ ms avg_time=[\d.]+ ms standard_deviation=[\d.]+ ms "
-                     r"min=[\d.]+ ms max=[\d.]+ ms$", out, re.M)
+    assert re.search(
+        r"^=== finished test #0: time=[\d.]+ ms avg_time=[\d.]+ ms standard_deviation=[\d.]+ ms "
+        r"min=[\d.]+ ms max=[\d.]+ ms$",
+        out,
+        re.M,
+    )
     assert re.search(r"^=== total time: [\d.]+ms$", out, re.M)
     # Four outputs, in the model's order, with Int32 argmax among them.
     names = re.findall(r"^output\[\d\] (\w+): shape=(\S+) dtype=(\w+) ", out, re.M)
-    assert names == [("logits", "{4,32}", "float32"), ("stats", "{12}", "float32"),
-                     ("pred", "{4}", "int32"), ("stats_half", "{12}", "float32")]
+    assert names == [
+        ("logits", "{4,32}", "float32"),
+        ("stats", "{12}", "float32"),
+        ("pred", "{4}", "int32"),
+        ("stats_half", "{12}", "float32"),
+    ]
     got, ref = np.load(npz), np.load(megengine_fixtures / "runs" / "mlp" / "default" / "outputs.npz")
     for name in ref:
         np.testing.assert_allclose(got[name], ref[name], rtol=1e-5, atol=1e-5, err_msg=name)
@@ -94,12 +116,15 @@ def test_model_info_prints_the_table_before_and_after(run_model):
     assert "| OUTPUT | stats_half |  {12}  | float32 |" in proc.stdout
 
 
-@pytest.mark.parametrize("flags,strategy", [
-    ([], "HEURISTIC"),
-    (["--reproducible"], "HEURISTIC REPRODUCIBLE"),
-    (["--fast-run"], "PROFILE OPTIMIZED"),
-    (["--fast-run", "--reproducible"], "PROFILE REPRODUCIBLE OPTIMIZED"),
-])
+@pytest.mark.parametrize(
+    "flags,strategy",
+    [
+        ([], "HEURISTIC"),
+        (["--reproducible"], "HEURISTIC REPRODUCIBLE"),
+        (["--fast-run"], "PROFILE OPTIMIZED"),
+        (["--fast-run", "--reproducible"], "PROFILE REPRODUCIBLE OPTIMIZED"),
+    ],
+)
 def test_algo_policy_reaches_the_engine(run_model, flags, strategy):
     """--verbose shows MegEngine's own log: the strategy and the algorithm of each opr."""
     proc = run_model("mlp", "--verbose", "--iter", "1", "--warmup-iter", "0", *flags)
@@ -132,11 +157,14 @@ def test_algo_policy_file_needs_fast_run_to_be_created(run_model, tmp_path):
     assert_one_error(proc, r"--fast-run-algo-policy: .*none.cache does not exist; --fast-run is needed", code=2)
 
 
-@pytest.mark.parametrize("flags,comp_node", [
-    (["--multithread", "2"], "multithread2:0"),
-    (["--cpu-default"], "cpu:default"),
-    (["--cpu"], "cpu0:0"),
-])
+@pytest.mark.parametrize(
+    "flags,comp_node",
+    [
+        (["--multithread", "2"], "multithread2:0"),
+        (["--cpu-default"], "cpu:default"),
+        (["--cpu"], "cpu0:0"),
+    ],
+)
 def test_device_flags_change_the_comp_node_not_the_values(run_model, megengine_fixtures, tmp_path, flags, comp_node):
     from tests.lar_lite.test_dumps import read_bin
 
@@ -173,11 +201,13 @@ def test_float16_outputs_can_be_read(lite_runtime, tmp_path):
 
 # -- errors: one clear line, non-zero exit ----------------------------------------
 
+
 def test_missing_model(lar_lite_argv, tmp_path):
     from tests.support.lite import run_lar_lite
 
-    assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path / "absent.mge"]),
-                     r"model file .*absent.mge does not exist$", code=2)
+    assert_one_error(
+        run_lar_lite(lar_lite_argv, [tmp_path / "absent.mge"]), r"model file .*absent.mge does not exist$", code=2
+    )
     assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path]), r"is a directory$", code=2)
 
 
@@ -199,11 +229,14 @@ def test_text_dump_in_missing_folder(run_model, tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where nobody can create files")
-@pytest.mark.parametrize("flag,path,pattern", [
-    # MegEngine's text dump plugin segfaulted on a file it could not open.
-    ("--io-dump", "/proc/io.txt", r"--io-dump: cannot write /proc/io.txt: "),
-    ("--bin-io-dump", "/proc/self", r"--bin-io-dump: cannot write in /proc/self: "),
-])
+@pytest.mark.parametrize(
+    "flag,path,pattern",
+    [
+        # MegEngine's text dump plugin segfaulted on a file it could not open.
+        ("--io-dump", "/proc/io.txt", r"--io-dump: cannot write /proc/io.txt: "),
+        ("--bin-io-dump", "/proc/self", r"--bin-io-dump: cannot write in /proc/self: "),
+    ],
+)
 def test_dump_that_cannot_be_written(run_model, flag, path, pattern):
     assert_one_error(run_model("mlp", flag, path, "--iter", "1", "--warmup-iter", "0"), pattern, code=2)
 
@@ -216,14 +249,20 @@ def test_text_dump_over_an_existing_file_runs(run_model, tmp_path):
     assert target.read_text().startswith("var")
 
 
-@pytest.mark.parametrize("value,pattern", [
-    ("data:/no/such/file.npy", r"--input: no such file: /no/such/file.npy$"),
-    ("data:[[1,2]", r"--input: cannot parse '\[\[1,2\]'"),
-    ("data:[[1,2],[3,4]]", r"input 'data' is float32 in the model, but the data given is int32"),
-    ("feat:[1.0]", r"the model has no input named 'feat' \(its inputs: data\)"),
-    ("data:[[1.0,2.0]]", r"forward: assertion .* failed at \w+\.cpp:\d+ \(inputs given: data \{1,2\} float32; "
-                         r"the model declares: data \{4,64\} float32\)"),
-])
+@pytest.mark.parametrize(
+    "value,pattern",
+    [
+        ("data:/no/such/file.npy", r"--input: no such file: /no/such/file.npy$"),
+        ("data:[[1,2]", r"--input: cannot parse '\[\[1,2\]'"),
+        ("data:[[1,2],[3,4]]", r"input 'data' is float32 in the model, but the data given is int32"),
+        ("feat:[1.0]", r"the model has no input named 'feat' \(its inputs: data\)"),
+        (
+            "data:[[1.0,2.0]]",
+            r"forward: assertion .* failed at \w+\.cpp:\d+ \(inputs given: data \{1,2\} float32; "
+            r"the model declares: data \{4,64\} float32\)",
+        ),
+    ],
+)
 def test_bad_input(run_model, value, pattern):
     assert_one_error(run_model("mlp", "--input", value, with_input=False), pattern, code=1)
 
@@ -233,10 +272,13 @@ def test_shape_only_input_runs(run_model):
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("flags,pattern", [
-    (["--bogus"], r"unknown command line flag 'bogus'"),
-    (["--iter", "many"], r"--iter: invalid value 'many'"),
-])
+@pytest.mark.parametrize(
+    "flags,pattern",
+    [
+        (["--bogus"], r"unknown command line flag 'bogus'"),
+        (["--iter", "many"], r"--iter: invalid value 'many'"),
+    ],
+)
 def test_bad_flags(run_model, flags, pattern):
     assert_one_error(run_model("mlp", *flags), pattern, code=2)
 
@@ -257,8 +299,9 @@ def test_damaged_model(lar_lite_argv, megengine_fixtures, tmp_path, damage):
     from tests.support.lite import run_lar_lite
 
     good = (megengine_fixtures / "models" / "mlp.mge").read_bytes()
-    bad = {"random bytes": bytes(range(256)) * 12, "first 20 bytes": good[:20],
-           "first 30000 bytes": good[:30000]}[damage]
+    bad = {"random bytes": bytes(range(256)) * 12, "first 20 bytes": good[:20], "first 30000 bytes": good[:30000]}[
+        damage
+    ]
     (tmp_path / "bad.mge").write_bytes(bad)
     assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path / "bad.mge"]), r"loading model .*bad.mge: ", code=1)
 
@@ -272,9 +315,20 @@ def test_damaged_algo_cache(run_model, tmp_path):
 def test_stdout_closed_early_is_not_a_crash(lar_lite_argv, megengine_fixtures):
     import subprocess
 
-    proc = subprocess.Popen([*lar_lite_argv, megengine_fixtures / "models" / "mlp.mge", "--input", "data:{4,64}",
-                             "--iter", "2000", "--warmup-iter", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            *lar_lite_argv,
+            megengine_fixtures / "models" / "mlp.mge",
+            "--input",
+            "data:{4,64}",
+            "--iter",
+            "2000",
+            "--warmup-iter",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         proc.stdout.readline()
         proc.stdout.close()  # like `lar-lite ... | head -1`
@@ -307,8 +361,20 @@ def test_input_forms_feed_the_same_data(lar_lite_argv, megengine_fixtures, tmp_p
     outputs = {}
     for form, value in forms.items():
         npz = tmp_path / f"{form}.npz"
-        proc = run_lar_lite(lar_lite_argv, [megengine_fixtures / "models" / "mlp.mge", "--input", value,
-                                            "--iter", "1", "--warmup-iter", "0", "--output-npz", npz])
+        proc = run_lar_lite(
+            lar_lite_argv,
+            [
+                megengine_fixtures / "models" / "mlp.mge",
+                "--input",
+                value,
+                "--iter",
+                "1",
+                "--warmup-iter",
+                "0",
+                "--output-npz",
+                npz,
+            ],
+        )
         assert proc.returncode == 0, (form, proc.stderr)
         outputs[form] = {k: v.tobytes() for k, v in np.load(npz).items()}
     assert outputs["npy"] == outputs["json"] == outputs["literal"]

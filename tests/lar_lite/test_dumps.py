@@ -57,19 +57,22 @@ def _compare_close(got_dir: Path, want_dir: Path) -> None:
         w_head, w_title, w_val = read_bin(want_dir / name)
         assert g_head == w_head, name
         assert g_title == w_title, name
-        np.testing.assert_allclose(g_val.astype(np.float64), w_val.astype(np.float64),
-                                   rtol=1e-5, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(
+            g_val.astype(np.float64), w_val.astype(np.float64), rtol=1e-5, atol=1e-5, err_msg=name
+        )
 
 
-@pytest.mark.parametrize("model,run,dbg", [
-    ("tiny_cnn", "default", None),
-    ("tiny_cnn", "fallback", 1),
-    ("mlp", "default", None),
-    ("mlp", "fallback", 1),
-    ("big_conv", "default", None),
-])
-def test_optimised_bin_dump_matches_fixture_within_tolerance(
-        run_model, megengine_fixtures, tmp_path, model, run, dbg):
+@pytest.mark.parametrize(
+    "model,run,dbg",
+    [
+        ("tiny_cnn", "default", None),
+        ("tiny_cnn", "fallback", 1),
+        ("mlp", "default", None),
+        ("mlp", "fallback", 1),
+        ("big_conv", "default", None),
+    ],
+)
+def test_optimised_bin_dump_matches_fixture_within_tolerance(run_model, megengine_fixtures, tmp_path, model, run, dbg):
     out = dump_dir(tmp_path, "bin")
     proc = run_model(model, "--bin-io-dump", out, "--iter", "1", "--warmup-iter", "0", dbg=dbg)
     assert proc.returncode == 0, proc.stderr

@@ -19,25 +19,31 @@ def test_defaults_are_load_and_runs():
     assert opts.input == opts.io_dump == opts.bin_io_dump == ""
 
 
-@pytest.mark.parametrize("argv", [
-    ["m.mge", "--iter", "3", "--warmup-iter", "0", "--bin-io-dump", "d"],
-    ["m.mge", "--iter=3", "--warmup_iter=0", "--bin_io_dump=d"],
-    ["--iter", "3", "-warmup-iter", "0", "-bin-io-dump", "d", "m.mge"],
-    ["--iter=3", "--warmup-iter=0", "--bin-io-dump", "d", "--", "m.mge"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["m.mge", "--iter", "3", "--warmup-iter", "0", "--bin-io-dump", "d"],
+        ["m.mge", "--iter=3", "--warmup_iter=0", "--bin_io_dump=d"],
+        ["--iter", "3", "-warmup-iter", "0", "-bin-io-dump", "d", "m.mge"],
+        ["--iter=3", "--warmup-iter=0", "--bin-io-dump", "d", "--", "m.mge"],
+    ],
+)
 def test_spellings_all_mean_the_same(argv):
     opts = parse_args(argv)
     assert (opts.model, opts.iter, opts.warmup_iter, opts.bin_io_dump) == ("m.mge", 3, 0, "d")
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--fast-run"], True),
-    (["--fast_run=true"], True),
-    (["--fast-run=1"], True),
-    (["--fast-run", "--nofast-run"], False),
-    (["--fast-run=false"], False),
-    (["--fast-run=no"], False),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--fast-run"], True),
+        (["--fast_run=true"], True),
+        (["--fast-run=1"], True),
+        (["--fast-run", "--nofast-run"], False),
+        (["--fast-run=false"], False),
+        (["--fast-run=no"], False),
+    ],
+)
 def test_bool_forms(argv, expected):
     assert parse_args(["m.mge", *argv]).fast_run is expected
 
@@ -53,26 +59,29 @@ def test_input_value_keeps_colons_and_semicolons():
     assert parse_args(["m.mge", f"--input={value}"]).input == value
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["m.mge", "--bogus"], "unknown command line flag 'bogus'"),
-    (["m.mge", "--nobogus"], "unknown command line flag 'nobogus'"),
-    (["m.mge", "--noiter"], "unknown command line flag 'noiter'"),
-    (["m.mge", "--iter", "x"], "--iter: invalid value 'x'"),
-    (["m.mge", "--iter=1.5"], "--iter: invalid value '1.5'"),
-    (["m.mge", "--iter"], "--iter: missing value"),
-    (["m.mge", "--iter", "-1"], "--iter: must be >= 0"),
-    (["m.mge", "--warmup-iter=-2"], "--warmup-iter: must be >= 0"),
-    (["m.mge", "--multithread", "0"], "--multithread: must be >= 1"),
-    (["m.mge", "--cpu-default", "--multithread", "2"], "exclude each other"),
-    (["m.mge", "--cuda"], "--cuda: lar-lite runs MegEngine Lite on the CPU only"),
-    (["m.mge", "--verbose=maybe"], "--verbose: invalid value 'maybe'"),
-    (["m.mge", "--nofast-run=1"], "takes no value"),
-    (["m.mge", "--input="], "--input: empty value"),
-    (["m.mge", "--bin-io-dump="], "--bin-io-dump: empty value"),
-    (["m.mge", "--output-npz", "o.npz", "--iter", "0", "--warmup-iter", "0"], "no execution to save"),
-    ([], "no model given"),
-    (["a.mge", "b.mge"], "more than one model"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["m.mge", "--bogus"], "unknown command line flag 'bogus'"),
+        (["m.mge", "--nobogus"], "unknown command line flag 'nobogus'"),
+        (["m.mge", "--noiter"], "unknown command line flag 'noiter'"),
+        (["m.mge", "--iter", "x"], "--iter: invalid value 'x'"),
+        (["m.mge", "--iter=1.5"], "--iter: invalid value '1.5'"),
+        (["m.mge", "--iter"], "--iter: missing value"),
+        (["m.mge", "--iter", "-1"], "--iter: must be >= 0"),
+        (["m.mge", "--warmup-iter=-2"], "--warmup-iter: must be >= 0"),
+        (["m.mge", "--multithread", "0"], "--multithread: must be >= 1"),
+        (["m.mge", "--cpu-default", "--multithread", "2"], "exclude each other"),
+        (["m.mge", "--cuda"], "--cuda: lar-lite runs MegEngine Lite on the CPU only"),
+        (["m.mge", "--verbose=maybe"], "--verbose: invalid value 'maybe'"),
+        (["m.mge", "--nofast-run=1"], "takes no value"),
+        (["m.mge", "--input="], "--input: empty value"),
+        (["m.mge", "--bin-io-dump="], "--bin-io-dump: empty value"),
+        (["m.mge", "--output-npz", "o.npz", "--iter", "0", "--warmup-iter", "0"], "no execution to save"),
+        ([], "no model given"),
+        (["a.mge", "b.mge"], "more than one model"),
+    ],
+)
 def test_bad_command_lines_say_what(argv, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(".", r"\.")):
         parse_args(argv)
@@ -93,11 +102,14 @@ def test_flag_table_and_options_have_the_same_flags_and_defaults():
         assert getattr(opts, name) == default, name
 
 
-@pytest.mark.parametrize("flags,policy", [
-    ([], HEURISTIC),
-    (["--reproducible"], HEURISTIC | REPRODUCIBLE),
-    (["--fast-run"], PROFILE | OPTIMIZED),
-    (["--fast-run", "--reproducible"], PROFILE | OPTIMIZED | REPRODUCIBLE),
-])
+@pytest.mark.parametrize(
+    "flags,policy",
+    [
+        ([], HEURISTIC),
+        (["--reproducible"], HEURISTIC | REPRODUCIBLE),
+        (["--fast-run"], PROFILE | OPTIMIZED),
+        (["--fast-run", "--reproducible"], PROFILE | OPTIMIZED | REPRODUCIBLE),
+    ],
+)
 def test_algo_policy(flags, policy):
     assert algo_policy(parse_args(["m.mge", *flags])) == policy

@@ -31,6 +31,7 @@ def test_split_items_rejects_a_name_without_value():
 
 # -- .npy -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dtype", ["<f4", "<i4", "<i2", "<u2", "|i1", "|u1"])
 def test_npy_supported_dtypes_round_trip(tmp_path, dtype):
     arr = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
@@ -72,6 +73,7 @@ def test_npy_errors_name_the_file(tmp_path):
 
 # -- .json ------------------------------------------------------------------
 
+
 def test_json_inputs_are_named_by_their_keys(tmp_path):
     doc = {
         "data": {"shape": [2, 2], "type": "float32", "raw": [0.5, 1, 2, 3]},
@@ -90,14 +92,17 @@ def test_json_inputs_are_named_by_their_keys(tmp_path):
     assert got["s"].dtype == np.int8 and got["s"].tolist() == [-3]
 
 
-@pytest.mark.parametrize("doc,message", [
-    ({"data": {"shape": [2], "type": "float64", "raw": [1, 2]}}, "unknown type 'float64'"),
-    ({"data": {"shape": [3], "type": "float32", "raw": [1, 2]}}, "2 values in 'raw' for shape \\[3\\]"),
-    ({"data": {"shape": "3", "type": "float32", "raw": [1, 2, 3]}}, "'shape' must be a list"),
-    ({"data": {"shape": [1], "type": "int32", "raw": ["x"]}}, "'raw' must be a list of numbers"),
-    ({"data": [1, 2]}, "expected an object with shape, type and raw"),
-    ([1, 2], "expected an object of named inputs"),
-])
+@pytest.mark.parametrize(
+    "doc,message",
+    [
+        ({"data": {"shape": [2], "type": "float64", "raw": [1, 2]}}, "unknown type 'float64'"),
+        ({"data": {"shape": [3], "type": "float32", "raw": [1, 2]}}, "2 values in 'raw' for shape \\[3\\]"),
+        ({"data": {"shape": "3", "type": "float32", "raw": [1, 2, 3]}}, "'shape' must be a list"),
+        ({"data": {"shape": [1], "type": "int32", "raw": ["x"]}}, "'raw' must be a list of numbers"),
+        ({"data": [1, 2]}, "expected an object with shape, type and raw"),
+        ([1, 2], "expected an object of named inputs"),
+    ],
+)
 def test_json_errors_say_which_input(tmp_path, doc, message):
     (tmp_path / "in.json").write_text(json.dumps(doc))
     with pytest.raises(InputSpecError, match=message):
@@ -111,6 +116,7 @@ def test_json_syntax_error(tmp_path):
 
 
 # -- .ppm / .pgm --------------------------------------------------------------
+
 
 def test_ppm_is_nhwc_uint8_and_keeps_load_and_runs_maxval_quirk(tmp_path):
     pixels = bytes(range(2 * 3 * 3))
@@ -127,12 +133,15 @@ def test_pgm_has_one_channel(tmp_path):
     assert got.shape == (1, 2, 2, 1)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"P3\n1 1\n255\n1 2 3\n", "not a binary ppm/pgm"),
-    (b"P6\nx y\n255\n", "bad size line"),
-    (b"P6\n0 2\n255\n", "bad size 0x2"),
-    (b"P6\n4 4\n255\n\x00\x01", "bytes of pixels, 48 needed"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"P3\n1 1\n255\n1 2 3\n", "not a binary ppm/pgm"),
+        (b"P6\nx y\n255\n", "bad size line"),
+        (b"P6\n0 2\n255\n", "bad size 0x2"),
+        (b"P6\n4 4\n255\n\x00\x01", "bytes of pixels, 48 needed"),
+    ],
+)
 def test_netpbm_errors(tmp_path, content, message):
     (tmp_path / "a.ppm").write_bytes(content)
     with pytest.raises(InputSpecError, match=message):
@@ -140,6 +149,7 @@ def test_netpbm_errors(tmp_path, content, message):
 
 
 # -- literals ---------------------------------------------------------------
+
 
 def test_literal_int_unless_there_is_a_dot():
     ints = read_literal("[[1,2],[3,4]]")
@@ -150,15 +160,18 @@ def test_literal_int_unless_there_is_a_dot():
     assert flat.shape == (3,) and flat.dtype == np.int32
 
 
-@pytest.mark.parametrize("text,message", [
-    ("[[1,2],[3]]", "rows of different lengths"),
-    ("[[1,2]", "cannot parse"),
-    ("[]", "no values"),
-    ("[a,b]", "cannot parse"),
-    ("{1,a}", "must look like"),
-    ("{1,3", "must look like"),
-    ("{0,3}", "positive dims"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[[1,2],[3]]", "rows of different lengths"),
+        ("[[1,2]", "cannot parse"),
+        ("[]", "no values"),
+        ("[a,b]", "cannot parse"),
+        ("{1,a}", "must look like"),
+        ("{1,3", "must look like"),
+        ("{0,3}", "positive dims"),
+    ],
+)
 def test_literal_errors(text, message):
     with pytest.raises(InputSpecError, match=message):
         read_literal(text)
@@ -173,6 +186,7 @@ def test_shape_only_fills_every_byte_with_one():
 
 
 # -- fitting to the model -------------------------------------------------------
+
 
 def test_fit_refuses_another_dtype_with_a_hint():
     with pytest.raises(InputSpecError, match=r"float32 in the model, but the data given is int32 \(write 1.0"):

@@ -40,8 +40,9 @@ def test_readme_naive_vs_default_walkthrough(lite_runtime, tmp_path):
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
     env = dict(os.environ)
     env.pop("MGB_USE_MEGDNN_DBG", None)
-    proc = subprocess.run(["bash", "-e", "-c", _walkthrough()], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        ["bash", "-e", "-c", _walkthrough()], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
     assert proc.returncode == 0, proc.stderr
     assert "init dnn handle with debug level: 2" in proc.stderr
     # As the README says: the first differing var is 9, and it is the only root.
@@ -56,12 +57,15 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("rel,fixture", [
-    ("models/tiny_cnn.mge", "models/tiny_cnn.mge"),
-    ("models/mlp.mge", "models/mlp.mge"),
-    ("inputs/tiny_cnn__data.npy", "inputs/tiny_cnn__data.npy"),
-    ("inputs/mlp__data.npy", "inputs/mlp__data.npy"),
-])
+@pytest.mark.parametrize(
+    "rel,fixture",
+    [
+        ("models/tiny_cnn.mge", "models/tiny_cnn.mge"),
+        ("models/mlp.mge", "models/mlp.mge"),
+        ("inputs/tiny_cnn__data.npy", "inputs/tiny_cnn__data.npy"),
+        ("inputs/mlp__data.npy", "inputs/mlp__data.npy"),
+    ],
+)
 def test_examples_are_the_fixture_files(megengine_fixtures, rel, fixture):
     assert _sha(EXAMPLES / rel) == _sha(megengine_fixtures / fixture)
     assert _sha(EXAMPLES / rel) in (EXAMPLES / "README.md").read_text()
@@ -70,9 +74,20 @@ def test_examples_are_the_fixture_files(megengine_fixtures, rel, fixture):
 @pytest.mark.parametrize("model", ["tiny_cnn", "mlp"])
 def test_examples_run(lar_lite_argv, megengine_fixtures, tmp_path, model):
     npz = tmp_path / "out.npz"
-    proc = run_lar_lite(lar_lite_argv, [EXAMPLES / "models" / f"{model}.mge", "--input",
-                                        f"data:{EXAMPLES / 'inputs' / f'{model}__data.npy'}",
-                                        "--iter", "1", "--warmup-iter", "0", "--output-npz", npz])
+    proc = run_lar_lite(
+        lar_lite_argv,
+        [
+            EXAMPLES / "models" / f"{model}.mge",
+            "--input",
+            f"data:{EXAMPLES / 'inputs' / f'{model}__data.npy'}",
+            "--iter",
+            "1",
+            "--warmup-iter",
+            "0",
+            "--output-npz",
+            npz,
+        ],
+    )
     assert proc.returncode == 0, proc.stderr
     got, ref = np.load(npz), np.load(megengine_fixtures / "runs" / model / "default" / "outputs.npz")
     assert sorted(got) == sorted(ref)

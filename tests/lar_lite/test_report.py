@@ -66,7 +66,7 @@ def test_value_summary_is_megengines_text_dump_val(megengine_fixtures, model):
             var_id = int(head.group(1))
         elif line.startswith(" val: ") and (run / "bin" / f"{var_id:06x}").is_file():
             _, _, values = read_bin(run / "bin" / f"{var_id:06x}")
-            assert value_summary(values) + " s" == line[len(" val: "):], var_id
+            assert value_summary(values) + " s" == line[len(" val: ") :], var_id
             checked += 1
     assert checked == len(list((run / "bin").iterdir()))
 
@@ -75,7 +75,7 @@ def test_finished_line_like_load_and_run():
     from agent.lar_lite.run import _finished_line
 
     assert _finished_line([1.0, 3.0]).strip() == (
-        "=== finished test #0: time=4.000 ms avg_time=2.000 ms standard_deviation=1.414 ms "
-        "min=1.000 ms max=3.000 ms")
+        "=== finished test #0: time=4.000 ms avg_time=2.000 ms standard_deviation=1.414 ms min=1.000 ms max=3.000 ms"
+    )
     # One iteration: load_and_run divides 0 by 0 for the deviation.
     assert "standard_deviation=-nan ms min=1.000 ms" in _finished_line([1.0])

@@ -131,14 +131,17 @@ def test_wheel_from_environment(tmp_path, wheel, monkeypatch):
 
 def test_pip_failure_is_one_line_with_pips_last_words(tmp_path, monkeypatch):
     fake = tmp_path / "python"
-    fake.write_text("#!/bin/sh\necho 'Looking in indexes: somewhere'\n"
-                    "echo 'ERROR: No matching distribution found for megengine==1.13.0'\nexit 3\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'Looking in indexes: somewhere'\n"
+        "echo 'ERROR: No matching distribution found for megengine==1.13.0'\nexit 3\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(fake))
     with pytest.raises(RuntimeSetupError) as err:
         runtime.download_wheel(tmp_path / "dl")
-    assert str(err.value) == ("pip download of megengine==1.13.0 failed (exit 3): "
-                              "ERROR: No matching distribution found for megengine==1.13.0")
+    assert str(err.value) == (
+        "pip download of megengine==1.13.0 failed (exit 3): ERROR: No matching distribution found for megengine==1.13.0"
+    )
 
 
 @pytest.mark.parametrize("system,machine", [("Darwin", "arm64"), ("Linux", "aarch64"), ("Windows", "AMD64")])
@@ -166,8 +169,9 @@ def test_require_says_how_to_get_the_runtime(tmp_path):
 
 def _cli(args, env_home: Path):
     env = dict(os.environ, **{runtime.HOME_ENV: str(env_home)})
-    return subprocess.run([sys.executable, "-m", "agent.lar_lite.runtime", *args],
-                          capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "agent.lar_lite.runtime", *args], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
 def test_runtime_cli_path_and_usage(tmp_path, wheel):
@@ -175,18 +179,21 @@ def test_runtime_cli_path_and_usage(tmp_path, wheel):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"lite-runtime: error: MegEngine Lite runtime not found in {tmp_path / 'none'}; run `make lite-runtime` "
-        f"(or `python -m agent.lar_lite.runtime ensure`)"]
+        f"(or `python -m agent.lar_lite.runtime ensure`)"
+    ]
     assert _cli(["frobnicate"], tmp_path).returncode == 2
 
 
 def test_lar_lite_without_runtime_is_one_clear_line(tmp_path):
     env = dict(os.environ, **{runtime.HOME_ENV: str(tmp_path / "none")})
-    proc = subprocess.run([sys.executable, "-m", "agent.lar_lite.cli", "model.mge"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent.lar_lite.cli", "model.mge"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"lar-lite: error: MegEngine Lite runtime not found in {tmp_path / 'none'}; run `make lite-runtime` "
-        f"(or `python -m agent.lar_lite.runtime ensure`)"]
+        f"(or `python -m agent.lar_lite.runtime ensure`)"
+    ]
 
 
 def test_real_runtime_is_the_recorded_wheel(lite_runtime):
@@ -204,10 +211,14 @@ def test_concurrent_set_ups_do_not_trip_over_each_other(tmp_path, wheel):
     """Two processes ensuring the same folder at once: the lock serialises them, both succeed."""
     path, sha = wheel
     home = tmp_path / "rt"
-    code = ("import sys; from pathlib import Path; from agent.lar_lite import runtime; "
-            "runtime.ensure(Path(sys.argv[1]), wheel=Path(sys.argv[2]), expected_sha256=sys.argv[3])")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(home), str(path), sha],
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import sys; from pathlib import Path; from agent.lar_lite import runtime; "
+        "runtime.ensure(Path(sys.argv[1]), wheel=Path(sys.argv[2]), expected_sha256=sys.argv[3])"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(home), str(path), sha], stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -217,9 +228,11 @@ def test_concurrent_set_ups_do_not_trip_over_each_other(tmp_path, wheel):
 
 def test_agent_side_imports_stay_light():
     """Importing lar-lite's CLI and runtime (what the agent does) loads neither numpy nor MegEngine."""
-    code = ("import sys, agent.lar_lite.cli, agent.lar_lite.runtime, agent.lar_lite.flags; "
-            "heavy = [m for m in ('numpy', 'megenginelite', 'megfile') if m in sys.modules]; "
-            "print(heavy)")
+    code = (
+        "import sys, agent.lar_lite.cli, agent.lar_lite.runtime, agent.lar_lite.flags; "
+        "heavy = [m for m in ('numpy', 'megenginelite', 'megfile') if m in sys.modules]; "
+        "print(heavy)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -114,8 +114,9 @@ def boards(root: Path, count: int) -> Iterator[List[NsBoard]]:
     try:
         for i in range(count):
             subnet = f"10.231.{base + i}.0/24"
-            b = NsBoard(f"board{i + 1}", f"larfarm-{tag}-{i}", f"lf{tag}h{i}", f"lf{tag}g{i}",
-                        f"10.231.{base + i}.2", subnet)
+            b = NsBoard(
+                f"board{i + 1}", f"larfarm-{tag}-{i}", f"lf{tag}h{i}", f"lf{tag}g{i}", f"10.231.{base + i}.2", subnet
+            )
             guest_if = b.guest_if
             made.append(b)
             ip("netns", "add", b.netns)
@@ -148,8 +149,9 @@ def _teardown(made: List[NsBoard], base: int, count: int) -> None:
 
 def _sockets_to(subnet: str) -> List[str]:
     """Our TCP sockets to `subnet` that may still send (TIME-WAIT only answers what arrives)."""
-    out = subprocess.run(["ss", "-Htn", "exclude", "time-wait", "dst", subnet],
-                         capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(
+        ["ss", "-Htn", "exclude", "time-wait", "dst", subnet], capture_output=True, text=True, timeout=30
+    ).stdout
     return [line for line in out.splitlines() if line.strip()]
 
 
@@ -177,10 +179,12 @@ def bastion_and_inner(root: Path) -> Iterator[Tuple[NsBoard, NsBoard]]:
     _remove_stale()
     tag = str(os.getpid())
     base = _claim_subnets(2)
-    bastion = NsBoard("bastion", f"larfarm-{tag}-0", f"lf{tag}h0", f"lf{tag}g0", f"10.231.{base}.2",
-                      f"10.231.{base}.0/24")
-    inner = NsBoard("inner", f"larfarm-{tag}-1", f"lf{tag}h1", f"lf{tag}g1", f"10.231.{base + 1}.2",
-                    f"10.231.{base + 1}.0/24")
+    bastion = NsBoard(
+        "bastion", f"larfarm-{tag}-0", f"lf{tag}h0", f"lf{tag}g0", f"10.231.{base}.2", f"10.231.{base}.0/24"
+    )
+    inner = NsBoard(
+        "inner", f"larfarm-{tag}-1", f"lf{tag}h1", f"lf{tag}g1", f"10.231.{base + 1}.2", f"10.231.{base + 1}.0/24"
+    )
     made: List[NsBoard] = []
     try:
         for b in (bastion, inner):

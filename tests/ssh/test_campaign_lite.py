@@ -15,8 +15,9 @@ from tests.support.lite import lar_lite_command
 from tests.support.sshd import free_port
 
 
-def test_naive_check_on_an_ssh_board_finds_megengine_root(sshd, board_python, tmp_path, megengine_fixtures,
-                                                          lite_runtime):
+def test_naive_check_on_an_ssh_board_finds_megengine_root(
+    sshd, board_python, tmp_path, megengine_fixtures, lite_runtime
+):
     from typer.testing import CliRunner
 
     from controller.cli import app
@@ -29,16 +30,35 @@ def test_naive_check_on_an_ssh_board_finds_megengine_root(sshd, board_python, tm
     block = sshd.target(python=board_python, agent_port=free_port(), agent_config="board-agent.json")
     import yaml
 
-    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({"devices": [{"name": "board1", "runner": "lite", "ssh": block}]}))
+    (tmp_path / "farm.yaml").write_text(
+        yaml.safe_dump({"devices": [{"name": "board1", "runner": "lite", "ssh": block}]})
+    )
     (tmp_path / "campaign.yaml").write_text(
-        "name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [naive]\nfetch: all\n")
+        "name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [naive]\nfetch: all\n"
+    )
     deployed = CliRunner().invoke(app, ["deploy", "--devices", str(tmp_path / "farm.yaml")])
     assert deployed.exit_code == 0, deployed.output
     try:
-        proc = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
-                               "--campaign", "campaign.yaml", "--out", "out", "--json"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=240,
-                              env=dict(os.environ, COLUMNS="200"))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "controller.cli",
+                "run",
+                "--devices",
+                "farm.yaml",
+                "--campaign",
+                "campaign.yaml",
+                "--out",
+                "out",
+                "--json",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=dict(os.environ, COLUMNS="200"),
+        )
     finally:
         stop("board1", SshTarget(**block), tmp_path)
     assert proc.returncode == 1, proc.stderr  # naive differs from default

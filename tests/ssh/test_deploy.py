@@ -63,8 +63,11 @@ def test_deploy_status_run_stop(farm):
     path, target = farm
     result = cli("deploy", "--devices", str(path))
     assert result.exit_code == 0, result.output
-    m = re.fullmatch(rf"board1 \(127\.0\.0\.1:{target.port}\): agent (\S+) running \(setsid pid (\d+)\), "
-                     rf"\S+ 3\.\d+\.\d+, healthy via SSH tunnel\n", result.stdout)
+    m = re.fullmatch(
+        rf"board1 \(127\.0\.0\.1:{target.port}\): agent (\S+) running \(setsid pid (\d+)\), "
+        rf"\S+ 3\.\d+\.\d+, healthy via SSH tunnel\n",
+        result.stdout,
+    )
     assert m, result.stdout
     pid = int(m.group(2))
     assert pid_alive(pid)
@@ -87,8 +90,10 @@ def test_deploy_status_run_stop(farm):
 
     result = cli("status", "--devices", str(path))
     assert result.exit_code == 0, result.output
-    assert result.stdout == (f"board1 (127.0.0.1:{target.port}): reachable; agent running (setsid pid {pid}); "
-                             f"health SERVING; version {m.group(1)}\n")
+    assert result.stdout == (
+        f"board1 (127.0.0.1:{target.port}): reachable; agent running (setsid pid {pid}); "
+        f"health SERVING; version {m.group(1)}\n"
+    )
 
     # idempotent: deploy again replaces the running agent cleanly
     result = cli("deploy", "--devices", str(path), "--device", "board1")
@@ -105,8 +110,10 @@ def test_deploy_status_run_stop(farm):
     with pytest.raises(AgentNotRunning) as exc:
         with open_ssh_device("board1", target, path.parent):
             pass
-    assert str(exc.value) == (f"board1 (127.0.0.1:{target.port}): no agent listens on 127.0.0.1:{target.agent_port} "
-                              "on the board; run `controller deploy --devices <farm.yaml> --device board1`")
+    assert str(exc.value) == (
+        f"board1 (127.0.0.1:{target.port}): no agent listens on 127.0.0.1:{target.agent_port} "
+        "on the board; run `controller deploy --devices <farm.yaml> --device board1`"
+    )
 
     result = cli("status", "--devices", str(path), "--json")
     assert result.exit_code == 1  # not up
@@ -136,15 +143,19 @@ def test_open_ssh_device_before_deploy_says_so(sshd, tmp_path):
 def test_no_python_on_the_board(sshd, tmp_path):
     path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(python="/nonexistent/python3")})
     line = one_error_line(cli("deploy", "--devices", str(path)))
-    assert line == (f"error: board1 (127.0.0.1:{sshd.port}): python '/nonexistent/python3' not found on the board; "
-                    "install Python >= 3.8 or set `python:` under ssh: to its path")
+    assert line == (
+        f"error: board1 (127.0.0.1:{sshd.port}): python '/nonexistent/python3' not found on the board; "
+        "install Python >= 3.8 or set `python:` under ssh: to its path"
+    )
 
 
 def test_python_too_old(sshd, tmp_path):
     # What the board helper prints under a Python 3.7 (it stops after reporting its version).
     old = tmp_path / "python3.7"
-    old.write_text('#!/bin/sh\ncat >/dev/null\necho \'{"python": "3.7.3", "executable": "/usr/bin/python3.7", '
-                   '"modules": {}, "errors": {}}\'\n')
+    old.write_text(
+        '#!/bin/sh\ncat >/dev/null\necho \'{"python": "3.7.3", "executable": "/usr/bin/python3.7", '
+        '"modules": {}, "errors": {}}\'\n'
+    )
     old.chmod(0o755)
     path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(python=str(old))})
     line = one_error_line(cli("deploy", "--devices", str(path)))
@@ -157,8 +168,11 @@ def test_grpcio_missing(sshd, tmp_path):
     bare = str(venv / "bin" / "python3")
     path = write_farm(tmp_path / "farm.yaml", {"board1": sshd.target(python=bare)})
     line = one_error_line(cli("deploy", "--devices", str(path)))
-    assert re.fullmatch(rf"error: board1 \(127\.0\.0\.1:{sshd.port}\): protobuf, grpcio missing for {re.escape(bare)} "
-                        r"3\.\d+\.\d+: pip install grpcio protobuf", line), line
+    assert re.fullmatch(
+        rf"error: board1 \(127\.0\.0\.1:{sshd.port}\): protobuf, grpcio missing for {re.escape(bare)} "
+        r"3\.\d+\.\d+: pip install grpcio protobuf",
+        line,
+    ), line
 
 
 @pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "so_reuseport"])
@@ -174,8 +188,9 @@ def test_agent_port_already_in_use(sshd, board_python, tmp_path, reuseport):
         block = sshd.target(python=board_python, agent_port=port)
         path = write_farm(tmp_path / "farm.yaml", {"board1": block})
         line = one_error_line(cli("deploy", "--devices", str(path)))
-    assert line.startswith(f"error: board1 (127.0.0.1:{sshd.port}): agent port {port} is already in use on the board "
-                           "by another program")
+    assert line.startswith(
+        f"error: board1 (127.0.0.1:{sshd.port}): agent port {port} is already in use on the board by another program"
+    )
     assert line.endswith("stop it or set `agent_port:` under ssh:")
     assert not (Path(block["workdir"]) / "agent.pid").exists()
 
@@ -268,10 +283,14 @@ def test_board_whose_sshd_forbids_forwarding(board_python, tmp_path):
 
     server = start_sshd(tmp_path / "noforward", forwarding=False)
     try:
-        path = write_farm(tmp_path / "farm.yaml", {"board1": server.target(python=board_python, agent_port=free_port())})
+        path = write_farm(
+            tmp_path / "farm.yaml", {"board1": server.target(python=board_python, agent_port=free_port())}
+        )
         line = one_error_line(cli("deploy", "--devices", str(path)))
-        assert line == (f"error: board1 (127.0.0.1:{server.port}): the board's sshd forbids port forwarding "
-                        "(AllowTcpForwarding no), and the agent is reached only through it")
+        assert line == (
+            f"error: board1 (127.0.0.1:{server.port}): the board's sshd forbids port forwarding "
+            "(AllowTcpForwarding no), and the agent is reached only through it"
+        )
     finally:
         cli("stop", "--devices", str(path))
         server.stop()
@@ -291,15 +310,21 @@ def test_missing_agent_config_is_reported_before_touching_the_board(tmp_path):
     block = {"host": "127.0.0.1", "port": free_port(), "agent_config": "nope.yaml"}
     path = write_farm(tmp_path / "farm.yaml", {"board1": block})
     line = one_error_line(cli("deploy", "--devices", str(path)))
-    assert line == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: No such file or directory"
+    assert (
+        line
+        == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: No such file or directory"
+    )
 
 
-@pytest.mark.parametrize("block, field, says", [
-    ({"host": "b", "workdir": "larfarm"}, "devices[0].ssh.workdir", "must be absolute or start with ~/"),
-    ({"host": "b", "hots": "typo"}, "devices[0].ssh.hots", "unknown field"),
-    ({"host": "b", "port": 70000}, "devices[0].ssh.port", "65535"),
-    ({"host": "b", "host_key_policy": "yes"}, "devices[0].ssh.host_key_policy", "strict"),
-])
+@pytest.mark.parametrize(
+    "block, field, says",
+    [
+        ({"host": "b", "workdir": "larfarm"}, "devices[0].ssh.workdir", "must be absolute or start with ~/"),
+        ({"host": "b", "hots": "typo"}, "devices[0].ssh.hots", "unknown field"),
+        ({"host": "b", "port": 70000}, "devices[0].ssh.port", "65535"),
+        ({"host": "b", "host_key_policy": "yes"}, "devices[0].ssh.host_key_policy", "strict"),
+    ],
+)
 def test_bad_ssh_block_names_file_line_and_field(tmp_path, block, field, says):
     path = write_farm(tmp_path / "farm.yaml", {"board1": block})
     result = cli("deploy", "--devices", str(path))
@@ -322,8 +347,11 @@ def test_a_bug_on_one_board_is_one_line_and_spares_the_others(tmp_path, monkeypa
     path = write_farm(tmp_path / "farm.yaml", {"board1": {"host": "a"}, "board2": {"host": "b"}})
     result = cli("status", "--devices", str(path))
     assert result.exit_code == 1
-    assert re.fullmatch(r"error: board1: internal error: RuntimeError: boom at controller/\S+:\d+ "
-                        r"\(a bug in larfarm; --debug shows the traceback\)", one_error_line(result))
+    assert re.fullmatch(
+        r"error: board1: internal error: RuntimeError: boom at controller/\S+:\d+ "
+        r"\(a bug in larfarm; --debug shows the traceback\)",
+        one_error_line(result),
+    )
     assert result.stdout == "board2 (b:22): unreachable: cannot connect to sshd: Connection refused\n"
 
 

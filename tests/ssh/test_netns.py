@@ -34,8 +34,11 @@ def _block(board: netns.NsBoard, board_python: str, agent_config: Path) -> dict:
 
 def _runner_config(path: Path, program: Path) -> Path:
     # The fake load_and_run is a script run by this Python (the boards share our filesystem).
-    path.write_text(json.dumps({"runners": {"load_and_run": {
-        "type": "load_and_run", "path": sys.executable, "args": [str(program)]}}}))
+    path.write_text(
+        json.dumps(
+            {"runners": {"load_and_run": {"type": "load_and_run", "path": sys.executable, "args": [str(program)]}}}
+        )
+    )
     return path
 
 
@@ -69,10 +72,26 @@ def _deploy_fast_and_slow(two_boards, board_python: str, tmp_path: Path) -> tupl
 
 def _start_campaign_until_board2_runs(tmp_path: Path, slow: Path, *extra: str) -> subprocess.Popen:
     """Start `controller run` on the farm and return once board2's slow run is under way."""
-    proc = subprocess.Popen([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
-                             "--campaign", "campaign.yaml", "--out", "out", *extra],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, COLUMNS="200"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller.cli",
+            "run",
+            "--devices",
+            "farm.yaml",
+            "--campaign",
+            "campaign.yaml",
+            "--out",
+            "out",
+            *extra,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, COLUMNS="200"),
+    )
     try:
         deadline = time.monotonic() + 60
         while not _running(slow):
@@ -100,8 +119,10 @@ def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
     result = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert [line.split(" ")[:2] for line in lines] == [["board1", f"({two_boards[0].address}:22):"],
-                                                       ["board2", f"({two_boards[1].address}:22):"]]
+    assert [line.split(" ")[:2] for line in lines] == [
+        ["board1", f"({two_boards[0].address}:22):"],
+        ["board2", f"({two_boards[1].address}:22):"],
+    ]
     assert all("running (setsid pid" in line and line.endswith("healthy via SSH tunnel") for line in lines)
     result = CliRunner().invoke(app, ["status", "--devices", str(farm)])
     assert result.exit_code == 0 and result.stdout.count("health SERVING") == 2, result.output
@@ -196,18 +217,37 @@ def test_real_engine_campaign_on_two_boards(two_boards, board_python, tmp_path, 
     shutil.copyfile(megengine_fixtures / "models" / "tiny_cnn.mge", tmp_path / "tiny_cnn.mge")
     shutil.copyfile(megengine_fixtures / "inputs" / "tiny_cnn__data.npy", tmp_path / "data.npy")
     lar_lite = lar_lite_command()
-    (tmp_path / "lite.json").write_text(json.dumps({"runners": {"lite": {
-        "type": "lite", "path": lar_lite[0], "args": lar_lite[1:]}}}))
+    (tmp_path / "lite.json").write_text(
+        json.dumps({"runners": {"lite": {"type": "lite", "path": lar_lite[0], "args": lar_lite[1:]}}})
+    )
     blocks = {b.name: _block(b, board_python, tmp_path / "lite.json") for b in two_boards}
     farm = write_farm(tmp_path / "farm.yaml", blocks)
-    (tmp_path / "campaign.yaml").write_text("name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\n"
-                                            "checks: [naive, cross]\nbaseline: board1\n")
+    (tmp_path / "campaign.yaml").write_text(
+        "name: tiny\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [naive, cross]\nbaseline: board1\n"
+    )
     deployed = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
     assert deployed.exit_code == 0, deployed.output
     try:
-        proc = subprocess.run([sys.executable, "-m", "controller.cli", "run", "--devices", "farm.yaml",
-                               "--campaign", "campaign.yaml", "--out", "out", "--json"], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=240, env=dict(os.environ, COLUMNS="200"))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "controller.cli",
+                "run",
+                "--devices",
+                "farm.yaml",
+                "--campaign",
+                "campaign.yaml",
+                "--out",
+                "out",
+                "--json",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=dict(os.environ, COLUMNS="200"),
+        )
     finally:
         CliRunner().invoke(app, ["stop", "--devices", str(farm)])
     assert proc.returncode == 1, proc.stderr  # naive differs from default on both boards
@@ -237,8 +277,9 @@ def test_deploy_through_a_bastion_to_a_board_we_cannot_route_to(bastion_and_inne
         socket.create_connection((inner.address, 22), timeout=2).close()
     known = tmp_path / "known_hosts"
     known.write_text(bastion.sshd.host_key_line() + inner.sshd.host_key_line())
-    block = inner.sshd.target(python=board_python, known_hosts=str(known), connect_timeout=5,
-                              jump={"host": bastion.address, "user": "root"})
+    block = inner.sshd.target(
+        python=board_python, known_hosts=str(known), connect_timeout=5, jump={"host": bastion.address, "user": "root"}
+    )
     farm = write_farm(tmp_path / "farm.yaml", {"inner": block})
     deployed = CliRunner().invoke(app, ["deploy", "--devices", str(farm)])
     assert deployed.exit_code == 0, deployed.output
@@ -256,6 +297,7 @@ def test_deploy_through_a_bastion_to_a_board_we_cannot_route_to(bastion_and_inne
     result = CliRunner().invoke(app, ["status", "--devices", str(farm)])
     assert result.exit_code == 1
     # sshd answered: a key problem, not an unreachable board; the line names the jump host
-    assert result.stdout.startswith(f"inner ({inner.address}:22): reachable; inner (jump {bastion.address}:22): "
-                                    "host key ssh-ed25519 SHA256:"), result.stdout
+    assert result.stdout.startswith(
+        f"inner ({inner.address}:22): reachable; inner (jump {bastion.address}:22): host key ssh-ed25519 SHA256:"
+    ), result.stdout
     assert f"ssh-keyscan -p 22 {bastion.address} >> {known}" in result.stdout

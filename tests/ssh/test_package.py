@@ -34,8 +34,17 @@ def f():
     import megenginelite
 """
     hard, soft = scan_imports(src, package="agent.pkg")
-    assert {"os", "grpc", "google.protobuf", "google.protobuf.message", "agent.pkg", "agent.pkg.sibling",
-            "agent.pkg.sub", "agent.pkg.sub.thing", "strict_dep"} <= hard
+    assert {
+        "os",
+        "grpc",
+        "google.protobuf",
+        "google.protobuf.message",
+        "agent.pkg",
+        "agent.pkg.sibling",
+        "agent.pkg.sub",
+        "agent.pkg.sub.thing",
+        "strict_dep",
+    } <= hard
     assert "typer" not in hard | soft
     assert soft == {"yaml", "megenginelite"}
 
@@ -51,9 +60,11 @@ def package():
 
 
 def test_package_holds_the_agent_and_protocol_not_the_controller(package):
-    names = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK"):])).namelist()
+    names = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK") :])).namelist()
     assert names[0] == "__main__.py"
-    assert {"agent/cli.py", "agent/server.py", "larfarm/agent/v1/agent_pb2.py", "grpc_health/v1/health.py"} <= set(names)
+    assert {"agent/cli.py", "agent/server.py", "larfarm/agent/v1/agent_pb2.py", "grpc_health/v1/health.py"} <= set(
+        names
+    )
     assert not [n for n in names if n.startswith(("controller/", "analysis/", "tests/", "agent/lar_lite/"))]
     assert package.data.startswith(b"#!/usr/bin/env python3\n")
     # what the board itself must provide: C extensions only
@@ -124,8 +135,11 @@ def _runtime_annotations(tree: ast.Module):
 
 def _newer_than_38(annotation: ast.expr) -> bool:
     for n in ast.walk(annotation):
-        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id in (
-                "list", "dict", "tuple", "set", "frozenset", "type"):
+        if (
+            isinstance(n, ast.Subscript)
+            and isinstance(n.value, ast.Name)
+            and n.value.id in ("list", "dict", "tuple", "set", "frozenset", "type")
+        ):
             return True  # PEP 585 generics: Python 3.9
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
             return True  # PEP 604 unions: Python 3.10
@@ -139,13 +153,15 @@ def test_shipped_code_runs_on_the_oldest_board_python(package):
     from controller.ssh.board import MIN_PYTHON
 
     assert MIN_PYTHON == (3, 8)
-    archive = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK"):]))
+    archive = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK") :]))
     problems = []
     for name in archive.namelist():
         source = archive.read(name).decode()
         tree = ast.parse(source, name, feature_version=MIN_PYTHON)
-        lazy = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
-                   and any(a.name == "annotations" for a in n.names) for n in tree.body)
+        lazy = any(
+            isinstance(n, ast.ImportFrom) and n.module == "__future__" and any(a.name == "annotations" for a in n.names)
+            for n in tree.body
+        )
         if not lazy:
             problems += [f"{name}:{a.lineno}" for a in _runtime_annotations(tree) if _newer_than_38(a)]
     assert problems == []

@@ -17,10 +17,13 @@ SOURCE = Path(helper.__file__).read_text()
 def test_helper_uses_no_syntax_newer_than_python_3_5():
     # A board with Python 3.7 (or 2.7) must get as far as reporting its version.
     tree = ast.parse(SOURCE)
-    newer = [type(n).__name__ for n in ast.walk(tree)
-             if isinstance(n, (ast.JoinedStr, ast.NamedExpr, ast.AnnAssign))
-             or (isinstance(n, (ast.FunctionDef, ast.arg)) and getattr(n, "returns", None) is not None)
-             or (isinstance(n, ast.arg) and n.annotation is not None)]
+    newer = [
+        type(n).__name__
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.JoinedStr, ast.NamedExpr, ast.AnnAssign))
+        or (isinstance(n, (ast.FunctionDef, ast.arg)) and getattr(n, "returns", None) is not None)
+        or (isinstance(n, ast.arg) and n.annotation is not None)
+    ]
     assert newer == []
     imports = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imports |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
@@ -28,8 +31,13 @@ def test_helper_uses_no_syntax_newer_than_python_3_5():
 
 
 def test_probe_reports_version_and_missing_modules(tmp_path):
-    out = subprocess.run([sys.executable, "-", "probe", '{"modules": ["grpc", "no_such_mod"], "workdir": "%s"}'
-                          % (tmp_path / "w")], input=SOURCE, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-", "probe", '{"modules": ["grpc", "no_such_mod"], "workdir": "%s"}' % (tmp_path / "w")],
+        input=SOURCE,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     import json
 
     info = json.loads(out.stdout)
@@ -44,8 +52,10 @@ def test_unit_text_quotes_for_systemd(tmp_path):
     argv = [sys.executable, str(workdir / "larfarm-agent.pyz"), "serve", "--listen", "127.0.0.1:50051", 'odd"arg']
     text = helper.unit_text(str(workdir), argv, str(workdir / "agent.log"))
     exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
-    assert exec_line == ('ExecStart="%s" "%s" "serve" "--listen" "127.0.0.1:50051" "odd\\"arg"'
-                         % (sys.executable, str(workdir / "larfarm-agent.pyz").replace("%", "%%")))
+    assert exec_line == (
+        'ExecStart="%s" "%s" "serve" "--listen" "127.0.0.1:50051" "odd\\"arg"'
+        % (sys.executable, str(workdir / "larfarm-agent.pyz").replace("%", "%%"))
+    )
     assert "Restart=on-failure" in text
     unit = tmp_path / "larfarm-agent-test.service"
     unit.write_text(text)
@@ -69,8 +79,9 @@ while True:
 def _helper(cmd: str, args: dict) -> dict:
     import json
 
-    out = subprocess.run([sys.executable, "-", cmd, json.dumps(args)], input=SOURCE, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-", cmd, json.dumps(args)], input=SOURCE, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -81,8 +92,16 @@ def test_start_status_stop_of_an_agent_that_ignores_sigterm(tmp_path):
     pyz = workdir / "larfarm-agent.pyz"  # the helper only stops what runs this file
     pyz.write_text(STUBBORN)
     port = free_port()
-    started = _helper("start", {"workdir": str(workdir), "port": port, "service": "setsid", "wait_s": 20,
-                                "argv": [sys.executable, str(pyz), str(port)]})
+    started = _helper(
+        "start",
+        {
+            "workdir": str(workdir),
+            "port": port,
+            "service": "setsid",
+            "wait_s": 20,
+            "argv": [sys.executable, str(pyz), str(port)],
+        },
+    )
     try:
         _check_stubborn_lifecycle(workdir, port, started)
     finally:

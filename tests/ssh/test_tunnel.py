@@ -78,8 +78,9 @@ def test_forwards_bytes_both_ways(sshd, echo):
         assert _roundtrip(tunnel.address, payload) == payload
         # several connections at once share one SSH login
         results = []
-        threads = [threading.Thread(target=lambda: results.append(_roundtrip(tunnel.address, b"x" * 10_000)))
-                   for _ in range(5)]
+        threads = [
+            threading.Thread(target=lambda: results.append(_roundtrip(tunnel.address, b"x" * 10_000))) for _ in range(5)
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -111,9 +111,22 @@ def start_agent(
         env["LARFARM_TOKEN"] = token
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", "serve", "--config", str(config_path),
-             "--listen", listen, "--port-file", str(port_file)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "serve",
+                "--config",
+                str(config_path),
+                "--listen",
+                listen,
+                "--port-file",
+                str(port_file),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -66,8 +66,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def keygen(path: Path, comment: str = "larfarm-test") -> Path:
     """An unencrypted ed25519 key pair at path / path.pub."""
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-                   check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
     return path
 
 
@@ -141,8 +144,15 @@ def kill_processes_under(folder: Path) -> List[int]:
     return killed
 
 
-def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, netns: Optional[str] = None,
-               user_key: Optional[Path] = None, sftp: bool = True, forwarding: bool = True) -> Sshd:
+def start_sshd(
+    root: Path,
+    host: str = "127.0.0.1",
+    port: Optional[int] = None,
+    netns: Optional[str] = None,
+    user_key: Optional[Path] = None,
+    sftp: bool = True,
+    forwarding: bool = True,
+) -> Sshd:
     """Start sshd listening on host:port (inside `netns` if given); wait until it accepts.
 
     `sftp=False` plays a board whose sshd has no sftp subsystem (dropbear-like);
@@ -167,33 +177,44 @@ def start_sshd(root: Path, host: str = "127.0.0.1", port: Optional[int] = None, 
     raise RuntimeError(f"sshd could not start: {(root / 'sshd.log').read_text()[-2000:]}")
 
 
-def _launch(root: Path, host: str, port: int, netns: Optional[str], host_key: Path, user_key: Path, auth: Path,
-            sftp: bool, forwarding: bool) -> Optional[Sshd]:
+def _launch(
+    root: Path,
+    host: str,
+    port: int,
+    netns: Optional[str],
+    host_key: Path,
+    user_key: Path,
+    auth: Path,
+    sftp: bool,
+    forwarding: bool,
+) -> Optional[Sshd]:
     """One sshd on host:port, up and listening; None when the port was in use."""
     config = root / "sshd_config"
     config.write_text(
-        "\n".join([
-            f"Port {port}",
-            f"ListenAddress {host}",
-            f"HostKey {host_key}",
-            f"PidFile {root / 'sshd.pid'}",
-            f"AuthorizedKeysFile {auth}",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PermitRootLogin prohibit-password",
-            "UsePAM no",
-            "StrictModes no",
-            f"AllowTcpForwarding {'yes' if forwarding else 'no'}",
-            "AllowAgentForwarding no",
-            "X11Forwarding no",
-            "PrintMotd no",
-            "ClientAliveInterval 0",
-            "MaxStartups 50",
-            "LogLevel INFO",
-            "Subsystem sftp internal-sftp" if sftp else "",
-            "",
-        ])
+        "\n".join(
+            [
+                f"Port {port}",
+                f"ListenAddress {host}",
+                f"HostKey {host_key}",
+                f"PidFile {root / 'sshd.pid'}",
+                f"AuthorizedKeysFile {auth}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "PermitRootLogin prohibit-password",
+                "UsePAM no",
+                "StrictModes no",
+                f"AllowTcpForwarding {'yes' if forwarding else 'no'}",
+                "AllowAgentForwarding no",
+                "X11Forwarding no",
+                "PrintMotd no",
+                "ClientAliveInterval 0",
+                "MaxStartups 50",
+                "LogLevel INFO",
+                "Subsystem sftp internal-sftp" if sftp else "",
+                "",
+            ]
+        )
     )
     argv: List[str] = [SSHD, "-D", "-e", "-f", str(config)]
     if netns:

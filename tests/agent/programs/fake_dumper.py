@@ -50,8 +50,10 @@ def main() -> int:
         n_floats = max(1, (args.file_bytes - 200) // 4)
         for i in range(args.files):
             var_id = 5 + 4 * i
-            title = (f"var={{id:{var_id}, layout:{{{n_floats}(1) Float32}}, Float32, owner:opr{i}{{Elemwise}}, "
-                     f"name:v{i}, slot:0, CompNode(\"cpu0:0\" from \"cpu0:0\"), s, 4, 8}} owner_opr_inputs=")
+            title = (
+                f"var={{id:{var_id}, layout:{{{n_floats}(1) Float32}}, Float32, owner:opr{i}{{Elemwise}}, "
+                f'name:v{i}, slot:0, CompNode("cpu0:0" from "cpu0:0"), s, 4, 8}} owner_opr_inputs='
+            )
             payload = os.urandom(n_floats * 4)
             blob = encode_dump(title, 0, (n_floats,), payload)
             name = dump_name(var_id)
