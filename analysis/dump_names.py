@@ -6,6 +6,7 @@ Kept apart so a folder can be indexed (and names checked) without the reader.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 # printf("%06zx"): lower-case hex, at least 6 digits; size_t fits in 16.
@@ -49,3 +50,42 @@ def dump_name(var_id: int, input_index: Optional[int] = None) -> str:
     if var_id < 0:
         raise ValueError(f"var id must be >= 0, got {var_id}")
     return f"{var_id:06x}" + ("" if input_index is None else f"-inp{input_index}")
+
+
+#: Sub-folder of a run's output folder that holds the ``--bin-io-dump`` files.
+BIN_DIR = "bin"
+
+
+@dataclass(frozen=True)
+class DumpRecord:
+    """One file a run wrote, as its manifest lists it: the one description from agent to report.
+
+    ``name`` is relative to the run's output folder and '/'-separated
+    (``bin/00002a``, ``bin/00002a-inp0``, ``io.txt``); ``var_id`` and
+    ``input_index`` are set for binary dump files under ``bin/`` only, as the
+    agent parsed them (and as :func:`parse_dump_name` reads them).
+    """
+
+    name: str
+    size: int
+    sha256: str
+    var_id: Optional[int] = None
+    input_index: Optional[int] = None
+
+    @property
+    def is_bin_dump(self) -> bool:
+        """A ``--bin-io-dump`` file (an opr output, or an ``-inpK`` input dump)."""
+        return self.var_id is not None
+
+    @property
+    def basename(self) -> str:
+        return self.name.rpartition("/")[2]
+
+    @classmethod
+    def of(cls, name: str, size: int, sha256: str) -> "DumpRecord":
+        """A record whose var id and input index are read from ``name`` with the dump-name grammar."""
+        head, _, base = name.rpartition("/")
+        parsed = parse_dump_name(base) if head == BIN_DIR else None
+        if parsed is None:
+            return cls(name, size, sha256)
+        return cls(name, size, sha256, parsed[0], parsed[1])
