@@ -1,159 +1,31 @@
-"""Compare two binary dump folders (or two dump files) var by var.
+"""Compare two binary dump folders (or two dump files, or two runs' file lists) var by var.
 
-Payloads are streamed in chunks, so memory stays bounded by a few chunks per
-worker, never by the tensor or the folder. Two worker threads compare pairs
-in var id order (numpy and file reads release the GIL). A chunk whose bytes
-are identical on both sides is bitwise equal without float math.
+The per-var work (payloads streamed in chunks on two threads, in var id order)
+is ``analysis.compare_tensors``'; this module pairs the files, skips those known
+identical by digest, and assembles the RunDiff with its graph.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
-
+from analysis.compare_tensors import (  # noqa: F401 (re-exported: the drop-in CLIs and tests import them from here)
+    CHUNK_ELEMS,
+    DEFAULT_WORKERS,
+    _as_float32,
+    compare_dumps,
+    ordered_map,
+)
 from analysis.dump_bin import DumpEntry, DumpFile, dump_entry_key, list_dump_folder, read_header
-from analysis.errors import AnalysisError, DumpFormatError, PathLike
-from analysis.metrics import ErrorAccumulator, TensorMetrics
-from analysis.results import COMPARED, ERROR, ONLY_A, ONLY_B, RunDiff, Tolerance, VarDiff
+from analysis.dump_names import DumpRecord
+from analysis.errors import AnalysisError, DumpFolderError, DumpFormatError, PathLike
+from analysis.graph import VarGraph
+from analysis.results import COMPARED, ERROR, IDENTICAL_BY_DIGEST, ONLY_A, ONLY_B, RunDiff, Tolerance, VarDiff
 
 log = logging.getLogger(__name__)
-
-#: Elements per chunk: small enough that a chunk and its temporaries stay in
-#: the CPU cache, large enough that numpy's per-call overhead does not matter.
-CHUNK_ELEMS = 1 << 15
-#: Threads comparing pairs at once (the target machines have 2 cores).
-DEFAULT_WORKERS = 2
-
-# Types whose stored elements numpy can cast straight to float32, chunk by chunk.
-_NOT_STREAMED = {"BFloat16", "Bool", "Complex64"}
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _streamable(f: DumpFile) -> bool:
-    return not f.dtype.packed and f.dtype.name not in _NOT_STREAMED
-
-
-def _as_float32(arr: np.ndarray) -> np.ndarray:
-    """Values as float32; complex64 compares as its (real, imag) float32 pairs."""
-    if np.iscomplexobj(arr):
-        return np.ascontiguousarray(arr).view(np.float32)
-    return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def compare_dumps(
-    fa: DumpFile, fb: DumpFile, tolerance: float, *, full: bool = True, chunk_elems: int = CHUNK_ELEMS
-) -> Optional[TensorMetrics]:
-    """Metrics of two dump files of the same var; None when their shapes differ.
-
-    Raises DumpFormatError when a payload cannot be read (for example the file
-    shrank since its header was read).
-    """
-    if fa.shape != fb.shape:
-        return None
-    if not (_streamable(fa) and _streamable(fb)):
-        # Packed, bfloat16, bool and complex payloads are unpacked whole by the reader.
-        a, b = fa.load(), fb.load()
-        equal = fa.dtype.code == fb.dtype.code and a.tobytes() == b.tobytes()
-        pairs = np.iscomplexobj(a) or np.iscomplexobj(b)
-        if pairs:
-            # Complex compares as (real, imag) float32 pairs; a real side gets imag 0.
-            a, b = a.astype(np.complex64), b.astype(np.complex64)
-        acc = ErrorAccumulator(tolerance, full=full)
-        acc.add(_as_float32(a).reshape(-1), _as_float32(b).reshape(-1), equal_bytes=equal)
-        metrics = acc.result()
-        if pairs:
-            # Report elements, not float32 components.
-            first = metrics.first_index
-            metrics = replace(metrics, n_elems=fa.n_elems, first_index=None if first is None else first // 2)
-        return metrics
-    return _stream(fa, fb, tolerance, full, chunk_elems)
-
-
-def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elems: int) -> TensorMetrics:
-    acc = ErrorAccumulator(tolerance, full=full)
-    da, db = fa.dtype.storage, fb.dtype.storage
-    same_type = fa.dtype.code == fb.dtype.code
-    remaining = fa.n_elems
-    try:
-        with open(fa.path, "rb") as f1, open(fb.path, "rb") as f2:
-            f1.seek(fa.data_offset)
-            f2.seek(fb.data_offset)
-            while remaining > 0:
-                k = min(chunk_elems, remaining)
-                ra = _read_into(f1, fa, _buffer(0, k * da.itemsize))
-                rb = _read_into(f2, fb, _buffer(1, k * db.itemsize))
-                a = np.frombuffer(ra, dtype=da)
-                b = np.frombuffer(rb, dtype=db)
-                if a.dtype != np.float32:
-                    a = a.astype(np.float32)
-                if b.dtype != np.float32:
-                    b = b.astype(np.float32)
-                acc.add(a, b, equal_bytes=same_type and ra == rb)
-                remaining -= k
-    except OSError as exc:
-        raise DumpFormatError(
-            getattr(exc, "filename", None) or fa.path, None, f"cannot read: {exc.strerror or exc}"
-        ) from None
-    return acc.result()
-
-
-_local = threading.local()
-
-
-def _buffer(side: int, nbytes: int) -> bytearray:
-    """A per-thread read buffer of exactly ``nbytes``, reused while the size repeats.
-
-    Reading into reused buffers avoids a fresh allocation (and page faults) per
-    chunk; bytearray equality is a memcmp.
-    """
-    cache = getattr(_local, "buffers", None)
-    if cache is None:
-        cache = _local.buffers = [bytearray(), bytearray()]
-    if len(cache[side]) != nbytes:
-        cache[side] = bytearray(nbytes)
-    return cache[side]
-
-
-def _read_into(f, dump: DumpFile, buf: bytearray) -> bytearray:
-    got = f.readinto(buf)
-    if got != len(buf):
-        raise DumpFormatError(dump.path, f.tell(), "file shrank while reading the payload")
-    return buf
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = DEFAULT_WORKERS) -> Iterator[R]:
-    """``map(fn, items)`` on ``workers`` threads, yielding results in input order.
-
-    At most ``4 * workers`` items are in flight, so results and their memory do
-    not pile up; closing the generator early cancels what has not started.
-    """
-    if workers <= 1:
-        for item in items:
-            yield fn(item)
-        return
-    it = iter(items)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compare")
-    pending = deque(pool.submit(fn, x) for x in itertools.islice(it, 4 * workers))
-    try:
-        while pending:
-            result = pending.popleft().result()
-            for x in itertools.islice(it, 1):
-                pending.append(pool.submit(fn, x))
-            yield result
-    finally:
-        for fut in pending:
-            fut.cancel()
-        pool.shutdown(wait=True)
 
 
 @dataclass(frozen=True)
@@ -162,6 +34,7 @@ class _Job:
     a: Optional[DumpEntry]
     b: Optional[DumpEntry]
     full: bool
+    identical: bool = False
 
 
 def compare_files(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance] = 1e-3, *, full: bool = True) -> VarDiff:
@@ -173,10 +46,13 @@ def compare_files(a: PathLike, b: PathLike, tolerance: Union[float, Tolerance] =
     return _compare_job(_Job(pa.name, ea, eb, full), tol)
 
 
+TolLike = Union[float, Tolerance, Callable[[int], float]]
+
+
 def compare_folders(
     a: PathLike,
     b: PathLike,
-    tolerance: Union[float, Tolerance, Callable[[int], float]] = 1e-3,
+    tolerance: TolLike = 1e-3,
     *,
     full: bool = True,
     workers: int = DEFAULT_WORKERS,
@@ -191,14 +67,104 @@ def compare_folders(
     when the caller has one; otherwise the graph is read from the titles.
     Raises DumpFolderError when a folder is missing, is a file or is empty.
     """
+    diffs, stray_a, stray_b, tol = _compare_sides(_Side.listed(a), _Side.listed(b), tolerance, full, workers)
+    return _run_diff(a, b, tol, diffs, stray_a, stray_b, inputs_of, order, graph_source)
+
+
+def compare_runs(
+    a: PathLike,
+    b: PathLike,
+    tolerance: TolLike = 1e-3,
+    *,
+    records_a: Optional[Iterable[DumpRecord]] = None,
+    records_b: Optional[Iterable[DumpRecord]] = None,
+    graph: Optional[VarGraph] = None,
+    graph_source: Optional[str] = None,
+    full: bool = True,
+    workers: int = DEFAULT_WORKERS,
+) -> RunDiff:
+    """Compare two runs' dump folders, skipping every var whose bytes are known equal.
+
+    ``a``/``b`` are the runs' ``--bin-io-dump`` folders. ``records_a``/``records_b``
+    are the runs' file lists (manifests; names ``bin/<dump name>``): a side given
+    one is described by it instead of by listing its folder, and a var whose
+    file has the same sha256 on both sides is never opened: it gets status
+    ``identical_by_digest`` (error 0, bitwise equal). Only the other files need
+    to be in the folders (a store holding only the fetched files is enough).
+    ``graph`` (parsed once by the caller, e.g. from a text dump) gives the
+    inputs, execution order and the names of vars that were not read; without
+    it the graph comes from the titles read. With no records and no graph this
+    is exactly :func:`compare_folders`.
+    """
+    side_a = _Side.listed(a) if records_a is None else _Side.from_records(a, records_a)
+    side_b = _Side.listed(b) if records_b is None else _Side.from_records(b, records_b)
+    diffs, stray_a, stray_b, tol = _compare_sides(side_a, side_b, tolerance, full, workers)
+    inputs_of = order = None
+    if graph is not None:
+        diffs = tuple(_named_from_graph(d, graph) for d in diffs)
+        inputs_of = {vid: node.inputs for vid, node in graph.nodes.items()}
+        order = graph.execution_order()
+        graph_source = graph_source or "graph"
+    return _run_diff(a, b, tol, diffs, stray_a, stray_b, inputs_of, order, graph_source)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One run's dump files by name, with their sha256 when a file list gave them."""
+
+    entries: Mapping[str, DumpEntry]
+    digests: Optional[Mapping[str, str]]
+    stray: Tuple[str, ...] = ()
+
+    @classmethod
+    def listed(cls, folder: PathLike) -> "_Side":
+        listing = list_dump_folder(folder)
+        return cls({e.name: e for e in listing.entries}, None, listing.stray)
+
+    @classmethod
+    def from_records(cls, folder: PathLike, records: Iterable[DumpRecord]) -> "_Side":
+        """The side a file list describes; its folder is not listed (it may hold only some files)."""
+        entries: Dict[str, DumpEntry] = {}
+        digests: Dict[str, str] = {}
+        for r in records:
+            if not r.is_bin_dump:
+                continue  # the text dump, logs: not var dumps
+            name = r.basename
+            entries[name] = DumpEntry(name=name, path=Path(folder) / name, var_id=r.var_id, input_index=r.input_index)
+            digests[name] = r.sha256
+        if not entries:
+            raise DumpFolderError(folder, "its file list names no binary dump files")
+        return cls(entries, digests)
+
+    def digest(self, name: str) -> Optional[str]:
+        return None if self.digests is None else self.digests.get(name)
+
+
+def _compare_sides(
+    side_a: _Side, side_b: _Side, tolerance: TolLike, full: bool, workers: int
+) -> Tuple[Tuple[VarDiff, ...], Tuple[str, ...], Tuple[str, ...], Callable[[int], float]]:
     tol = Tolerance.of(tolerance)
-    folder_a = list_dump_folder(a)
-    folder_b = list_dump_folder(b)
-    by_a = {e.name: e for e in folder_a.entries}
-    by_b = {e.name: e for e in folder_b.entries}
+    by_a, by_b = side_a.entries, side_b.entries
     names = sorted(set(by_a) | set(by_b), key=lambda n: dump_entry_key(by_a.get(n) or by_b[n]))
-    jobs = [_Job(n, by_a.get(n), by_b.get(n), full) for n in names]
+    jobs = []
+    for n in names:
+        da, db = side_a.digest(n), side_b.digest(n)
+        jobs.append(_Job(n, by_a.get(n), by_b.get(n), full, identical=da is not None and da == db))
     diffs = tuple(ordered_map(lambda job: _compare_job(job, tol), jobs, workers))
+    return diffs, side_a.stray, side_b.stray, tol
+
+
+def _run_diff(
+    a: PathLike,
+    b: PathLike,
+    tol: Callable[[int], float],
+    diffs: Tuple[VarDiff, ...],
+    stray_a: Tuple[str, ...],
+    stray_b: Tuple[str, ...],
+    inputs_of: Optional[Mapping[int, Sequence[int]]],
+    order: Optional[Sequence[int]],
+    graph_source: Optional[str],
+) -> RunDiff:
     if inputs_of is None:
         inputs_of = {d.var_id: d.inputs for d in diffs if d.input_index is None}
         source = "titles"
@@ -217,13 +183,30 @@ def compare_folders(
         inputs_of=inputs_of,
         order=tuple(order),
         graph_source=source,
-        stray_a=folder_a.stray,
-        stray_b=folder_b.stray,
+        stray_a=stray_a,
+        stray_b=stray_b,
     )
+
+
+def _named_from_graph(d: VarDiff, graph: VarGraph) -> VarDiff:
+    """Fill a var's opr and names from the graph where no title was read (identical by digest)."""
+    if d.opr_type or d.input_index is not None or d.var_id not in graph.nodes:
+        return d
+    node = graph.nodes[d.var_id]
+    return replace(d, opr_name=node.opr, opr_type=node.opr_type, var_name=node.name, inputs=node.inputs)
 
 
 def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:
     entry = job.a or job.b
+    if job.identical:
+        # Same sha256 on both sides: equal bytes by construction; no file is opened.
+        return VarDiff(
+            name=job.name,
+            var_id=entry.var_id,
+            input_index=entry.input_index,
+            status=IDENTICAL_BY_DIGEST,
+            tolerance=tol(entry.var_id),
+        )
     headers: Dict[str, DumpFile] = {}
     errors: List[str] = []
     for side, e in (("a", job.a), ("b", job.b)):

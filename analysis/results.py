@@ -18,6 +18,8 @@ from analysis.metrics import TensorMetrics
 
 #: VarDiff.status values.
 COMPARED = "compared"
+#: Both runs' file lists give the dump the same sha256: equal bytes, never read.
+IDENTICAL_BY_DIGEST = "identical_by_digest"
 ONLY_A = "only_a"
 ONLY_B = "only_b"
 ERROR = "error"
@@ -49,10 +51,12 @@ class Tolerance:
 class VarDiff:
     """One var (one dump file name) compared between run A and run B.
 
-    ``status`` is ``compared``, ``only_a``/``only_b`` (the file exists on one
-    side only; reported, not fatal) or ``error`` (a file could not be read;
-    ``error`` says why). ``metrics`` is None unless both sides were read and
-    have the same shape. ``input_index`` is set for MGB_DUMP_INPUT files
+    ``status`` is ``compared``, ``identical_by_digest`` (both file lists give
+    the same sha256: error 0 and bitwise equal, and no byte of either file was
+    read, so ``metrics`` and the shapes stay None), ``only_a``/``only_b`` (the
+    file exists on one side only; reported, not fatal) or ``error`` (a file
+    could not be read; ``error`` says why). ``metrics`` is None unless both
+    sides were read and have the same shape. ``input_index`` is set for MGB_DUMP_INPUT files
     (``<id>-inpK``), which repeat another var's value and never count as roots.
     """
 
@@ -74,7 +78,12 @@ class VarDiff:
 
     @property
     def compared(self) -> bool:
-        return self.status == COMPARED
+        """Both sides are known: read and compared, or identical by digest."""
+        return self.status in (COMPARED, IDENTICAL_BY_DIGEST)
+
+    @property
+    def identical_by_digest(self) -> bool:
+        return self.status == IDENTICAL_BY_DIGEST
 
     @property
     def shape_mismatch(self) -> bool:
@@ -86,6 +95,8 @@ class VarDiff:
 
     @property
     def bitwise_equal(self) -> bool:
+        if self.identical_by_digest:
+            return True
         return self.metrics is not None and self.metrics.bitwise_equal and not self.dtype_mismatch
 
     @property
@@ -93,6 +104,8 @@ class VarDiff:
         """MegEngine's metric; ``inf`` for a shape mismatch, None if not compared."""
         if self.shape_mismatch:
             return math.inf
+        if self.identical_by_digest:
+            return 0.0
         return None if self.metrics is None else self.metrics.max_err
 
     def differs(self, tolerance: Optional[float] = None) -> bool:
@@ -141,6 +154,23 @@ class VarDiff:
                 nan_b=m.nan_b,
                 inf_a=m.inf_a,
                 inf_b=m.inf_b,
+            )
+        elif self.identical_by_digest:
+            # What equal bytes imply; what only the bytes could tell stays null.
+            out.update(
+                n_elems=None,
+                count_over_tol=0,
+                first_index=None,
+                first_values=None,
+                max_abs=0.0,
+                max_rel=0.0,
+                mean_abs=0.0,
+                cosine=1.0,
+                sqnr_db=json_float(math.inf),
+                nan_a=None,
+                nan_b=None,
+                inf_a=None,
+                inf_b=None,
             )
         return out
 
@@ -219,11 +249,12 @@ class RunDiff:
         return sorted(_roots.dependents(var_id, self.inputs_of))
 
     def stats(self) -> Dict[str, int]:
-        """Counts: compared, bitwise equal, differing, one-sided, unreadable, mismatches."""
+        """Counts: compared (identical by digest included), bitwise equal, differing, one-sided, unreadable, mismatches."""
         outs = self.outputs()
         return {
             "files": len(self.vars),
             "compared": len(outs),
+            "identical_by_digest": sum(v.identical_by_digest for v in outs),
             "bitwise_equal": sum(v.bitwise_equal for v in outs),
             "differing": sum(v.differs() for v in outs),
             "shape_mismatch": sum(v.shape_mismatch for v in outs),
