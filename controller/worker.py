@@ -12,11 +12,11 @@ from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Prot
 
 from controller import events as ev
 from controller import plan
-from controller.agent_client import AgentClient, AgentClientError, Finished, FileComplete, Started
+from controller.agent_client import AgentClient, AgentClientError, FileComplete, Finished, Started
 from controller.campaign import Campaign
 from controller.errors import Cancelled, ControllerError, DeviceUnreachable, RunFailed
 from controller.ssh.errors import SshError
-from controller.store import FileInfo, RunRecord, Store, sha256_file
+from controller.store import RunRecord, Store, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class DeviceWorker:
         rec.state = finished.state
         rec.exit_code = finished.exit_code
         rec.error = finished.error
-        rec.manifest = [FileInfo(f.name, f.size, f.sha256) for f in finished.manifest]
+        rec.manifest = finished.manifest  # DumpRecords, var ids as the agent parsed them
         if not finished.ok:
             rec.status = "failed"
             self.store.save(rec)
@@ -281,7 +281,7 @@ class DeviceWorker:
                 why = f"no result {self.campaign.timeout_s + DEADLINE_GRACE_S:g} s after it started; cancelled"
             # RunFailed already says "failed"; other end states (timed_out, cancelled) are named
             raise RunFailed(self.device, rid, why if finished.state == "failed" else f"{finished.state}: {why}")
-        if not rec.bin_digests():
+        if not any(f.is_bin_dump for f in rec.manifest):
             rec.status = "failed"
             self.store.save(rec)
             raise RunFailed(self.device, rid, "the run wrote no binary dump files")

@@ -11,6 +11,7 @@ and reads as one clear line.
         agent.fetch(event.run_id, "store/run1")         # verified, atomic
 """
 
+from analysis.dump_names import DumpRecord  # a file a run wrote, as the manifest lists it
 from controller.agent_client.client import CHUNK_SIZE, MAX_MESSAGE_BYTES, AgentClient
 from controller.agent_client.convert import RUN_STATES, spec_to_proto
 from controller.agent_client.errors import (
@@ -27,7 +28,6 @@ from controller.agent_client.fetch import PARTIAL_SUFFIX
 from controller.agent_client.types import (
     Facts,
     FileComplete,
-    FileEntry,
     Finished,
     InputSpec,
     LogLine,
@@ -54,7 +54,7 @@ __all__ = [
     "Facts",
     "FetchVerifyError",
     "FileComplete",
-    "FileEntry",
+    "DumpRecord",
     "Finished",
     "InputSpec",
     "LogLine",

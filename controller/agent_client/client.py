@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import grpc
-
 from larfarm.agent.v1 import agent_pb2 as pb
 from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
+from analysis.dump_names import DumpRecord
 from controller.agent_client.convert import RUN_STATES, _event, _finished, spec_to_proto
 from controller.agent_client.errors import (
     AgentAuthError,
@@ -28,7 +28,6 @@ from controller.agent_client.errors import (
 from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile
 from controller.agent_client.types import (
     Facts,
-    FileEntry,
     Finished,
     RunEvent,
     RunInfo,
@@ -255,7 +254,7 @@ class AgentClient:
         names: Optional[Sequence[str]] = None,
         have: Optional[Mapping[str, str]] = None,
         chunk_size: int = 0,
-    ) -> list[FileEntry]:
+    ) -> list[DumpRecord]:
         """Fetch a finished run's files into dest_dir (same relative names), verified and atomic.
 
         `names` limits the files (default: all of the manifest); `have` maps name to the

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from larfarm.agent.v1 import agent_pb2 as pb
 
+from analysis.dump_names import DumpRecord
 from controller.agent_client.errors import AgentRequestError, AgentRunError
 from controller.agent_client.types import (
     FileComplete,
-    FileEntry,
     Finished,
     LogLine,
     Queued,
@@ -29,14 +29,23 @@ RUN_STATES = {
 }
 
 
-def _file_entry(msg: "pb.FileEntry") -> FileEntry:
-    return FileEntry(
+def _file_entry(msg: "pb.FileEntry") -> DumpRecord:
+    """A manifest entry as the agent sent it, var id included; refused when that var id is not
+    what the dump-name grammar (the agent's and analysis's, one and the same) reads in the name."""
+    record = DumpRecord(
         name=msg.name,
         size=msg.size,
         sha256=msg.sha256,
         var_id=msg.var_id if msg.HasField("var_id") else None,
         input_index=msg.input_index if msg.HasField("input_index") else None,
     )
+    named = DumpRecord.of(record.name, record.size, record.sha256)
+    if (record.var_id, record.input_index) != (named.var_id, named.input_index):
+        raise AgentRunError(
+            f"agent sent {record.name!r} as var id {record.var_id} input {record.input_index}, "
+            f"but its name reads var id {named.var_id} input {named.input_index}"
+        )
+    return record
 
 
 def _finished(run_id: str, msg: "pb.Finished") -> Finished:

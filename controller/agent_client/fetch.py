@@ -11,8 +11,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Optional, Union
 
+from analysis.dump_names import DumpRecord
 from controller.agent_client.errors import AgentRequestError, FetchVerifyError
-from controller.agent_client.types import FileEntry
 
 #: Suffix of a file being fetched; it is renamed only once its sha256 checks out.
 PARTIAL_SUFFIX = ".larfarm-partial"
@@ -110,20 +110,20 @@ class _PartialFile:
         while view:  # an unbuffered write may be short
             view = view[self._f.write(view) :]
 
-    def commit(self, sha256: str, address: str) -> "Future[FileEntry]":
+    def commit(self, sha256: str, address: str) -> "Future[DumpRecord]":
         """Close the file and verify it once its hashing is done (on the hasher thread, in order),
         then rename it into place; the future raises FetchVerifyError on a mismatch."""
         self._f.close()
         if self._hasher is not None:
             return self._hasher.submit(self._verify, sha256, address)  # no wait: the next file goes on
-        done: "Future[FileEntry]" = Future()
+        done: "Future[DumpRecord]" = Future()
         try:
             done.set_result(self._verify(sha256, address))
         except FetchVerifyError as err:
             done.set_exception(err)
         return done
 
-    def _verify(self, sha256: str, address: str) -> FileEntry:
+    def _verify(self, sha256: str, address: str) -> DumpRecord:
         got = self._h.hexdigest()
         if self._n != self.size or got != sha256:
             self.discard()
@@ -132,7 +132,8 @@ class _PartialFile:
                 f"expected {self.size} bytes sha256 {sha256[:12]}"
             )
         os.replace(self.tmp, self.final)
-        return FileEntry(name=self.name, size=self.size, sha256=got)
+        # the fetch stream carries no var ids: the one dump-name grammar reads them from the name
+        return DumpRecord.of(self.name, self.size, got)
 
     def discard(self) -> None:
         if not self._f.closed:

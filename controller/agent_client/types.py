@@ -1,10 +1,16 @@
-"""What the controller sees of the agent: plain dataclasses, never protobuf messages."""
+"""What the controller sees of the agent: plain dataclasses, never protobuf messages.
+
+A file a run wrote is an `analysis.dump_names.DumpRecord` from the agent's manifest on:
+the store and the checks keep that same record.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Union
+
+from analysis.dump_names import DumpRecord
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,6 @@ class RunSpec:
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """One file a run wrote: name relative to the run (`bin/00000e`, `io.txt`, ...)."""
-
-    name: str
-    size: int
-    sha256: str
-    var_id: Optional[int] = None
-    input_index: Optional[int] = None
-
-
-@dataclass(frozen=True)
 class Queued:
     run_id: str
     position: int  # runs ahead of this one
@@ -121,7 +116,7 @@ class LogLine:
 @dataclass(frozen=True)
 class FileComplete:
     run_id: str
-    entry: FileEntry
+    entry: DumpRecord
 
 
 #: Final states of a run, as the agent names them.
@@ -136,7 +131,7 @@ class Finished:
     wall_s: float
     peak_rss_bytes: int
     error: str
-    manifest: tuple[FileEntry, ...]
+    manifest: tuple[DumpRecord, ...]  # one description of a file, from here to the report
 
     @property
     def ok(self) -> bool:

@@ -8,31 +8,18 @@ from typing import Annotated
 
 import typer
 
-from controller.errors import StoreError
-
 RunArg = Annotated[Path, typer.Argument(help="A run folder of the store (holding run.json).")]
 TolOpt = Annotated[float, typer.Option("--tolerance", "-e", help="On MegEngine's metric.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")]
-
-
-def _record(folder: Path):
-    from controller.store import RunRecord
-
-    path = folder / "run.json"
-    if not path.is_file():
-        raise StoreError(f"{folder}: no run.json here (for plain dump folders use analysis's compare_binary_iodump)")
-    try:
-        return RunRecord.from_json(json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"{path}: unreadable ({exc})") from None
 
 
 def compare_command(a: Path, b: Path, tolerance: float, json_mode: bool) -> int:
     """Compare run b against reference run a; exit 0 within tolerance, 1 when vars differ."""
     from controller.checks.pairs import compare_runs
     from controller.report.json import comparison_json
+    from controller.store import open_stored_run
 
-    ra, rb = _record(a), _record(b)
+    ra, rb = open_stored_run(a), open_stored_run(b)  # schema, and every file against run.json
     cmp = compare_runs(f"{rb.run_id} vs {ra.run_id}", (ra.device, rb.device), ra, a, rb, b, tolerance)
     if json_mode:
         typer.echo(json.dumps(comparison_json(cmp), indent=2))

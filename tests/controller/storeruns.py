@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 from typing import Iterable, Optional
 
-from controller.store import FileInfo, RunRecord, Store, sha256_file
+from analysis.dump_names import DumpRecord
+from controller.store import RunRecord, Store, sha256_file
 
 
 def stored_run(
@@ -20,12 +21,12 @@ def stored_run(
     keep = None if fetch is None else set(fetch)
     for f in sorted((fixture_run / "bin").iterdir()):
         name = f"bin/{f.name}"
-        manifest.append(FileInfo(name, f.stat().st_size, sha256_file(f)))
+        manifest.append(DumpRecord.of(name, f.stat().st_size, sha256_file(f)))
         if keep is None or name in keep:
             shutil.copyfile(f, dest / name)
     shutil.copyfile(fixture_run / "io_dump.txt", dest / "io.txt")
-    manifest.append(FileInfo("io.txt", (dest / "io.txt").stat().st_size, sha256_file(dest / "io.txt")))
+    manifest.append(DumpRecord.of("io.txt", (dest / "io.txt").stat().st_size, sha256_file(dest / "io.txt")))
     fetched = sorted(n.name for n in manifest if (dest / n.name).exists())
-    rec = RunRecord(run_id=rid, device=device, role=role, status="complete", manifest=manifest, fetched=fetched)
+    rec = RunRecord(run_id=rid, device=device, role=role, status="complete", manifest=tuple(manifest), fetched=fetched)
     store.save(rec)
     return rec

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from analysis.dump_names import DumpRecord
 from controller import plan
 from controller.campaign import Campaign
-from controller.store import FileInfo, RunRecord
+from controller.store import RunRecord
 
 
 def rec(role: str, digests: dict) -> RunRecord:
-    files = [FileInfo(n, 10, d) for n, d in digests.items()] + [FileInfo("io.txt", 5, "t")]
-    return RunRecord(f"dev.{role}", "dev", role, manifest=files)
+    files = [DumpRecord.of(n, 10, d) for n, d in digests.items()] + [DumpRecord("io.txt", 5, "t")]
+    return RunRecord(f"dev.{role}", "dev", role, manifest=tuple(files))
 
 
 def camp(**kw) -> Campaign:
