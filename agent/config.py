@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from agent.adb_config import AdbSettings, parse_adb
 from agent.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_QUOTA = 20 << 30
 #: Runner types the agent knows; a runner's name doubles as its type when `type` is absent.
-RUNNER_TYPES = ("load_and_run", "lite")
+RUNNER_TYPES = ("load_and_run", "lite", "adb")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FLAG = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9_-]*(=.*)?$")
@@ -35,6 +36,7 @@ class RunnerConfig:
     env_allow: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()  # fixed variables set for every run
     version: Optional[str] = None
+    adb: Optional[AdbSettings] = None  # type adb: the phone this runner drives (path is the adb program)
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ _TOP_KEYS = {
     "max_queued_runs",
     "runners",
 }
-_RUNNER_KEYS = {"type", "path", "args", "extra_flags_allow", "env_allow", "env", "version"}
+_RUNNER_KEYS = {"type", "path", "args", "extra_flags_allow", "env_allow", "env", "version", "adb"}
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:
@@ -184,6 +186,8 @@ def _runner(name: str, raw: Any, where: str) -> RunnerConfig:
     version = raw.get("version")
     if version is not None and not isinstance(version, str):
         raise ConfigError(f"{where}.version", "expected a string")
+    if (rtype == "adb") != ("adb" in raw):
+        raise ConfigError(f"{where}.adb", "an adb runner needs `adb:` (the phone), and only an adb runner takes it")
     return RunnerConfig(
         name=name,
         type=rtype,
@@ -193,6 +197,7 @@ def _runner(name: str, raw: Any, where: str) -> RunnerConfig:
         env_allow=env_allow,
         env=tuple((k, str(v)) for k, v in sorted(env_raw.items())),
         version=version,
+        adb=parse_adb(raw["adb"], f"{where}.adb") if rtype == "adb" else None,
     )
 
 

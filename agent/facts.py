@@ -88,6 +88,11 @@ def runner_version(cfg: RunnerConfig) -> RunnerFacts:
 
 
 def gather(config: AgentConfig) -> DeviceFacts:
+    from agent.adb_runner import facts_of, phone_of  # an agent serving a phone describes the phone
+
+    phone = phone_of(config)
+    if phone is not None:
+        return _phone_facts(config, facts_of(phone))
     total, avail = memory()
     try:
         disk_free = shutil.disk_usage(config.workspace).free
@@ -104,6 +109,24 @@ def gather(config: AgentConfig) -> DeviceFacts:
         mem_total_bytes=total,
         mem_available_bytes=avail,
         disk_free_bytes=disk_free,
+        python_version=platform.python_version(),
+        runners=tuple(runner_version(r) for r in config.runners),
+    )
+
+
+def _phone_facts(config: AgentConfig, phone: dict) -> DeviceFacts:
+    """A phone's facts in the board's fields: serial and model, ABI, Android release, SoC, free space."""
+    return DeviceFacts(
+        agent_version=__version__,
+        hostname=f"{phone['model']} ({phone['serial']})",
+        arch=str(phone["abi"]),
+        os="Android",
+        os_release=f"{phone['android']} (SDK {phone['sdk']})",
+        cpu_model=f"{phone['soc']} ({phone['platform']})" if phone["soc"] else str(phone["platform"]),
+        cpu_cores=0,
+        mem_total_bytes=0,
+        mem_available_bytes=0,
+        disk_free_bytes=int(phone["free_bytes"]),  # type: ignore[call-overload]
         python_version=platform.python_version(),
         runners=tuple(runner_version(r) for r in config.runners),
     )

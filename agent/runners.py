@@ -222,4 +222,8 @@ RUNNER_CLASSES = {"load_and_run": LoadAndRunRunner, "lite": LiteRunner}
 
 
 def make_runner(cfg: RunnerConfig) -> Runner:
+    if cfg.type == "adb":
+        from agent.adb_runner import AdbRunner  # builds on this module's template
+
+        return AdbRunner(cfg)
     return RUNNER_CLASSES[cfg.type](cfg)

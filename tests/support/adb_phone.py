@@ -174,14 +174,14 @@ def free_port() -> int:
 
 
 class Adb:
-    """The real adb client on a private server port (ADB_SERVER_PORT is set for child processes too)."""
+    """The real adb client on a private server port (ANDROID_ADB_SERVER_PORT is set for child processes too)."""
 
     def __init__(self, program: str, port: int) -> None:
         self.program = program
         self.port = port
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "ADB_SERVER_PORT": str(self.port)}
+        return {**os.environ, "ANDROID_ADB_SERVER_PORT": str(self.port)}
 
     def __call__(self, *args: str, timeout: float = 60, check: bool = True, **kw) -> subprocess.CompletedProcess:
         proc = subprocess.run(
@@ -213,7 +213,7 @@ def adb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Adb]:
             pytest.fail("adb is not installed (apt-get install adb)")
         pytest.skip("adb is not installed (apt-get install adb)")
     port = free_port()
-    monkeypatch.setenv("ADB_SERVER_PORT", str(port))
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
     client = Adb(program, port)
     client("start-server", timeout=30)
     try:

@@ -343,6 +343,15 @@ class Shell:
                 return 1
         return 0
 
+    def _b_ln(self, args, out, err) -> int:
+        """`ln -s TARGET LINK`: the target is kept as written (relative targets resolve on the host too)."""
+        words = [a for a in args if not a.startswith("-")]
+        if "-s" not in args or len(words) != 2:
+            err(b"ln: only ln -s TARGET LINK here\n")
+            return 1
+        os.symlink(words[0], self.storage.host(words[1], self.cwd))
+        return 0
+
     def _b_chmod(self, args, out, err) -> int:
         mode, files = args[0], args[1:]
         for a in files:

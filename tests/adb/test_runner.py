@@ -1,0 +1,150 @@
+"""The agent's adb runner against stand-in phones through the real adb client."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.adb import Phone as AdbPhone
+from controller.agent_client import AgentClientError
+from controller.agent_client.types import Finished, InputSpec, LogLine, RunSpec, Started
+from tests.support.adb_phone import Adb, Phone
+from tests.support.agent import RunningAgent, start_agent
+
+#: A load_and_run that only prints and waits: for unplug and cancel while it runs.
+SLEEPER = [sys.executable, "-c", "import time; print('running', flush=True); time.sleep(120)"]
+
+
+def adb_agent(base: Path, adb: Adb, phone: Phone, **settings) -> RunningAgent:
+    program = base / "load_and_run"  # the phone's binary as the PC has it; the phone maps it to lar-lite
+    base.mkdir(parents=True, exist_ok=True)
+    program.write_bytes(b"\x7fELF stand-in load_and_run\n")
+    program.chmod(0o755)
+    runner = {
+        "type": "adb",
+        "path": adb.program,
+        "adb": {"serial": phone.serial, "program_local": str(program), **settings},
+        "env_allow": ["OMP_NUM_THREADS"],
+    }
+    return start_agent(base, {"adb": runner})
+
+
+def upload(client, megengine_fixtures: Path) -> RunSpec:
+    model = client.upload_blob(megengine_fixtures / "models" / "tiny_cnn.mge")
+    data = client.upload_blob(megengine_fixtures / "inputs" / "tiny_cnn__data.npy")
+    return RunSpec(model_sha256=model, runner="adb", inputs=(InputSpec("data", blob_sha256=data, format="npy"),))
+
+
+def finish(client, spec: RunSpec):
+    events = list(client.run(spec))
+    return events, next(e for e in events if isinstance(e, Finished))
+
+
+@pytest.fixture
+def agent_for(tmp_path: Path, adb: Adb):
+    started = []
+
+    def make(phone: Phone, **settings) -> RunningAgent:
+        agent = adb_agent(tmp_path / f"agent{len(started)}", adb, phone, **settings)
+        started.append(agent)
+        return agent
+
+    yield make
+    for agent in started:
+        agent.stop()
+
+
+def test_run_on_phone_real_dumps(adb: Adb, phones, agent_for, megengine_fixtures: Path, lite_runtime, tmp_path):
+    phone = phones()
+    adb.connect(phone)
+    agent = agent_for(phone)
+    client = agent.client()
+    facts = client.facts()
+    assert facts.arch == "arm64-v8a" and facts.os == "Android" and phone.serial in facts.hostname
+    assert "Pixel 7" in facts.hostname and facts.cpu_model == "SM8450 (taro)" and facts.disk_free_bytes > 0
+    spec = upload(client, megengine_fixtures)
+    events, done = finish(client, RunSpec(**{**spec.__dict__, "megdnn_dbg": 2}))
+    assert done.state == "succeeded", done.error
+    started = next(e for e in events if isinstance(e, Started))
+    assert started.env == {"MGB_USE_MEGDNN_DBG": "2"}
+    assert "--bin-io-dump" in started.argv and "/data/local/tmp/load_and_run" in started.argv
+    names = sorted(e.name for e in done.manifest if e.name.startswith("bin/"))
+    fixture = megengine_fixtures / "runs" / "tiny_cnn" / "default" / "bin"
+    assert names == sorted(f"bin/{p.name}" for p in fixture.iterdir())
+    assert any(isinstance(e, LogLine) for e in events)
+    # the phone keeps its blobs and program, not the run folder
+    work = phone.path("/data/local/tmp/larfarm")
+    assert [p.name for p in work.iterdir()] == [".blobs"] and len(list((work / ".blobs").iterdir())) == 2
+    syncs = phone.opened.count("sync:")
+    _events, again = finish(client, spec)
+    assert again.state == "succeeded", again.error
+    assert phone.opened.count("sync:") == syncs  # model, input and load_and_run already there: nothing pushed
+    assert sum(s.startswith("exec:tar c") for s in phone.opened) == 2  # one stream per run
+    client.fetch(done.run_id, tmp_path / "got")
+    assert sorted(p.name for p in (tmp_path / "got" / "bin").iterdir()) == [n[4:] for n in names]
+
+
+def test_unplug_mid_run_fails_within_10_s_naming_the_serial(adb: Adb, phones, agent_for, megengine_fixtures):
+    phone = phones(programs={"load_and_run": SLEEPER})
+    adb.connect(phone)
+    client = agent_for(phone).client()
+    spec = upload(client, megengine_fixtures)
+    t0 = None
+    for event in client.run(spec):
+        if isinstance(event, LogLine) and event.text == "running":
+            phone.unplug()
+            t0 = time.monotonic()
+        if isinstance(event, Finished):
+            break
+    assert t0 is not None and time.monotonic() - t0 < 10
+    assert event.state == "failed" and f"device {phone.serial} disconnected" in event.error
+    assert [p.name for p in phone.path("/data/local/tmp/larfarm").iterdir()] != [".blobs"]  # left as it was
+
+
+def test_cancel_kills_the_process_group_on_the_phone(adb: Adb, phones, agent_for, megengine_fixtures):
+    phone = phones(programs={"load_and_run": SLEEPER})
+    adb.connect(phone)
+    client = agent_for(phone).client()
+    spec = upload(client, megengine_fixtures)
+    for event in client.run(spec):
+        if isinstance(event, LogLine) and event.text == "running":
+            client.cancel(event.run_id)
+        if isinstance(event, Finished):
+            break
+    assert event.state == "cancelled"
+    procs = list(phone.pids._procs.values())
+    assert procs and all(p.poll() is not None for p in procs)
+
+
+@pytest.mark.parametrize(
+    ("phone_kw", "settings", "expect"),
+    [
+        ({"free_bytes": 1 << 20}, {}, "no space left in /data/local/tmp/larfarm"),
+        ({}, {"program": "/sdcard/load_and_run"}, "put load_and_run under /data/local/tmp"),
+    ],
+)
+def test_phone_errors_name_the_phone(adb, phones, agent_for, megengine_fixtures, phone_kw, settings, expect):
+    phone = phones(**phone_kw)
+    adb.connect(phone)
+    client = agent_for(phone, **settings).client()
+    _events, done = finish(client, upload(client, megengine_fixtures))
+    assert done.state == "failed" and phone.serial in done.error and expect in done.error
+
+
+def test_unauthorized_phone_says_accept_the_prompt(adb: Adb, phones, agent_for):
+    phone = phones(authorized=False)
+    client = agent_for(phone).client()
+    with pytest.raises(AgentClientError, match=r"unauthorized: .*RSA key prompt") as err:
+        client.facts()
+    assert phone.serial in str(err.value)
+
+
+def test_every_word_reaches_the_phone_as_written(adb: Adb, phones) -> None:
+    phone = phones()
+    adb.connect(phone)
+    words = ["a b", "it's", "$HOME", "$$", "`id`", ";rm -rf /", "&&", "x|y", "\\n", '"q"', "", "--", "é"]
+    code, out, _err = AdbPhone(adb.program, phone.serial).shell(["echo", *words])
+    assert code == 0 and out.decode() == " ".join(words) + "\n"
