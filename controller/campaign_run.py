@@ -14,6 +14,7 @@ from controller import events as ev
 from controller import plan
 from controller.campaign import Campaign, materialize_inputs
 from controller.checks.cross import cross_check
+from controller.checks.graphs import RunGraphs
 from controller.checks.naive import naive_check
 from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
 from controller.checks.shake import shake_check
@@ -105,8 +106,13 @@ def run_campaign(
 
 
 def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome], baseline: str) -> List[CheckResult]:
-    """Every asked check over the healthy devices; unhealthy ones appear as skipped."""
+    """Every asked check over the healthy devices; unhealthy ones appear as skipped.
+
+    One graph cache for the whole campaign: each run's text dump and titles are
+    parsed once, though the default run takes part in naive, cross and every shake repeat.
+    """
     by_name = {o.device: o for o in outcomes}
+    graphs = RunGraphs()
     made: List[CheckResult] = []
     for o in outcomes:
         if not o.healthy:
@@ -124,12 +130,17 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                     "naive",
                     (o.device,),
                     campaign,
-                    lambda o=o: naive_check(o.device, o.records, store, campaign.tolerance),
+                    lambda o=o: naive_check(o.device, o.records, store, campaign.tolerance, graphs),
                 )
             )
         if "shake" in campaign.checks:
             made.append(
-                _guard("shake", (o.device,), campaign, lambda o=o: shake_check(o.device, o.records, store, campaign))
+                _guard(
+                    "shake",
+                    (o.device,),
+                    campaign,
+                    lambda o=o: shake_check(o.device, o.records, store, campaign, graphs),
+                )
             )
     if "cross" in campaign.checks:
         base = by_name.get(baseline)
@@ -161,6 +172,7 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                         o.records.get(plan.DEFAULT),
                         store,
                         campaign.tolerance,
+                        graphs,
                     ),
                 )
             )

@@ -2,46 +2,45 @@
 
 from __future__ import annotations
 
-from controller.checks.pairs import compare_runs
-from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult
+from typing import Optional
+
+from analysis.render import fmt_err
+
+from controller.checks.comparison import compare_pair
+from controller.checks.graphs import RunGraphs
+from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, summary_of
 from controller.store import RunRecord, Store
 
 
 def cross_check(
-    baseline: str, base: RunRecord, device: str, other: RunRecord, store: Store, tolerance: float
+    baseline: str,
+    base: Optional[RunRecord],
+    device: str,
+    other: Optional[RunRecord],
+    store: Store,
+    tolerance: float,
+    graphs: Optional[RunGraphs] = None,
 ) -> CheckResult:
     """Roots at the tolerance and at the suggested threshold, device vs baseline."""
     if base is None or other is None:
         return CheckResult("cross", (baseline, device), (), tolerance, SKIPPED, note="runs missing")
-    cmp = compare_runs(
-        f"{device} vs {baseline}",
-        (baseline, device),
-        base,
-        store.run_dir(base.run_id),
-        other,
-        store.run_dir(other.run_id),
-        tolerance,
-    )
+    cmp = compare_pair(f"{device} vs {baseline}", (baseline, device), base, other, store, tolerance, graphs)
+    th = cmp.threshold_report
     note = ""
-    if cmp.threshold is not None:
-        note = (
-            f"at the suggested threshold {cmp.threshold:.3g}: {len(cmp.differing_at_threshold)} vars differ, "
-            f"roots {[r.id for r in cmp.roots_at_threshold]}"
-        )
+    if th.cut is not None:
+        note = f"at the suggested threshold {fmt_err(th.cut)}: {th.differing} vars differ, roots {list(th.roots)}"
     return CheckResult(
         "cross",
         (baseline, device),
         cmp.runs,
         tolerance,
-        DIFFERS if cmp.differing else OK,
-        differing=cmp.differing,
-        first=cmp.first,
-        roots=cmp.roots,
-        threshold=cmp.threshold,
+        DIFFERS if cmp.differs else OK,
+        threshold=th.cut,
         comparisons=(cmp,),
         note=note,
         details={
-            "roots_at_threshold": [r.id for r in cmp.roots_at_threshold],
-            "differing_at_threshold": list(cmp.differing_at_threshold),
+            "roots_at_threshold": list(th.roots),
+            "differing_at_threshold": [v.var_id for v in cmp.diff.differing(th.cut)] if th.cut is not None else [],
         },
+        **summary_of(cmp.diff),
     )

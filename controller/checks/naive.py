@@ -2,37 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 from controller import plan
-from controller.checks.pairs import compare_runs
-from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult
+from controller.checks.comparison import compare_pair
+from controller.checks.graphs import RunGraphs
+from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, summary_of
 from controller.store import RunRecord, Store
 
 
-def naive_check(device: str, records: Dict[str, RunRecord], store: Store, tolerance: float) -> CheckResult:
+def naive_check(
+    device: str, records: Dict[str, RunRecord], store: Store, tolerance: float, graphs: Optional[RunGraphs] = None
+) -> CheckResult:
     """Differing vars, the first one with its opr, and the roots, of naive vs default."""
     default, naive = records.get(plan.DEFAULT), records.get(plan.NAIVE)
     if default is None or naive is None:
         return CheckResult("naive", (device,), (), tolerance, SKIPPED, note="runs missing")
-    cmp = compare_runs(
-        f"{device}: naive vs default",
-        (device,),
-        default,
-        store.run_dir(default.run_id),
-        naive,
-        store.run_dir(naive.run_id),
-        tolerance,
-    )
+    cmp = compare_pair(f"{device}: naive vs default", (device,), default, naive, store, tolerance, graphs)
     return CheckResult(
         "naive",
         (device,),
         cmp.runs,
         tolerance,
-        DIFFERS if cmp.differing else OK,
-        differing=cmp.differing,
-        first=cmp.first,
-        roots=cmp.roots,
-        threshold=cmp.threshold,
+        DIFFERS if cmp.differs else OK,
+        threshold=cmp.threshold_report.cut,
         comparisons=(cmp,),
+        **summary_of(cmp.diff),
     )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from analysis import render
+from analysis.results import RunDiff, VarDiff
+from analysis.thresholds import ThresholdReport
 
 OK = "ok"  # within tolerance
 DIFFERS = "differs"  # differences found
@@ -11,52 +15,37 @@ SKIPPED = "skipped"  # could not be made (device unhealthy, nothing to compare)
 
 
 @dataclasses.dataclass(frozen=True)
-class VarPoint:
-    """One var of a comparison, in execution order: its error and where it comes from."""
-
-    id: int
-    err: float
-    opr: str = ""
-    type: str = ""
-    name: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Root:
-    """A var over tolerance none of whose inputs are: where the drift starts."""
-
-    id: int
-    opr: str
-    type: str
-    name: str
-    err: float
-    amplification: Optional[float]
-
-
-@dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Two runs compared: which vars differ, the first one, the roots, a suggested threshold."""
+    """Two stored runs compared by analysis: its RunDiff and threshold report, labelled for the reports.
+
+    Every number and every verdict (which vars differ, first, roots,
+    amplification, the suggested cut) is analysis's; ``to_json()`` is exactly
+    the object ``python -m analysis --json`` prints for the same two runs.
+    """
 
     label: str
     devices: Tuple[str, ...]
     runs: Tuple[str, str]
-    tolerance: float
-    differing: Tuple[int, ...]
-    first: Optional[int]
-    first_var: Optional[VarPoint]
-    roots: Tuple[Root, ...]
-    threshold: Optional[float]
-    roots_at_threshold: Tuple[Root, ...] = ()
-    differing_at_threshold: Tuple[int, ...] = ()
-    series: Tuple[VarPoint, ...] = ()
-    compared: int = 0
-    identical_by_digest: int = 0
-    distribution: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    diff: RunDiff
+    threshold_report: ThresholdReport
+
+    @property
+    def differs(self) -> bool:
+        """Vars over tolerance, or dumps on one side only (analysis's ``clean``, negated)."""
+        return not self.diff.clean
+
+    def to_json(self) -> Dict[str, Any]:
+        return render.to_json_data(self.diff, self.threshold_report)
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
-    """One check over one device (naive, shake) or one device pair (cross), or a whole campaign (thresholds)."""
+    """One check over one device (naive, shake) or one device pair (cross), or a whole campaign (thresholds).
+
+    ``differing``, ``first`` and ``roots`` are read off the comparisons' RunDiffs
+    (shake: gathered over its repeats); ``amplification`` holds the roots'
+    values from the RunDiff that found them.
+    """
 
     kind: str
     devices: Tuple[str, ...]
@@ -64,8 +53,9 @@ class CheckResult:
     tolerance: float
     status: str
     differing: Tuple[int, ...] = ()
-    first: Optional[int] = None
-    roots: Tuple[Root, ...] = ()
+    first: Optional[VarDiff] = None
+    roots: Tuple[VarDiff, ...] = ()
+    amplification: Mapping[int, Optional[float]] = dataclasses.field(default_factory=dict)
     threshold: Optional[float] = None
     comparisons: Tuple[Comparison, ...] = ()
     note: str = ""
@@ -75,12 +65,17 @@ class CheckResult:
     def differs(self) -> bool:
         return self.status == DIFFERS
 
-    @property
-    def first_point(self) -> Optional[VarPoint]:
-        """The first differing var with its opr, from the comparison that found it (None if unknown)."""
-        return next(
-            (c.first_var for c in self.comparisons if c.first_var is not None and c.first_var.id == self.first), None
-        )
+
+def summary_of(diff: RunDiff, cut: Optional[float] = None) -> Dict[str, Any]:
+    """CheckResult fields read off one RunDiff (at ``cut`` when given): differing, first, roots, amplification."""
+    roots = tuple(diff.roots(cut))
+    amp = diff.amplification
+    return dict(
+        differing=tuple(v.var_id for v in diff.differing(cut)),
+        first=diff.first(cut),
+        roots=roots,
+        amplification={v.var_id: amp.get(v.var_id) for v in roots},
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,54 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from controller import plan
 from controller.campaign import Campaign
-from controller.checks.pairs import compare_runs
+from controller.checks.comparison import compare_pair
+from controller.checks.graphs import RunGraphs
 from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, Comparison
 from controller.store import RunRecord, Store
 
 
 def _spread(cmps: List[Comparison]) -> Dict[int, float]:
-    """Per var, the largest error of any repeat against the first one."""
+    """Per var, the largest error (analysis's) of any repeat against the first one; exact vars left out."""
     spread: Dict[int, float] = {}
     for cmp in cmps:
-        for p in cmp.series:
-            if p.err > 0:
-                spread[p.id] = max(spread.get(p.id, 0.0), p.err)
+        for v in cmp.diff.outputs():
+            err = v.max_err
+            if err is not None and err > 0:
+                spread[v.var_id] = max(spread.get(v.var_id, 0.0), err)
     return spread
 
 
 def _repeats(
-    device: str, roles: List[str], records: Dict[str, RunRecord], store: Store, tolerance: float, what: str
+    device: str,
+    roles: List[str],
+    records: Dict[str, RunRecord],
+    store: Store,
+    tolerance: float,
+    what: str,
+    graphs: Optional[RunGraphs],
 ) -> List[Comparison]:
     ref = records[roles[0]]
     return [
-        compare_runs(
-            f"{device}: {what} {role} vs {roles[0]}",
-            (device,),
-            ref,
-            store.run_dir(ref.run_id),
-            records[role],
-            store.run_dir(records[role].run_id),
-            tolerance,
-        )
+        compare_pair(f"{device}: {what} {role} vs {roles[0]}", (device,), ref, records[role], store, tolerance, graphs)
         for role in roles[1:]
         if role in records
     ]
 
 
-def shake_check(device: str, records: Dict[str, RunRecord], store: Store, campaign: Campaign) -> CheckResult:
+def shake_check(
+    device: str,
+    records: Dict[str, RunRecord],
+    store: Store,
+    campaign: Campaign,
+    graphs: Optional[RunGraphs] = None,
+) -> CheckResult:
     """Per-var spread over N repeats, and whether --reproducible removes it."""
     tol = campaign.tolerance
     roles = plan.shake_roles(campaign)
     if any(r not in records for r in roles):
         return CheckResult("shake", (device,), (), tol, SKIPPED, note="runs missing")
-    cmps = _repeats(device, roles, records, store, tol, "repeat")
+    cmps = _repeats(device, roles, records, store, tol, "repeat", graphs)
     spread = _spread(cmps)
     runs = tuple(records[r].run_id for r in roles)
-    if not spread:
+    if not spread and not any(c.differs for c in cmps):
         return CheckResult(
             "shake",
             (device,),
@@ -62,14 +68,16 @@ def shake_check(device: str, records: Dict[str, RunRecord], store: Store, campai
         )
     repro = [plan.repro_role(k) for k in range(1, campaign.repeats + 1)]
     repro_cmps = (
-        _repeats(device, repro, records, store, tol, "reproducible") if all(r in records for r in repro) else []
+        _repeats(device, repro, records, store, tol, "reproducible", graphs) if all(r in records for r in repro) else []
     )
     repro_spread = _spread(repro_cmps)
-    gone = bool(repro_cmps) and not repro_spread
-    differing = tuple(sorted(v for v, e in spread.items() if e > tol))
-    merged = [c for c in cmps if c.differing]
-    first = min(differing) if differing else None
-    roots = merged[0].roots if merged else ()
+    gone = bool(repro_cmps) and not repro_spread and not any(c.differs for c in repro_cmps)
+    # which vars differ is analysis's verdict per repeat; the check only gathers them
+    over = {v.var_id: (c, v) for c in reversed(cmps) for v in c.diff.differing()}
+    differing = tuple(sorted(over))
+    source = next((c for c in cmps if c.diff.differing()), None)
+    roots = tuple(source.diff.roots()) if source else ()
+    amp = source.diff.amplification if source else {}
     note = (
         "shake disappears with --reproducible: a non-reproducible algorithm is the cause"
         if gone
@@ -82,10 +90,11 @@ def shake_check(device: str, records: Dict[str, RunRecord], store: Store, campai
         (device,),
         runs + tuple(records[r].run_id for r in repro if r in records),
         tol,
-        DIFFERS if differing else OK,
+        DIFFERS if any(c.differs for c in cmps) else OK,
         differing=differing,
-        first=first,
+        first=over[differing[0]][1] if differing else None,
         roots=roots,
+        amplification={v.var_id: amp.get(v.var_id) for v in roots},
         threshold=max(spread.values()) if spread else None,
         comparisons=tuple(cmps + repro_cmps),
         note=note,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import List, Sequence
 
-from controller.checks.result import OK, CheckResult
+from analysis.render import fmt_err
+
+from controller.checks.result import OK, CheckResult, summary_of
 
 
 def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[CheckResult]:
@@ -14,15 +16,14 @@ def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[Che
         if check.kind not in ("naive", "cross"):
             continue
         for cmp in check.comparisons:
-            reason = str(cmp.distribution.get("reason", "no suggestion"))
-            note = (
-                f"{len(cmp.differing)} vars over tolerance; no cut suggested: {reason}"
-                if cmp.threshold is None
-                else (
-                    f"suggested threshold {cmp.threshold:.3g}: {len(cmp.differing_at_threshold)} of "
-                    f"{len(cmp.differing)} differing vars stay over it"
-                )
-            )
+            th = cmp.threshold_report
+            over = len(cmp.diff.differing())
+            if th.cut is None:
+                note = f"{over} vars over tolerance; no cut suggested: {th.stats.reason}"
+                at_cut = dict(differing=(), first=None, roots=(), amplification={})
+            else:
+                note = f"suggested threshold {fmt_err(th.cut)}: {th.differing} of {over} differing vars stay over it"
+                at_cut = summary_of(cmp.diff, th.cut)
             out.append(
                 CheckResult(
                     "thresholds",
@@ -30,12 +31,11 @@ def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[Che
                     cmp.runs,
                     tolerance,
                     OK,
-                    differing=cmp.differing_at_threshold,
-                    first=min(cmp.differing_at_threshold) if cmp.differing_at_threshold else None,
-                    roots=cmp.roots_at_threshold,
-                    threshold=cmp.threshold,
+                    threshold=th.cut,
                     note=note,
-                    details={"of": check.kind, "distribution": cmp.distribution},
+                    # the full threshold report is the naive/cross comparison's "threshold" object
+                    details={"of": check.kind, "distribution": th.stats.to_dict()},
+                    **at_cut,
                 )
             )
     return out

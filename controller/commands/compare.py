@@ -1,8 +1,7 @@
-"""`controller compare RUN_A RUN_B`: compare two stored runs (any campaigns) digest-first."""
+"""`controller compare RUN_A RUN_B`: two stored runs (any campaigns) through analysis, digest-first."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -14,30 +13,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the comparison as J
 
 
 def compare_command(a: Path, b: Path, tolerance: float, json_mode: bool) -> int:
-    """Compare run b against reference run a; exit 0 within tolerance, 1 when vars differ."""
-    from controller.checks.pairs import compare_runs
-    from controller.report.json import comparison_json
+    """Compare run b against reference run a, exactly as `python -m analysis` does (same text, same JSON).
+
+    Both runs are opened through the store (schema and every file's sha256
+    checked); vars with equal digests are analysis's ``identical_by_digest``.
+    Exit 0 within tolerance, 1 differences found (analysis's verdict).
+    """
+    from analysis import render
+
+    from controller.checks.comparison import compare_stored
     from controller.store import open_stored_run
 
-    ra, rb = open_stored_run(a), open_stored_run(b)  # schema, and every file against run.json
-    cmp = compare_runs(f"{rb.run_id} vs {ra.run_id}", (ra.device, rb.device), ra, a, rb, b, tolerance)
-    if json_mode:
-        typer.echo(json.dumps(comparison_json(cmp), indent=2))
-    else:
-        typer.echo(
-            f"{cmp.label}: {len(cmp.differing)} of {cmp.compared} vars over {tolerance:g} "
-            f"({cmp.identical_by_digest} identical by digest)"
-        )
-        if cmp.first_var is not None:
-            p = cmp.first_var
-            typer.echo(f"first: var{p.id} {p.type} {p.opr} err={p.err:.3g}")
-        for r in cmp.roots:
-            typer.echo(f"root: var{r.id} {r.type} {r.opr} err={r.err:.3g} amplification={r.amplification}")
-        if cmp.threshold is not None:
-            typer.echo(
-                f"suggested threshold: {cmp.threshold:.3g} (roots there: {[r.id for r in cmp.roots_at_threshold]})"
-            )
-    return 1 if cmp.differing else 0
+    ra, rb = open_stored_run(a), open_stored_run(b)
+    diff, report = compare_stored(ra, a, rb, b, tolerance)
+    typer.echo(render.render_json(diff, report) if json_mode else render.render_text(diff, report), nl=False)
+    return 0 if diff.clean else 1
 
 
 def register(app: typer.Typer) -> None:

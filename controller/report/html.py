@@ -32,6 +32,7 @@ function el(tag, attrs, parent, text){const e=document.createElementNS(NS,tag);
   for(const k in attrs) e.setAttribute(k, attrs[k]); if(text!==undefined) e.textContent=text;
   if(parent) parent.appendChild(e); return e;}
 function num(x){return x==='inf'?Infinity:x;}
+function amp(x){return x===null?'-':(x==='inf'?'new':'x'+Number(x).toPrecision(3));}
 // device x check matrix
 const m=document.getElementById('matrix');
 const kinds=R.checks_asked; const head=m.insertRow(); head.insertCell().outerHTML='<th>device</th>';
@@ -53,13 +54,16 @@ R.checks.forEach(c=>{const row=st.insertRow(); row.dataset.kind=c.kind; row.clas
 // per comparison charts
 const host=document.getElementById('checks');
 R.checks.forEach((c,ci)=>{c.comparisons.forEach((cmp,k)=>{
+  const A=cmp.analysis; // what python -m analysis --json prints for this pair
   const sec=document.createElement('section'); sec.className='check'; sec.dataset.kind=c.kind;
   const h=document.createElement('h2'); h.textContent=c.kind+': '+cmp.label+' - '+c.status; sec.appendChild(h);
   const p=document.createElement('p'); p.className='note';
-  p.textContent=cmp.differing.length+' of '+cmp.compared+' vars over tolerance '+c.tolerance+
-    (cmp.first!==null?'; first var '+cmp.first:'')+(cmp.threshold!==null?'; suggested threshold '+Number(cmp.threshold).toPrecision(3):'');
+  const cut=A.threshold?A.threshold.cut:null;
+  p.textContent=A.differing.length+' of '+A.stats.compared+' vars over tolerance '+c.tolerance+
+    (A.first!==null?'; first var '+A.first:'')+(cut!==null?'; suggested threshold '+Number(cut).toPrecision(3):'');
   sec.appendChild(p);
-  const W=760,H=220,L=50,B=30,T=10; const pts=cmp.errors;
+  const W=760,H=220,L=50,B=30,T=10; const pts=A.vars.filter(v=>v.input_index===null&&v.max_err!==null).map(v=>[v.var_id,v.max_err]);
+  const byId={}; A.vars.forEach(v=>{if(v.input_index===null) byId[v.var_id]=v;});
   const svg=el('svg',{width:W,height:H,viewBox:'0 0 '+W+' '+H,class:'chart'},sec);
   const pos=pts.map(q=>num(q[1])).filter(e=>e>0&&isFinite(e));
   let lo=Math.min(c.tolerance, ...(pos.length?pos:[c.tolerance]))/10, hi=Math.max(c.tolerance, ...(pos.length?pos:[c.tolerance]))*10;
@@ -73,17 +77,17 @@ R.checks.forEach((c,ci)=>{c.comparisons.forEach((cmp,k)=>{
   el('line',{x1:L,y1:y(c.tolerance),x2:W-10,y2:y(c.tolerance),stroke:'#c00','stroke-dasharray':'4 3',class:'tolerance'},svg);
   el('text',{x:W-80,y:y(c.tolerance)-3,fill:'#c00'},svg,'tolerance');
   el('text',{x:L+4,y:H-6,fill:'#555'},svg,'vars in execution order ('+pts.length+')');
-  const roots=new Set(cmp.roots.map(r=>r.id));
+  const roots=new Set(A.roots);
   let path=''; pts.forEach((q,i)=>{path+=(i?'L':'M')+x(i).toFixed(1)+' '+y(num(q[1])).toFixed(1);});
   el('path',{d:path,fill:'none',stroke:'#36c'},svg);
   pts.forEach((q,i)=>{const e=num(q[1]); const isRoot=roots.has(q[0]);
     const dot=el('circle',{cx:x(i),cy:y(e),r:isRoot?5:2.5,fill:isRoot?'#c00':(e>c.tolerance?'#e80':'#36c'),class:isRoot?'root':'var'},svg);
     el('title',{},dot,'var'+q[0]+' err='+q[1]+(isRoot?' (root)':''));
     if(isRoot) el('text',{x:x(i)+6,y:y(e)-6,fill:'#c00',class:'root-label'},svg,'var'+q[0]);});
-  if(cmp.roots.length){const t=document.createElement('table'); t.className='roots';
+  if(A.roots.length){const t=document.createElement('table'); t.className='roots';
     t.innerHTML='<tr><th>root var</th><th>opr type</th><th>opr</th><th>err</th><th>amplification</th></tr>';
-    cmp.roots.forEach(r=>{const row=t.insertRow(); row.dataset.root=r.id;
-      [r.id,r.type,r.opr,r.err,r.amplification===null?'-':r.amplification].forEach(v=>{row.insertCell().textContent=String(v);});});
+    A.roots.forEach(id=>{const r=byId[id]||{}; const row=t.insertRow(); row.dataset.root=id;
+      [id,r.opr_type,r.opr_name,r.max_err,amp(A.amplification[String(id)]===undefined?null:A.amplification[String(id)])].forEach(v=>{row.insertCell().textContent=String(v);});});
     sec.appendChild(t);}
   host.appendChild(sec);});});
 document.body.dataset.drawn='yes';

@@ -2,58 +2,37 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from controller.checks.result import CampaignReport, CheckResult, Comparison, Root
+from analysis.results import VarDiff, json_float
+
+from controller.checks.result import CampaignReport, CheckResult, Comparison
 from controller.store import write_json
 
-SCHEMA = "larfarm.report.v1"
+#: v2: each comparison embeds analysis's JSON for its two runs; roots and first are analysis's vars.
+SCHEMA = "larfarm.report.v2"
 
 
-def _num(x: Optional[float]) -> Any:
-    """JSON has no inf/nan: inf becomes the string "inf" (a var dumped on one side only)."""
-    if x is None:
-        return None
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if math.isnan(x):
-        return "nan"
-    return x
-
-
-def _root(r: Root) -> Dict[str, Any]:
+def var_json(v: VarDiff, amplification: Optional[float] = None) -> Dict[str, Any]:
+    """A var as the check-level lists show it (analysis's full record is in the comparison)."""
     return {
-        "id": r.id,
-        "opr": r.opr,
-        "type": r.type,
-        "name": r.name,
-        "err": _num(r.err),
-        "amplification": _num(r.amplification),
+        "id": v.var_id,
+        "opr": v.opr_name,
+        "type": v.opr_type,
+        "name": v.var_name,
+        "err": json_float(v.max_err),
+        "amplification": json_float(amplification),
     }
 
 
 def comparison_json(c: Comparison) -> Dict[str, Any]:
-    return {
-        "label": c.label,
-        "runs": list(c.runs),
-        "tolerance": c.tolerance,
-        "differing": list(c.differing),
-        "first": c.first,
-        "roots": [_root(r) for r in c.roots],
-        "threshold": _num(c.threshold),
-        "roots_at_threshold": [_root(r) for r in c.roots_at_threshold],
-        "compared": c.compared,
-        "identical_by_digest": c.identical_by_digest,
-        "distribution": c.distribution,
-        "errors": [[p.id, _num(p.err)] for p in c.series],
-    }
+    """A pair of runs: labels, and under "analysis" exactly what `python -m analysis --json` prints for them."""
+    return {"label": c.label, "devices": list(c.devices), "runs": list(c.runs), "analysis": c.to_json()}
 
 
 def check_json(c: CheckResult) -> Dict[str, Any]:
-    p = c.first_point
-    first_opr = {"opr": p.opr, "type": p.type, "name": p.name} if p is not None else None
+    f = c.first
     return {
         "kind": c.kind,
         "status": c.status,
@@ -61,10 +40,10 @@ def check_json(c: CheckResult) -> Dict[str, Any]:
         "runs": list(c.runs),
         "tolerance": c.tolerance,
         "differing": list(c.differing),
-        "first": c.first,
-        "first_opr": first_opr,
-        "roots": [_root(r) for r in c.roots],
-        "threshold": _num(c.threshold),
+        "first": None if f is None else f.var_id,
+        "first_opr": None if f is None else {"opr": f.opr_name, "type": f.opr_type, "name": f.var_name},
+        "roots": [var_json(r, c.amplification.get(r.var_id)) for r in c.roots],
+        "threshold": json_float(c.threshold),
         "note": c.note,
         "details": c.details,
         "comparisons": [comparison_json(x) for x in c.comparisons],

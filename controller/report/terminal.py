@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from analysis.render import fmt_amp, fmt_err
+
 from controller.checks.result import CampaignReport, CheckResult
 
 
-def _err(x) -> str:
-    if x is None:
-        return "-"
-    if math.isinf(x):
-        return "inf"
-    return f"{x:.3g}"
-
-
 def _first(c: CheckResult) -> str:
-    if c.first is None:
+    v = c.first
+    if v is None:
         return "-"
-    p = c.first_point
-    if p is None:
-        return f"var{c.first}"
-    name = p.opr if len(p.opr) <= 40 else p.opr[:39] + "…"
-    return f"var{p.id} {p.type}\n{name}"
+    name = v.opr_name if len(v.opr_name) <= 40 else v.opr_name[:39] + "…"
+    return f"var{v.var_id} {v.opr_type}\n{name}"
 
 
 def _roots(c: CheckResult) -> str:
-    parts = [f"var{r.id} {r.type} err={_err(r.err)} amp={_err(r.amplification)}" for r in c.roots[:4]]
+    # amplification as analysis prints it: "new" where the opr made the error from exact inputs
+    parts = [
+        f"var{r.var_id} {r.opr_type} err={fmt_err(r.max_err)} amp={fmt_amp(c.amplification.get(r.var_id))}"
+        for r in c.roots[:4]
+    ]
     if len(c.roots) > 4:
         parts.append(f"+{len(c.roots) - 4} more")
     return "\n".join(parts) or "-"
@@ -51,7 +45,7 @@ def render(report: CampaignReport, console: Console) -> None:
             str(len(c.differing)),
             escape(_first(c)),
             escape(_roots(c)),
-            _err(c.threshold),
+            fmt_err(c.threshold),
         )
     console.print(table)
     for c in report.checks:

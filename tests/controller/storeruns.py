@@ -24,8 +24,9 @@ def stored_run(
         manifest.append(DumpRecord.of(name, f.stat().st_size, sha256_file(f)))
         if keep is None or name in keep:
             shutil.copyfile(f, dest / name)
-    shutil.copyfile(fixture_run / "io_dump.txt", dest / "io.txt")
-    manifest.append(DumpRecord.of("io.txt", (dest / "io.txt").stat().st_size, sha256_file(dest / "io.txt")))
+    if (fixture_run / "io_dump.txt").is_file():  # synthetic runs have binary dumps only
+        shutil.copyfile(fixture_run / "io_dump.txt", dest / "io.txt")
+        manifest.append(DumpRecord.of("io.txt", (dest / "io.txt").stat().st_size, sha256_file(dest / "io.txt")))
     fetched = sorted(n.name for n in manifest if (dest / n.name).exists())
     rec = RunRecord(run_id=rid, device=device, role=role, status="complete", manifest=tuple(manifest), fetched=fetched)
     store.save(rec)

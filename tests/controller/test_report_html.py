@@ -104,5 +104,5 @@ def test_chromium_shows_roots_devices_and_matrix(tmp_path: Path, report: Campaig
     # one chart per comparison, each with its tolerance line and one point per compared var
     assert dom.count('class="tolerance"') == 2
     assert dom.count('class="root"') == 2
-    n_vars = report.checks[0].comparisons[0].compared
+    n_vars = len(report.checks[0].comparisons[0].diff.outputs())
     assert dom.count('class="var"') + dom.count('class="root"') == 2 * n_vars

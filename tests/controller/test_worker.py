@@ -127,4 +127,4 @@ def test_resume_with_a_new_check_redoes_only_what_lacks_files(tmp_path: Path, ag
     assert (out / "fake" / "dev.repeat-2" / "run.json").read_text() == before["repeat-2"]
     assert (out / "fake" / "dev.default" / "run.json").read_text() != before["default"]
     naive = next(c for c in report.checks if c.kind == "naive")
-    assert naive.first == 10 and [r.id for r in naive.roots] == [10]
+    assert naive.first.var_id == 10 and [r.var_id for r in naive.roots] == [10]

@@ -1,0 +1,69 @@
+"""Compare two stored runs with analysis: their manifests' digests, the campaign's cached graphs, one call.
+
+No metric and no tolerance decision lives here: vars whose dump files have the
+same sha256 in both manifests are analysis's ``identical_by_digest`` (never
+read, never fetched), the rest is analysis's comparison of the stored files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+
+from analysis import thresholds
+from analysis.compare import compare_runs
+from analysis.dump_names import BIN_DIR
+from analysis.results import RunDiff
+from analysis.thresholds import ThresholdReport
+
+from controller.checks.graphs import RunGraphs
+from controller.checks.result import Comparison
+from controller.errors import StoreError
+from controller.store import RunRecord, Store
+
+
+def compare_stored(
+    a: RunRecord,
+    dir_a: Path,
+    b: RunRecord,
+    dir_b: Path,
+    tolerance: float,
+    graphs: Optional[RunGraphs] = None,
+) -> Tuple[RunDiff, ThresholdReport]:
+    """analysis's RunDiff of run b against reference run a, and its threshold report.
+
+    Raises StoreError when a dump the comparison needs is missing or unreadable
+    in the store (never a silent zero).
+    """
+    graph = (graphs or RunGraphs()).pair(a.run_id, dir_a, b.run_id, dir_b)
+    diff = compare_runs(
+        dir_a / BIN_DIR,
+        dir_b / BIN_DIR,
+        tolerance,
+        records_a=a.dump_records(),
+        records_b=b.dump_records(),
+        graph=graph.graph,
+        graph_source=graph.source,
+    )
+    bad = diff.errors()
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise StoreError(
+            f"{b.run_id} vs {a.run_id}: a dump needed for the comparison is not in the store "
+            f"or unreadable: {bad[0].error}{more}"
+        )
+    return diff, thresholds.analyse(diff)
+
+
+def compare_pair(
+    label: str,
+    devices: Sequence[str],
+    a: RunRecord,
+    b: RunRecord,
+    store: Store,
+    tolerance: float,
+    graphs: Optional[RunGraphs] = None,
+) -> Comparison:
+    """Two runs of this campaign's store compared, labelled for the reports."""
+    diff, report = compare_stored(a, store.run_dir(a.run_id), b, store.run_dir(b.run_id), tolerance, graphs)
+    return Comparison(label, tuple(devices), (a.run_id, b.run_id), diff, report)
