@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut for the second roots search: the suggested one (auto, default) or VALUE",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--html", metavar="FILE", help="also write the graph view of the comparison to FILE (one HTML file)")
     p.add_argument("--limit", type=_count, default=None, help="print at most N differing vars (text)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, help="threads comparing pairs")
@@ -152,6 +153,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"analysis: error: {exc}", file=sys.stderr)
         return EXIT_BAD
+    if args.html:
+        from analysis.html import write_comparison_page
+
+        try:
+            write_comparison_page(render.to_json_data(run, report), args.html)
+        except OSError as exc:
+            print(f"analysis: error: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_BAD
     try:
         if args.json:
             sys.stdout.write(render.render_json(run, report))

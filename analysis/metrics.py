@@ -61,6 +61,9 @@ class TensorMetrics:
     mean_abs: Optional[float] = None
     cosine: Optional[float] = None
     sqnr_db: Optional[float] = None
+    # Per-element errors counted per power of two: (exponent e, count) pairs, for
+    # the report's histogram; see ErrorAccumulator.error_histogram.
+    error_histogram: Optional[Tuple[Tuple[int, int], ...]] = None
 
     @property
     def over_tolerance(self) -> bool:
@@ -124,6 +127,9 @@ class ErrorAccumulator:
         self._n_finite = 0
         self._saa = self._sbb = self._sab = self._sdd = 0.0
         self._work: Optional[Tuple[np.ndarray, ...]] = None
+        # Counts of per-element errors by float32 biased exponent (index 0: zero
+        # or subnormal, 255: inf/nan); one shift and one bincount per chunk.
+        self._hist = np.zeros(256, dtype=np.int64)
 
     def add(self, a: np.ndarray, b: np.ndarray, *, equal_bytes: bool = False) -> None:
         """Feed the next chunk: 1-D float32 arrays of the same length.
@@ -148,6 +154,7 @@ class ErrorAccumulator:
                 self._saa += saa
                 self._sbb += saa
                 self._sab += saa
+                self._hist[0] += n
                 return
         else:
             self._equal = False
@@ -184,8 +191,29 @@ class ErrorAccumulator:
                     self._first_values = (float(a[i]), float(b[i]), float(err[i]))
             if self.full:
                 self._accumulate_full(a, b, d, den, fa, fb)
+                self._count_exponents(err, emax, s1)
             else:
                 self._n_finite += n
+
+    def _count_exponents(self, err: np.ndarray, emax: float, work: np.ndarray) -> None:
+        """Add the chunk's errors to the per-power-of-two histogram (``work`` is free scratch).
+
+        err >= 0, so its float32 bits shifted right by 23 are the biased
+        exponent: the bin of [2**e, 2**(e+1)) without a log per element.
+        """
+        if emax == 0.0:
+            self._hist[0] += err.size
+            return
+        exps = np.right_shift(err.view(np.uint32), 23, out=work.view(np.uint32))
+        self._hist += np.bincount(exps, minlength=256)[:256]
+
+    def error_histogram(self) -> Tuple[Tuple[int, int], ...]:
+        """Non-empty bins as (e, count): count of errors in [2**e, 2**(e+1)).
+
+        e = -127 holds the exact elements (error 0, or a subnormal below
+        2**-126, about 1e-38); e = 128 holds the non-finite ones.
+        """
+        return tuple((int(i) - 127, int(c)) for i, c in enumerate(self._hist) if c)
 
     def _check_only(self, a: np.ndarray, b: np.ndarray, offset: int) -> bool:
         """MegEngine's check on a finite chunk, doing as little as it can; False if not finite.
@@ -291,6 +319,7 @@ class ErrorAccumulator:
                 mean_abs=(self._sum_abs / self._n_finite) if self._n_finite else 0.0,
                 cosine=_cosine(self._saa, self._sbb, self._sab),
                 sqnr_db=_sqnr_db(self._saa, self._sdd),
+                error_histogram=self.error_histogram(),
             )
         return TensorMetrics(
             n_elems=n,

@@ -154,6 +154,7 @@ class VarDiff:
                 nan_b=m.nan_b,
                 inf_a=m.inf_a,
                 inf_b=m.inf_b,
+                err_hist=None if m.error_histogram is None else [list(b) for b in m.error_histogram],
             )
         elif self.identical_by_digest:
             # What equal bytes imply; what only the bytes could tell stays null.
