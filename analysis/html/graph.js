@@ -89,7 +89,7 @@
       const v = vars.get(id);
       const err = num(v.max_err);
       let kind;
-      if (v.status !== 'compared' || err === null) kind = 'missing';
+      if ((v.status !== 'compared' && v.status !== 'identical_by_digest') || err === null) kind = 'missing';
       else if (v.bitwise_equal || err === 0) kind = 'exact';
       else kind = v.differs ? 'over' : 'below';
       const inputs = (v.inputs || []).filter((i) => vars.has(i));
@@ -472,9 +472,11 @@
     row('mean abs', 'mean_abs', fmt(v.mean_abs));
     row('cosine', 'cosine', v.cosine === undefined ? '-' : String(num(v.cosine)));
     row('SQNR dB', 'sqnr_db', fmt(v.sqnr_db));
-    row('over tolerance', 'count_over_tol', v.count_over_tol === undefined ? '-' : `${v.count_over_tol} / ${v.n_elems}`);
-    row('NaN A / B', 'nan', v.nan_a === undefined ? '-' : `${v.nan_a} / ${v.nan_b}`);
-    row('Inf A / B', 'inf', v.inf_a === undefined ? '-' : `${v.inf_a} / ${v.inf_b}`);
+    const pair = (x, y) => (x === undefined || x === null ? '-' : `${x} / ${y === null ? '?' : y}`);
+    if (v.status === 'identical_by_digest') h('div', { class: 'lg-note' }, panel, 'same sha256 on both sides: equal bytes, files not read');
+    row('over tolerance', 'count_over_tol', pair(v.count_over_tol, v.n_elems));
+    row('NaN A / B', 'nan', pair(v.nan_a, v.nan_b));
+    row('Inf A / B', 'inf', pair(v.inf_a, v.inf_b));
     row('shape A / B', 'shape', `${JSON.stringify(v.shape_a)} / ${JSON.stringify(v.shape_b)}`);
     row('dtype A / B', 'dtype', `${v.dtype_a} / ${v.dtype_b}`);
     if (v.first_index !== null && v.first_index !== undefined) {
