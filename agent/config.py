@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_QUOTA = 20 << 30
+#: Largest size the config accepts (1 PiB): a bigger number is a typo, and stays a safe integer.
+MAX_SIZE = 1 << 50
 #: Runner types the agent knows; a runner's name doubles as its type when `type` is absent.
 RUNNER_TYPES = ("load_and_run", "lite", "adb")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
@@ -58,6 +61,12 @@ class AgentConfig:
     log_tail_bytes: int = 1 << 20
     fetch_chunk_bytes: int = 1 << 20
     max_queued_runs: int = 64
+    #: Fetch, Follow and UploadBlob streams open at once, in all and per client (token or host);
+    #: each holds a server thread, so one client must not be able to take them all.
+    max_streams: int = 16
+    max_streams_per_client: int = 4
+    #: A stream whose peer takes (or sends) nothing for this long is ended, freeing its thread.
+    stream_stall_s: float = 120.0
     port_file: Optional[Path] = None
     runners: tuple[RunnerConfig, ...] = ()
 
@@ -73,16 +82,16 @@ def parse_size(value: Any, where: str) -> int:
     if isinstance(value, bool):
         raise ConfigError(where, "expected a size such as 20G or a number of bytes")
     if isinstance(value, int):
-        if value <= 0:
-            raise ConfigError(where, "size must be positive")
+        if not 0 < value <= MAX_SIZE:
+            raise ConfigError(where, f"size must be positive and at most 1 PiB, got {value}")
         return value
     if isinstance(value, str):
         m = _SIZE.match(value)
         if m:
             mult = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[m.group(2).upper()]
-            n = int(float(m.group(1)) * mult)
-            if n > 0:
-                return n
+            number = float(m.group(1))
+            if math.isfinite(number) and 0 < number * mult <= MAX_SIZE:
+                return int(number * mult)
     raise ConfigError(where, f"expected a size such as 20G or a number of bytes, got {value!r}")
 
 
@@ -131,6 +140,9 @@ _TOP_KEYS = {
     "log_tail_size",
     "fetch_chunk_size",
     "max_queued_runs",
+    "max_streams",
+    "max_streams_per_client",
+    "stream_stall_s",
     "runners",
 }
 _RUNNER_KEYS = {"type", "path", "args", "extra_flags_allow", "env_allow", "env", "version", "adb"}
@@ -145,9 +157,20 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _positive(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(where, f"expected a positive number, got {value!r}")
+    # `not 0 < value < inf` also refuses NaN, which every comparison lets through
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigError(where, f"expected a positive number (finite), got {value!r}")
     return float(value)
+
+
+#: Whole-number keys and their upper bound (each one sizes a thread pool, a queue or a buffer).
+_COUNTS = {"log_lines_max": 1_000_000, "max_queued_runs": 10_000, "max_streams": 1_000, "max_streams_per_client": 1_000}
+
+
+def _count(value: Any, where: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ConfigError(where, f"expected a whole number between 1 and {high}, got {value!r}")
+    return value
 
 
 def _path(value: Any, where: str, base: Path) -> Path:
@@ -241,9 +264,11 @@ def load_config(path: Optional[Path]) -> AgentConfig:
     for key in ("run_timeout_s", "max_run_timeout_s", "keep_finished_s"):
         if key in data:
             kw[key] = _positive(data[key], f"{where}: {key}")
-    for key in ("log_lines_max", "max_queued_runs"):
+    if "stream_stall_s" in data:
+        kw["stream_stall_s"] = _positive(data["stream_stall_s"], f"{where}: stream_stall_s")
+    for key, high in _COUNTS.items():
         if key in data:
-            kw[key] = int(_positive(data[key], f"{where}: {key}"))
+            kw[key] = _count(data[key], f"{where}: {key}", high)
     runners = data.get("runners") or {}
     if not isinstance(runners, dict):
         raise ConfigError(f"{where}: runners", "expected a mapping of runner name to settings")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -70,6 +71,8 @@ class Process:
         log_lines_max: int,
         log_tail_bytes: int,
     ) -> None:
+        if not (timeout_s > 0 and math.isfinite(timeout_s)):
+            raise ValueError(f"timeout_s must be a positive finite number, got {timeout_s!r}")
         self.argv = argv
         self.env = env
         self.cwd = cwd

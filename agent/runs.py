@@ -26,12 +26,21 @@ from agent.manifest import FileEntry, Hasher, build_manifest
 from agent.process import Process, record_process
 from agent.quota import Quota, tree_size
 from agent.runners import OUT_DIR, Runner, make_runner
-from agent.spec import RunRequest
+from agent.spec import RunRequest, check_numbers
 
 log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 EXPIRE_EVERY_S = 60.0
+
+
+def run_timeout(asked: float, default: float, cap: float) -> float:
+    """The deadline a run gets: asked (0: the default), never above cap, always finite.
+
+    Written so that a NaN anywhere ends at the cap: `min(nan, cap)` is nan, which no clock reaches.
+    """
+    timeout = asked if asked > 0 else default
+    return timeout if timeout <= cap else cap
 
 
 class Run:
@@ -121,6 +130,7 @@ class RunManager:
 
     def submit(self, req: RunRequest) -> Run:
         """Validate and queue a run; errors here reach the caller before any event."""
+        check_numbers(req)
         runner = self.runners.get(req.runner)
         if runner is None:
             known = ", ".join(sorted(self.runners)) or "none configured"
@@ -132,8 +142,6 @@ class RunManager:
                 self.blobs.require(item.blob_sha256, f"input {item.name!r}")
         if req.fast_run_algo_policy_sha256:
             self.blobs.require(req.fast_run_algo_policy_sha256, "fast_run_algo_policy")
-        if req.timeout_s < 0:
-            raise RequestError("timeout_s must not be negative")
         if self.quota.free() <= 0:
             raise QuotaExceeded("the workspace quota is used up; release finished runs first")
         self.expire()
@@ -283,8 +291,7 @@ class RunManager:
         except (RequestError, NotFoundError) as err:
             self._conclude(run, ev.FinishedRecord(state=ev.START_FAILED, error=str(err)))
             return
-        timeout = run.req.timeout_s or cfg.run_timeout_s
-        timeout = min(timeout, cfg.max_run_timeout_s)
+        timeout = run_timeout(run.req.timeout_s, cfg.run_timeout_s, cfg.max_run_timeout_s)
         hasher = Hasher()
         watcher = DumpWatcher(run.out_dir, hasher)
         last_poll = [0.0]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
@@ -44,6 +47,16 @@ CHUNK_SIZE = 1 << 20
 MAX_MESSAGE_BYTES = 64 << 20
 FETCH_METHOD = "/larfarm.agent.v1.Agent/Fetch"
 
+#: Longest a run's event stream may stay open beyond the run's own timeout: queueing behind other
+#: runs, staging, hashing the manifest. With timeout_s = 0 the agent picks the timeout (its own cap
+#: is 6 h unless configured otherwise), so the stream allows that cap.
+RUN_STREAM_SLACK_S = 15 * 60.0
+AGENT_DEFAULT_CAP_S = 6 * 3600.0
+#: The same bounds the agent enforces (agent/spec.py); checked here too so a bad spec never leaves.
+MAX_ITER = 100_000
+MAX_MULTITHREAD = 1024
+MAX_TIMEOUT_S = 366 * 24 * 3600.0
+
 _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -68,7 +81,9 @@ class AgentClient:
         # how messages name the agent: `where` when the dialled address is only a local
         # end (an SSH tunnel's loopback port means nothing to the user), else the address
         self.address = where or address
-        self.timeout = timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+            raise AgentRequestError(f"agent client for {self.address}: timeout must be a positive number of seconds")
+        self.timeout = float(timeout)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         options = list(_CHANNEL_OPTIONS)
         if tls is not None:
@@ -181,10 +196,15 @@ class AgentClient:
             log.debug("blob %s already on %s", sha[:12], self.address)
             return sha
 
+        watchdog: Optional[_IdleWatchdog] = None
+
         def chunks() -> Iterator[pb.UploadBlobChunk]:
+            # each chunk the channel takes is progress; a stalled agent stops taking them
             yield pb.UploadBlobChunk(header=pb.BlobHeader(sha256=sha, size=size))
             if data is not None:
                 for off in range(0, size, CHUNK_SIZE):
+                    if watchdog is not None:
+                        watchdog.poke()
                     yield pb.UploadBlobChunk(data=data[off : off + CHUNK_SIZE])
             else:
                 with open(path, "rb") as f:  # type: ignore[arg-type]
@@ -192,24 +212,48 @@ class AgentClient:
                         block = f.read(CHUNK_SIZE)
                         if not block:
                             break
+                        if watchdog is not None:
+                            watchdog.poke()
                         yield pb.UploadBlobChunk(data=block)
+            if watchdog is not None:
+                watchdog.poke()  # the agent checks the digest and stores the blob before it answers
 
+        call = self._stub.UploadBlob.future(chunks(), timeout=None, metadata=self._metadata)
+        watchdog = _IdleWatchdog(call, self.timeout)
         try:
-            resp = self._stub.UploadBlob(chunks(), timeout=None, metadata=self._metadata)
+            resp = call.result()
         except grpc.RpcError as err:
+            if watchdog.fired:
+                raise AgentUnreachable(
+                    self.address, f"upload of blob {sha[:12]}: no progress for {self.timeout:g} s; gave up"
+                ) from None
             raise self._error(err, f"upload of blob {sha[:12]}") from None
+        finally:
+            watchdog.stop()
         if resp.sha256 != sha:
             raise FetchVerifyError(f"agent at {self.address} stored {resp.sha256} for blob {sha}")
         return sha
 
-    def run(self, spec: RunSpec) -> Iterator[RunEvent]:
-        """Start a run (when first iterated); yields Queued, Started, LogLine, FileComplete, then Finished."""
-        request = spec_to_proto(spec)
-        yield from self._events(self._stub.Run(request, metadata=self._metadata), "")
+    def run(self, spec: RunSpec, deadline_s: Optional[float] = None) -> Iterator[RunEvent]:
+        """Start a run (when first iterated); yields Queued, Started, LogLine, FileComplete, then Finished.
 
-    def follow(self, run_id: str) -> Iterator[RunEvent]:
+        The stream ends with AgentUnreachable after deadline_s (default: the run's timeout,
+        or the agent's usual cap when it is 0, plus RUN_STREAM_SLACK_S), so a stalled agent
+        cannot hold the caller forever.
+        """
+        check_spec(spec)
+        request = spec_to_proto(spec)
+        if deadline_s is None:
+            deadline_s = (spec.timeout_s or AGENT_DEFAULT_CAP_S) + RUN_STREAM_SLACK_S
+        stream = self._stub.Run(request, timeout=_seconds(deadline_s, "deadline_s"), metadata=self._metadata)
+        yield from self._events(stream, "")
+
+    def follow(self, run_id: str, deadline_s: float = AGENT_DEFAULT_CAP_S + RUN_STREAM_SLACK_S) -> Iterator[RunEvent]:
         """The events of a run already started (from its first), e.g. after the Run stream was lost."""
-        yield from self._events(self._stub.Follow(pb.RunRef(run_id=run_id), metadata=self._metadata), run_id)
+        stream = self._stub.Follow(
+            pb.RunRef(run_id=run_id), timeout=_seconds(deadline_s, "deadline_s"), metadata=self._metadata
+        )
+        yield from self._events(stream, run_id)
 
     def _events(self, stream, run_id: str) -> Iterator[RunEvent]:
         try:
@@ -260,7 +304,8 @@ class AgentClient:
         `names` limits the files (default: all of the manifest); `have` maps name to the
         sha256 already held, and those files are skipped. Each file is written to a
         temporary name, checked against the agent's sha256, then renamed into place;
-        on any error no partial file is left under its real name.
+        on any error no partial file is left under its real name. The fetch gives up with
+        AgentUnreachable when nothing arrives for the client's `timeout` seconds.
         """
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
@@ -269,9 +314,11 @@ class AgentClient:
         current: Optional[_PartialFile] = None
         # Raw bytes, not FetchChunk objects: data chunks are sliced without a protobuf copy.
         stream = self._fetch_raw(request, metadata=self._metadata)
+        watchdog = _IdleWatchdog(stream, self.timeout)
         hasher = HashQueue()
         try:
             for raw in stream:
+                watchdog.poke()
                 payload = _data_payload(raw)
                 if payload is not None:
                     if current is None:
@@ -300,13 +347,83 @@ class AgentClient:
                         raise FetchVerifyError(f"agent at {self.address} closed the fetch inside {current.name!r}")
                     return [f.result() for f in fetched]  # raises the first file that failed its check
         except grpc.RpcError as err:
+            if watchdog.fired:
+                raise AgentUnreachable(
+                    self.address, f"fetch of run {run_id}: nothing received for {self.timeout:g} s; gave up"
+                ) from None
             raise self._error(err, f"fetch of run {run_id}") from None
         finally:
+            watchdog.stop()
             if current is not None:
                 current.discard()
             hasher.shutdown()
             stream.cancel()
         raise AgentUnreachable(self.address, f"fetch of run {run_id} ended before its verified end")
+
+
+class _IdleWatchdog:
+    """Cancels a gRPC call when no progress is noted (poke) for idle_s seconds.
+
+    A deadline for a whole fetch or upload would have to guess its size; silence is what
+    tells a stalled agent from a slow transfer.
+    """
+
+    def __init__(self, call: grpc.Future, idle_s: float) -> None:
+        self._call = call
+        self._idle_s = idle_s
+        self._last = time.monotonic()
+        self._done = threading.Event()
+        self.fired = False
+        self._thread = threading.Thread(target=self._watch, name="agent-client-watchdog", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._last = time.monotonic()
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, self._idle_s / 4)):
+            if time.monotonic() - self._last > self._idle_s:
+                self.fired = True
+                self._call.cancel()
+                return
+
+
+def _seconds(value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise AgentRequestError(f"{what} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _range_text(name: str, low: int, high: int) -> str:
+    return f"{name} must be 0, 1 or 2" if (low, high) == (0, 2) else f"{name} must be at least {low} and at most {high}"
+
+
+def check_spec(spec: RunSpec) -> None:
+    """Refuse a spec the agent would refuse, before it leaves; the message names the field."""
+    t = spec.timeout_s
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= MAX_TIMEOUT_S:
+        raise AgentRequestError(
+            f"run spec: timeout_s must be a finite number between 0 and {MAX_TIMEOUT_S:g}, got {t!r}"
+        )
+    for name, value, low, high in (
+        ("iter", spec.iter, 1, MAX_ITER),
+        ("warmup_iter", spec.warmup_iter, 0, MAX_ITER),
+        ("multithread", spec.multithread, 1, MAX_MULTITHREAD),
+        ("megdnn_dbg", spec.megdnn_dbg, 0, 2),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise AgentRequestError(f"run spec: {_range_text(name, low, high)} (a whole number), got {value!r}")
+    for item in spec.inputs:
+        dims = item.shape
+        if dims is not None and not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 31 for d in dims
+        ):
+            raise AgentRequestError(f"run spec: input {item.name!r}: each shape dim must be between 1 and {1 << 31}")
 
 
 def _read(path: Optional[Path]) -> Optional[bytes]:
