@@ -13,13 +13,18 @@ from typing import Optional
 from agent.errors import UnsafePathError
 from agent.paths import check_relname
 
-#: `%06zx` var id, optionally `-inp<K>` (MGB_DUMP_INPUT), as BinaryOprIODump names its files.
-_DUMP_NAME = re.compile(r"^([0-9a-f]{6,})(?:-inp(\d+))?$")
+#: `printf("%06zx")` of the var id (lower-case hex, at least 6 digits; size_t fits in 16), optionally
+#: `-inp<K>` (MGB_DUMP_INPUT), as BinaryOprIODump names its files. The reference grammar of a dump
+#: name: analysis.dump_names.parse_dump_name must read every name the same (tests/agent/test_manifest.py);
+#: the agent cannot import analysis, so the two are kept equal by that test.
+_DUMP_NAME = re.compile(r"([0-9a-f]{6,16})(?:-inp(0|[1-9][0-9]{0,19}))?")
 BIN_DIR = "bin"
 
 
 @dataclass(frozen=True)
 class FileEntry:
+    """One file of a run's manifest; the controller receives it as analysis.dump_names.DumpRecord."""
+
     name: str  # relative to the run's output folder, '/'-separated
     size: int
     sha256: str
@@ -27,15 +32,23 @@ class FileEntry:
     input_index: Optional[int] = None
 
 
+def parse_dump_name(filename: str) -> Optional[tuple[int, Optional[int]]]:
+    """(var id, input index) for a MegEngine binary dump file name (`00002a`, `00002a-inp1`), else None."""
+    m = _DUMP_NAME.fullmatch(filename)  # fullmatch: `$` would also accept a trailing newline
+    if m is None:
+        return None
+    digits = m.group(1)
+    if len(digits) > 6 and digits[0] == "0":
+        return None  # printf pads to 6 digits, never further
+    inp = m.group(2)
+    return int(digits, 16), (None if inp is None else int(inp))
+
+
 def dump_ids(name: str) -> tuple[Optional[int], Optional[int]]:
     """(var id, input index) for `bin/<hex>[-inpK]`, else (None, None)."""
     head, _, base = name.rpartition("/")
-    if head != BIN_DIR:
-        return None, None
-    m = _DUMP_NAME.match(base)
-    if not m:
-        return None, None
-    return int(m.group(1), 16), (int(m.group(2)) if m.group(2) is not None else None)
+    parsed = parse_dump_name(base) if head == BIN_DIR else None
+    return (None, None) if parsed is None else parsed
 
 
 def sha256_of(path: Path) -> str:
