@@ -151,11 +151,12 @@ class DeviceWorker:
     def _attempt(self, client: AgentClient) -> DeviceOutcome:
         with self._lock:
             self._client = client
-        facts = dataclasses.asdict(client.facts())
-        runner = next((r for r in facts["runners"] if r["name"] == self.runner), None)
-        if runner is None or not runner["available"]:
-            have = ", ".join(r["name"] for r in facts["runners"] if r["available"]) or "none"
+        known = client.facts()
+        runner = next((r for r in known.runners if r.name == self.runner), None)
+        if runner is None or not runner.available:
+            have = ", ".join(r.name for r in known.runners if r.available) or "none"
             raise RunFailed(self.device, "-", f"agent has no usable runner {self.runner!r} (has: {have})")
+        facts = dataclasses.asdict(known)  # as run.json and the report hold them
         shas = self._upload(client)
         records: Dict[str, RunRecord] = {}
         fresh: Dict[str, RunRecord] = {}
