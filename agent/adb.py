@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from typing import Sequence
 
 from agent.errors import StateError
@@ -17,6 +18,7 @@ from agent.errors import StateError
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
 _PROP = re.compile(r"^\[([^\]]+)\]: \[(.*)\]$")
 CALL_TIMEOUT_S = 60.0
+CONNECT_WAIT_S = 10.0
 
 
 class PhoneError(StateError):
@@ -96,6 +98,10 @@ class Phone:
         text = (out + err).decode("utf-8", "replace")
         if code != 0 or "connected to" not in text:
             raise explain(self.serial, text or "cannot connect")
+        # a phone back after a drop may show `offline` until the server's handshake with it is done
+        deadline = time.monotonic() + CONNECT_WAIT_S
+        while self.state() == "offline" and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def state(self) -> str:
         """'device' when usable, else adb's complaint ('unauthorized', 'offline', 'not found', ...)."""

@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _usage
 
 from controller.commands import compare as compare_cmd
+from controller.commands import devices as devices_cmd
 from controller.commands import run as run_cmd
 from controller.commands import ssh as ssh_cmd
 
@@ -42,6 +43,7 @@ def _main(
 run_cmd.register(app)
 compare_cmd.register(app)
 ssh_cmd.register(app)
+devices_cmd.register(app)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -60,6 +60,15 @@ def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iter
         with AgentClient(device.address, _token(farm, device), _tls(farm, device), CALL_TIMEOUT_S) as client:
             yield Endpoint(client, device.address)
         return
+    if device.adb is not None:  # a phone: the local agent of its adb runner drives it
+        from controller import adb
+
+        program = adb.adb_program(device.adb, Path(farm.base_dir or "."))
+        adb.connect(device.name, program, device.adb.serial)
+        agent = local_agents.ensure(device, program, adb.agent_runner(device.adb, program, Path(farm.base_dir or ".")))
+        with AgentClient(agent.address, agent.token, None, CALL_TIMEOUT_S, where=device.where()) as client:
+            yield Endpoint(client, device.where())
+        return
     if device.local:
         agent = local_agents.ensure(device, farm.program_for(device))
         with AgentClient(agent.address, agent.token, None, CALL_TIMEOUT_S) as client:

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from controller.adb import AdbTarget
 from controller.campaign import Campaign, campaign_from
 from controller.config_errors import line_of, load_yaml, validate
 from controller.errors import ConfigError
@@ -45,7 +46,8 @@ class Device(BaseModel):
     tls: Optional[TlsConfig] = None
     local: bool = False
     ssh: Optional[SshTarget] = None
-    runner: Literal["lite", "load_and_run"] = "lite"
+    adb: Optional[AdbTarget] = None  # an Android phone on this PC, run by a local agent's adb runner
+    runner: Literal["lite", "load_and_run", "adb"] = "lite"
     # program the local agent runs for this runner (default: lar-lite beside this Python)
     program: Optional[str] = None
     labels: Dict[str, Any] = Field(default_factory=dict)
@@ -71,13 +73,22 @@ class Device(BaseModel):
     def _one_way(self) -> "Device":
         ways = [
             w
-            for w, on in (("address", self.address is not None), ("local", self.local), ("ssh", self.ssh is not None))
+            for w, on in (
+                ("address", self.address is not None),
+                ("local", self.local),
+                ("ssh", self.ssh is not None),
+                ("adb", self.adb is not None),
+            )
             if on
         ]
         if len(ways) != 1:
             raise ValueError(
-                "give exactly one of address, local: true, ssh" + (f" (got {', '.join(ways)})" if ways else "")
+                "give exactly one of address, local: true, ssh, adb" + (f" (got {', '.join(ways)})" if ways else "")
             )
+        if (self.adb is not None) != (self.runner == "adb"):
+            if self.adb is None or "runner" in self.model_fields_set:
+                raise ValueError("runner: adb goes with an adb: device, and an adb: device runs runner adb")
+            self.runner = "adb"
         if self.address is None and (self.token_file is not None or self.tls is not None):
             raise ValueError("token_file and tls go with address")
         if self.program is not None and not self.local:
@@ -92,6 +103,8 @@ class Device(BaseModel):
             return self.address
         if self.ssh is not None:
             return f"ssh:{self.ssh.host}:{self.ssh.port}"
+        if self.adb is not None:
+            return f"adb:{self.adb.serial}"
         return "local"
 
 
@@ -162,6 +175,13 @@ def load_farm(path: Path) -> Farm:
                 line_of(node, ["devices", i, "program"]),
                 f"devices[{i}].program",
                 f"file not found: {dev.program}",
+            )
+        if dev.adb is not None and dev.adb.program_local and not farm.resolve(dev.adb.program_local).is_file():
+            raise ConfigError(
+                shown,
+                line_of(node, ["devices", i, "adb", "program_local"]),
+                f"devices[{i}].adb.program_local",
+                f"file not found: {dev.adb.program_local}",
             )
         if dev.tls is not None:
             for key in ("ca", "cert", "key"):

@@ -53,13 +53,20 @@ class LocalAgent:
     """One `agent serve` subprocess on 127.0.0.1."""
 
     def __init__(
-        self, name: str, runner: str, program: Path, env_allow: Iterable[str] = (), flags_allow: Iterable[str] = ()
+        self,
+        name: str,
+        runner: str,
+        program: Path,
+        env_allow: Iterable[str] = (),
+        flags_allow: Iterable[str] = (),
+        runner_extra: Optional[Dict[str, object]] = None,  # more runner settings (an adb runner's phone)
     ) -> None:
         self.name = name
         self.runner = runner
         self.program = Path(program).resolve()
         self.env_allow = sorted(set(env_allow))
         self.flags_allow = sorted(set(flags_allow))
+        self.runner_extra = dict(runner_extra or {})
         self.token = secrets.token_urlsafe(32)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{name}-"))
         # who owns the folder: a later controller removes it if both are dead (remove_stale_folders)
@@ -75,6 +82,7 @@ class LocalAgent:
         if self.program.suffix == ".py" or not os.access(self.program, os.X_OK):
             # a Python script (e.g. a fake dumper) runs under this interpreter
             runner = {"type": self.runner, "path": sys.executable, "args": [str(self.program)]}
+        runner.update(self.runner_extra)
         if self.env_allow:
             runner["env_allow"] = self.env_allow
         if self.flags_allow:
@@ -191,7 +199,7 @@ class LocalAgents:
         self._lock = threading.Lock()
         self._swept = False
 
-    def ensure(self, device, program: Path) -> LocalAgent:
+    def ensure(self, device, program: Path, runner_extra: Optional[Dict[str, object]] = None) -> LocalAgent:
         """The running agent of `device`, started (or restarted after a crash) as needed."""
         with self._lock:
             agent = self._agents.get(device.name)
@@ -204,7 +212,7 @@ class LocalAgents:
         if agent is not None:
             log.warning("local agent of %s died; starting a new one", device.name)
             agent.stop()
-        agent = LocalAgent(device.name, device.runner, program, self.env_allow, self.flags_allow)
+        agent = LocalAgent(device.name, device.runner, program, self.env_allow, self.flags_allow, runner_extra)
         agent.start()
         with self._lock:
             self._agents[device.name] = agent

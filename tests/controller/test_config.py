@@ -50,7 +50,7 @@ def test_good_farm_loads(tmp_path: Path) -> None:
         ),
         (
             "devices:\n  - name: a\n    local: true\n    address: h:1\n",
-            ":2: devices[0]: give exactly one of address, local: true, ssh",
+            ":2: devices[0]: give exactly one of address, local: true, ssh, adb",
         ),
         ("devices:\n  - name: a\n    local: true\n    colour: red\n", ":4: devices[0].colour: unknown field"),
         (
@@ -59,7 +59,7 @@ def test_good_farm_loads(tmp_path: Path) -> None:
         ),
         (
             "devices:\n  - name: a\n    local: true\n    runner: tflite\n",
-            ":4: devices[0].runner: Input should be 'lite' or 'load_and_run'",
+            ":4: devices[0].runner: Input should be 'lite', 'load_and_run' or 'adb'",
         ),
         (
             "devices:\n  - name: a\n    address: h:1\n    token_file: missing.txt\n",
