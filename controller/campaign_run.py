@@ -12,6 +12,7 @@ from analysis.errors import AnalysisError
 
 from controller import events as ev
 from controller import plan
+from controller.agent_client import Facts
 from controller.campaign import Campaign, materialize_inputs
 from controller.checks.cross import cross_check
 from controller.checks.graphs import RunGraphs
@@ -205,6 +206,15 @@ def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
     )
 
 
-def _small_facts(facts: Dict[str, object]) -> Dict[str, object]:
-    keep = ("hostname", "arch", "os", "cpu_model", "cpu_cores", "agent_version")
-    return {k: facts[k] for k in keep if k in facts}
+def _small_facts(facts: Optional[Facts]) -> Dict[str, object]:
+    """What the report shows of a device, from the facts its agent gave (none if it never answered)."""
+    if facts is None:
+        return {}
+    return {
+        "hostname": facts.hostname,
+        "arch": facts.arch,
+        "os": facts.os,
+        "cpu_model": facts.cpu_model,
+        "cpu_cores": facts.cpu_cores,
+        "agent_version": facts.agent_version,
+    }

@@ -12,7 +12,7 @@ from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Prot
 
 from controller import events as ev
 from controller import plan
-from controller.agent_client import AgentClient, AgentClientError, FileComplete, Finished, Started
+from controller.agent_client import AgentClient, AgentClientError, Facts, FileComplete, Finished, Started
 from controller.campaign import Campaign
 from controller.errors import Cancelled, ControllerError, DeviceUnreachable, RunFailed
 from controller.ssh.errors import SshError
@@ -36,7 +36,7 @@ class DeviceOutcome:
     healthy: bool = True
     reason: str = ""
     attempts: int = 0
-    facts: Dict[str, object] = dataclasses.field(default_factory=dict)
+    facts: Optional[Facts] = None  # None when the agent never answered
 
 
 class Endpointish(Protocol):
@@ -178,7 +178,7 @@ class DeviceWorker:
                 client.release(rec.agent_run_id)
             except AgentClientError as exc:
                 log.debug("%s: release of %s: %s", self.device, rec.agent_run_id, exc)
-        return DeviceOutcome(self.device, self.where, records, facts=facts)
+        return DeviceOutcome(self.device, self.where, records, facts=known)
 
     def _upload(self, client: AgentClient) -> Dict[str, str]:
         """Upload model and inputs as blobs; only those the agent lacks move any bytes."""

@@ -13,6 +13,7 @@ from controller.campaign import load_campaign
 from controller.campaign_run import run_campaign
 from controller.farm import load_farm
 from controller.local_agent import LocalAgent
+from controller.store import open_stored_run
 from tests.controller.campaigns import fake_program, write_fake_campaign
 
 
@@ -51,6 +52,11 @@ def test_second_campaign_uploads_nothing(tmp_path: Path, agent_factory) -> None:
     assert any(e.phase == ev.UPLOADING for e in first)
     assert not any(e.phase == ev.UPLOADING for e in second)  # the agent has both blobs by digest
     assert report.devices[0].healthy and report.devices[0].address == agent.address
+    assert report.devices[0].facts["cpu_cores"] >= 1 and report.devices[0].facts["hostname"]
+    # run.json keeps the agent's manifest: the var ids the agent parsed, and every file checks out
+    stored = open_stored_run(tmp_path / "o2" / "fake" / "dev.default")
+    dumps = [r for r in stored.dump_records() if r.is_bin_dump]
+    assert len(dumps) == 10 and all(r.name == f"bin/{r.var_id:06x}" for r in dumps)
 
 
 def test_shake_then_reproducible_removes_it(tmp_path: Path, agent_factory) -> None:
