@@ -15,6 +15,7 @@
   const RELAYOUT_TYPES = new Set(['Reshape', 'Dimshuffle', 'RelayoutFormat', 'AxisAddRemove', 'Broadcast',
     'Identity', 'Copy', 'Subtensor', 'GetVarShape', 'MarkNoBroadcastElemwise', 'TypeCvt']);
   const NODE_W = 184, NODE_H = 44, BAND = 80;
+  const LAYOUTS = new Map();  // band signature -> laid out dagre graph
 
   function num(x) {
     if (x === null || x === undefined) return null;
@@ -184,12 +185,20 @@
   /* Lay out band b (nodes cuts[b]..cuts[b+1]) below y; returns the y under it. */
   function layoutBand(g, cuts, b, y) {
     const lo = cuts[b], hi = cuts[b + 1], inBand = (k) => { const i = g.index.get(k); return i >= lo && i < hi; };
-    const dg = new dagre.graphlib.Graph();
-    dg.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 34, marginx: 0, marginy: 0 });
-    dg.setDefaultEdgeLabel(() => ({}));
-    for (let i = lo; i < hi; i++) dg.setNode(g.nodes[i].key, { width: NODE_W, height: NODE_H });
-    for (const e of g.edges) if (inBand(e.from) && inBand(e.to)) dg.setEdge(e.from, e.to);
-    dagre.layout(dg);
+    const inner = g.edges.filter((e) => inBand(e.from) && inBand(e.to));
+    // The same band in another comparison of the same model (small multiples) reuses its layout.
+    const sig = g.nodes.slice(lo, hi).map((n) => n.key).join(',') + '|' + inner.map((e) => e.from + '>' + e.to).join(',');
+    let dg = LAYOUTS.get(sig);
+    if (!dg) {
+      dg = new dagre.graphlib.Graph();
+      dg.setGraph({ rankdir: 'TB', nodesep: 24, ranksep: 34, marginx: 0, marginy: 0 });
+      dg.setDefaultEdgeLabel(() => ({}));
+      for (let i = lo; i < hi; i++) dg.setNode(g.nodes[i].key, { width: NODE_W, height: NODE_H });
+      for (const e of inner) dg.setEdge(e.from, e.to);
+      dagre.layout(dg);
+      if (LAYOUTS.size > 4000) LAYOUTS.clear();
+      LAYOUTS.set(sig, dg);
+    }
     // Line the band up under the node that feeds it from the band above.
     let dx = -dg.graph().width / 2;
     for (const e of g.edges) {
@@ -199,11 +208,9 @@
       const n = g.nodes[i], p = dg.node(n.key);
       n.x = p.x + dx; n.y = p.y + y;
     }
-    for (const e of g.edges) {
-      if (inBand(e.from) && inBand(e.to)) {
-        const pe = dg.edge(e.from, e.to);
-        if (pe && pe.points) e.points = pe.points.map((p) => ({ x: p.x + dx, y: p.y + y }));
-      }
+    for (const e of inner) {
+      const pe = dg.edge(e.from, e.to);
+      if (pe && pe.points) e.points = pe.points.map((p) => ({ x: p.x + dx, y: p.y + y }));
     }
     return y + dg.graph().height + 60;
   }

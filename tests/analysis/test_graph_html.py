@@ -15,8 +15,6 @@ from tests.support import browser, graph_net
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "megengine" / "runs" / "tiny_cnn"
 TINY = [str(RUNS / "default" / "bin"), str(RUNS / "naive" / "bin"), "-e", "1e-7"]
 
-needs_browser = pytest.mark.skipif(browser.missing() is not None, reason=browser.missing() or "")
-
 
 def _embedded(page: str) -> dict:
     return json.loads(page.split('id="comparison-data">', 1)[1].split("</script>", 1)[0])
@@ -73,8 +71,8 @@ def _find(page, text: str) -> None:
 
 
 @pytest.mark.browser
-@needs_browser
 def test_tiny_cnn_root_in_chromium(tmp_path, capsys):
+    browser.require()
     out = tmp_path / "tiny.html"
     cli.main(TINY + ["--json", "--html", str(out)])
     data = json.loads(capsys.readouterr().out)
@@ -120,8 +118,8 @@ def big(tmp_path_factory):
 
 
 @pytest.mark.browser
-@needs_browser
 def test_2000_var_graph_in_chromium(big, tmp_path):
+    browser.require()
     data, path = big
     n = len(data["vars"])
     assert n >= 2000

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,42 +14,7 @@ from controller.checks.result import CampaignReport, DeviceSummary
 from controller.report.html import render_html, write_report_html
 from controller.store import Store
 from tests.controller.storeruns import stored_run
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        exe = shutil.which(name)
-        if exe:
-            return exe
-    if os.environ.get("CI"):
-        pytest.fail("chromium is required in CI (Debian package chromium)")
-    pytest.skip("chromium not installed (apt-get install chromium)")
-
-
-def dump_dom(page: Path, tmp: Path) -> str:
-    """The DOM after the page's JavaScript ran (no network: the page must be self-contained)."""
-    exe = _chromium()
-    proc = subprocess.run(
-        [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp / 'chrome'}",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
+from tests.support import browser
 
 
 @pytest.fixture
@@ -82,27 +44,57 @@ def test_page_is_self_contained(report: CampaignReport) -> None:
     assert "<script src" not in page and "<link" not in page
 
 
-def test_chromium_shows_roots_devices_and_matrix(tmp_path: Path, report: CampaignReport) -> None:
-    page = write_report_html(report, tmp_path / "report.html")
-    dom = dump_dom(page, tmp_path)
-    assert 'data-drawn="yes"' in dom
-    # device x check matrix: one row per device, cells per asked check
-    rows = dict(re.findall(r'<tr data-device="([^"]+)">(.*?)</tr>', dom))
-    assert set(rows) == {"phone-a", "board-b", "gone-c"}
-    assert re.search(r'data-check="naive" class="differs">differs \(\d+\)', rows["phone-a"])
-    assert 'data-check="cross" class="differs"' in rows["board-b"]
-    assert 'data-check="naive" class="none"' in rows["board-b"]
-    assert "gone-c (unhealthy)" in rows["gone-c"]
-    assert "10.9.9.9:50051" in dom
-    # the per-check summary table, one row per check
-    assert re.findall(r'<tr data-kind="(\w+)" class="check-row">', dom) == ["naive", "cross"]
-    assert "var9 ConvolutionForward" in dom
-    # roots marked on the charts and listed: naive -> var 9 (conv1), fastrun cross -> var 20 (winograd conv)
-    assert re.findall(r'<tr data-root="(\d+)">', dom) == ["9", "20"]
-    labels = re.findall(r'class="root-label"[^>]*>var(\d+)<', dom)
-    assert labels == ["9", "20"]
-    # one chart per comparison, each with its tolerance line and one point per compared var
-    assert dom.count('class="tolerance"') == 2
-    assert dom.count('class="root"') == 2
-    n_vars = len(report.checks[0].comparisons[0].diff.outputs())
-    assert dom.count('class="var"') + dom.count('class="root"') == 2 * n_vars
+def _open(context, path: Path):
+    page = context.new_page()
+    errors: list = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("body[data-drawn=yes]", timeout=60_000)
+    return page, errors
+
+
+@pytest.mark.browser
+def test_chromium_shows_matrix_multiples_and_graphs(tmp_path: Path, report: CampaignReport) -> None:
+    browser.require()
+    path = write_report_html(report, tmp_path / "report.html")
+    naive, cross = (c.comparisons[0].to_json() for c in report.checks)
+    with browser.chromium() as context:
+        page, errors = _open(context, path)
+        # device x check matrix: one row per device, cells per asked check, each linking to its comparison
+        rows = page.locator("#matrix tr[data-device]")
+        assert rows.evaluate_all("rs => rs.map(r => r.dataset.device)") == ["phone-a", "board-b", "gone-c"]
+        naive_cell = page.locator('tr[data-device="phone-a"] td[data-check="naive"]')
+        assert naive_cell.get_attribute("class") == "differs"
+        assert re.fullmatch(r"differs \(\d+\)", naive_cell.inner_text())
+        assert page.locator('tr[data-device="board-b"] td[data-check="naive"]').get_attribute("class") == "none"
+        assert "gone-c (unhealthy)" in page.locator('tr[data-device="gone-c"]').inner_text()
+        assert "10.9.9.9:50051" in page.content()
+        assert page.locator("tr.check-row").evaluate_all("rs => rs.map(r => r.dataset.kind)") == ["naive", "cross"]
+        # the viewer opens on the first differing comparison: naive, whose root is the first conv
+        viewer = page.locator("#viewer")
+        assert viewer.get_attribute("data-cmp") == "cmp-0-0"
+        assert naive["roots"] == [9]
+        assert viewer.locator('[data-var-id="9"]').get_attribute("data-status") == "over root first"
+        # cross: one small multiple per device against the baseline, the same graph coloured by its error
+        multiples = page.locator(".multiple")
+        assert multiples.count() == 1
+        drawn = multiples.first.locator("[data-var-id]").count()
+        assert drawn == viewer.locator("[data-var-id]").count() > 5
+        assert cross["roots"] == [20]
+        assert "root" in multiples.first.locator('[data-var-id="20"]').get_attribute("data-status").split()
+        # a matrix cell opens its comparison in the viewer; clicking the root shows analysis's numbers
+        page.locator('tr[data-device="board-b"] td[data-check="cross"] a').click()
+        page.wait_for_selector('#viewer[data-cmp="cmp-1-0"]')
+        page.wait_for_selector("body[data-drawn=yes]")
+        root = viewer.locator('[data-var-id="20"]')
+        assert "root" in root.get_attribute("data-status").split()
+        root.dispatch_event("click")
+        v20 = next(v for v in cross["vars"] if v["var_id"] == 20)
+        panel = viewer.locator(".lg-panel")
+        assert panel.get_attribute("data-panel-var") == "20"
+        assert (
+            panel.locator('[data-metric="count_over_tol"]').inner_text()
+            == f"{v20['count_over_tol']} / {v20['n_elems']}"
+        )
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert errors == []

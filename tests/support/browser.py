@@ -36,6 +36,17 @@ def missing() -> Optional[str]:
     return None
 
 
+def require() -> None:
+    """Skip the calling test when no browser can run here; fail instead under CI, which must have one."""
+    why = missing()
+    if why:
+        import pytest
+
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}: required in CI")
+        pytest.skip(why)
+
+
 @contextlib.contextmanager
 def chromium() -> Iterator[object]:
     """A playwright BrowserContext on the system Chromium with a throwaway profile."""
