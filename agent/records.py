@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from agent import events as ev
-from agent.manifest import FileEntry, Hasher, build_manifest
+from agent.manifest import FileEntry, Hasher, build_manifest, dump_ids
 from agent.process import kill_recorded
 from agent.runners import OUT_DIR
 
@@ -46,7 +46,9 @@ def load(folder: Path) -> StoredRun:
     try:
         data = json.loads((folder / RUN_RECORD).read_text())
         fin = data["finished"]
-        record = ev.FinishedRecord(**{**fin, "manifest": tuple(FileEntry(**e) for e in fin["manifest"])})
+        # var ids are read again with this agent's grammar: a record an older agent wrote may hold others
+        manifest = tuple(FileEntry(e["name"], e["size"], e["sha256"], *dump_ids(e["name"])) for e in fin["manifest"])
+        record = ev.FinishedRecord(**{**fin, "manifest": manifest})
         return StoredRun(folder.name, data.get("label", ""), data.get("runner", ""), float(data["ended"]), record)
     except (OSError, ValueError, KeyError, TypeError):
         pass

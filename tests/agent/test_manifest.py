@@ -92,3 +92,16 @@ def dump_like(draw) -> str:
 @example("000000-inp0")
 def test_random_names_read_the_same(name: str) -> None:
     _agree(name)
+
+
+def test_a_run_record_reloaded_after_an_upgrade_reads_var_ids_with_this_grammar(tmp_path: Path) -> None:
+    """An older agent gave `0000001` var id 1; the record it left is read with today's grammar."""
+    from agent import events as ev
+    from agent import records
+    from agent.manifest import FileEntry
+
+    entries = (FileEntry("bin/000001", 4, "a" * 64, 1), FileEntry("bin/0000001", 4, "b" * 64, 1))
+    fin = ev.FinishedRecord(state=ev.SUCCEEDED, manifest=entries)
+    records.save(tmp_path, records.StoredRun("r1", "", "lite", 1.0, fin))
+    back = records.load(tmp_path).record.manifest
+    assert [(e.name, e.var_id) for e in back] == [("bin/000001", 1), ("bin/0000001", None)]
