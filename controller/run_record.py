@@ -83,7 +83,7 @@ class RunRecord:
     def from_json(cls, data: Any, path: Path) -> "RunRecord":
         """Parse run.json's content (read from `path`, named in errors); StoreError when it is not ours."""
         check_schema(path, data, RUN_SCHEMA)
-        kwargs = {}
+        kwargs: Dict[str, Any] = {}
         for name, types in _FIELD_TYPES.items():
             if name not in data:
                 continue

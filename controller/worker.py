@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Callable, ContextManager, Dict, List, Mapping, Optional, Protocol
+from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Protocol
 
 from controller import events as ev
 from controller import plan
@@ -340,7 +340,8 @@ class DeviceWorker:
             self.store.save(rec)
 
 
-def _jsonable(value: object) -> object:
+def _jsonable(value: Any) -> Any:
+    """A dataclass dict as JSON holds it: string keys, lists for tuples."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
