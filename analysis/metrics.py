@@ -205,7 +205,7 @@ class ErrorAccumulator:
             self._hist[0] += err.size
             return
         exps = np.right_shift(err.view(np.uint32), 23, out=work.view(np.uint32))
-        self._hist += np.bincount(exps, minlength=256)[:256]
+        self._hist += np.bincount(exps.view(np.int32), minlength=256)[:256]
 
     def error_histogram(self) -> Tuple[Tuple[int, int], ...]:
         """Non-empty bins as (e, count): count of errors in [2**e, 2**(e+1)).

@@ -243,6 +243,7 @@
     root.classList.add('lg-root');
     if (opts.compact) root.classList.add('lg-compact');
     this.svg = el('svg', { class: 'lg-svg' }, root);
+    if (!opts.compact) this.mini = new Minimap(this);
     this.vp = el('g', { class: 'lg-viewport' }, this.svg);
     this.panel = opts.panel || null;
     this.bindPanZoom();
@@ -288,6 +289,7 @@
         const p = this.pending; this.pending = null; this.centre(p.id, p.k);
       }
       if (this.selected !== null) this.markHood(this.selected);
+      if (this.mini) this.mini.paint();
       if (b + 1 < cuts.length) { setTimeout(step, 0); return; }
       this.root.dataset.layoutMs = String(Math.round(performance.now() - t0));
       this.root.dataset.drawn = 'yes';
@@ -361,7 +363,55 @@
     this.tx = cx - (cx - this.tx) * (k / this.k); this.ty = cy - (cy - this.ty) * (k / this.k); this.k = k;
     this.apply();
   };
+  /* The whole graph as a strip of coloured ticks beside the view, with the
+   * viewport's box: where the error is in a deep network, at any zoom.
+   * Click or drag on it to move there. */
+  function Minimap(view) {
+    this.view = view;
+    this.box = h('div', { class: 'lg-mini', title: 'overview: click to move there' }, view.root);
+    this.canvas = h('canvas', {}, this.box);
+    let down = false;
+    const go = (ev) => {
+      const r = this.canvas.getBoundingClientRect(), t = this.t;
+      if (!t) return;
+      const gx = (ev.clientX - r.left - t.ox) / t.s, gy = (ev.clientY - r.top - t.oy) / t.s, sz = view.size();
+      view.tx = sz.w / 2 - view.k * gx; view.ty = sz.h / 2 - view.k * gy; view.apply();
+    };
+    this.canvas.addEventListener('pointerdown', (ev) => { down = true; go(ev); ev.stopPropagation(); });
+    this.canvas.addEventListener('pointermove', (ev) => { if (down && (ev.buttons & 1)) go(ev); });
+    this.canvas.addEventListener('pointerup', () => { down = false; });
+  }
+  Minimap.prototype.paint = function () {
+    const view = this.view, c = this.canvas, W = this.box.clientWidth || 60, H = this.box.clientHeight || 400;
+    if (c.width !== W) c.width = W;
+    if (c.height !== H) c.height = H;
+    const b = view.bounds();
+    if (!Number.isFinite(b.x0)) return;
+    const s = Math.min((W - 6) / (b.x1 - b.x0), (H - 6) / (b.y1 - b.y0));
+    this.t = { s, ox: (W - s * (b.x0 + b.x1)) / 2, oy: 3 - s * b.y0 };
+    const ctx = c.getContext('2d'), t = this.t, tol = view.m.tol;
+    ctx.clearRect(0, 0, W, H);
+    for (const node of view.g.nodes.slice(0, view.placed)) {
+      const n = node.n || worst(node.members);
+      ctx.fillStyle = colour(n.kind, n.err, tol);
+      const x = t.ox + s * (node.x - NODE_W / 2), y = t.oy + s * (node.y - NODE_H / 2);
+      ctx.fillRect(x, y, Math.max(2, s * NODE_W), Math.max(1.5, s * NODE_H));
+      if (n.root && !node.chain) { ctx.fillStyle = '#b00'; ctx.fillRect(0, y - 1, W, 2.5); }
+    }
+    this.frame();
+  };
+  Minimap.prototype.frame = function () {
+    const t = this.t, view = this.view;
+    if (!t) return;
+    if (!this.vbox) this.vbox = h('div', { class: 'lg-mini-view' }, this.box);
+    const sz = view.size();
+    const x0 = -view.tx / view.k, y0 = -view.ty / view.k;
+    const st = this.vbox.style;
+    st.left = (t.ox + t.s * x0) + 'px'; st.top = (t.oy + t.s * y0) + 'px';
+    st.width = Math.max(4, t.s * sz.w / view.k) + 'px'; st.height = Math.max(4, t.s * sz.h / view.k) + 'px';
+  };
   GraphView.prototype.apply = function () {
+    if (this.mini) this.mini.frame();
     this.vp.setAttribute('transform', `translate(${this.tx.toFixed(1)},${this.ty.toFixed(1)}) scale(${this.k.toFixed(4)})`);
     this.svg.classList.toggle('lg-far', this.k < 0.55 || !!this.opts.compact);
   };
@@ -377,10 +427,13 @@
     }
     return { x0, x1, y0, y1 };
   };
+  /* The whole graph in view; a deep one would shrink to a line, so the zoom
+   * stops at 0.12 (nodes still coloured boxes) and the minimap shows the rest. */
   GraphView.prototype.fit = function () {
     const b = this.bounds(), s = this.size();
     if (!Number.isFinite(b.x0)) return;
-    this.k = Math.min(1, (s.w - 20) / (b.x1 - b.x0 + 40), (s.h - 20) / (b.y1 - b.y0 + 40));
+    const k = Math.min(1, (s.w - 20) / (b.x1 - b.x0 + 40), (s.h - 20) / (b.y1 - b.y0 + 40));
+    this.k = this.opts.compact ? k : Math.max(k, 0.12);
     this.tx = s.w / 2 - this.k * (b.x0 + b.x1) / 2; this.ty = 10 - this.k * (b.y0 - 20);
     this.apply();
   };

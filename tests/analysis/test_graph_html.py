@@ -157,5 +157,10 @@ def test_2000_var_graph_in_chromium(big, tmp_path):
         assert page.locator(".lg-svg.lg-far").count() == 1
         assert page.locator(f'[data-var-id="{root}"] text').first.is_visible()
         assert not page.locator(f'[data-var-id="{graph_net.conv_of_block(190)}"] text').first.is_visible()
+        # the minimap holds the whole graph: a click near its bottom moves the view to the last blocks
+        before = page.locator(".lg-viewport").get_attribute("transform")
+        box = page.locator(".lg-mini canvas").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.95)
+        assert page.locator(".lg-viewport").get_attribute("transform") != before
         page.screenshot(path=str(tmp_path / "big.png"))
         assert errors == []
