@@ -219,12 +219,25 @@ def open_stored_run(folder: Path) -> RunRecord:
     if not os.path.lexists(path):
         raise StoreError(f"{folder}: no run.json here (for plain dump folders use analysis's compare_binary_iodump)")
     record = read_run_json(path)
+    check_complete_run(folder, record)
+    return record
+
+
+def check_complete_run(folder: Path, record: RunRecord) -> None:
+    """The checks of open_stored_run on a record already read (resume reads it first)."""
     if record.status != "complete":
-        raise StoreError(f"{path}: run {record.run_id} is {record.status}, not complete")
+        raise StoreError(f"{folder / RUN_JSON}: run {record.run_id} is {record.status}, not complete")
     verify_run_folder(folder, record)
     if not any(f.is_bin_dump for f in record.manifest):
-        raise StoreError(f"{path}: the manifest lists no binary dump file")
-    return record
+        raise StoreError(f"{folder / RUN_JSON}: the manifest lists no binary dump file")
+
+
+def is_regular(path: Path) -> bool:
+    """A regular file itself, not through a symlink (a FIFO or device would hang or never end a read)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def verify_run_folder(folder: Path, record: RunRecord) -> None:

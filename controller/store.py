@@ -19,12 +19,13 @@ from controller.run_record import (  # re-exported: the store's one entry point 
     RUN_JSON,
     RUN_SCHEMA,
     RunRecord,
+    check_complete_run,
     check_schema,
+    is_regular,
     open_stored_run,
     read_json,
     read_run_json,
     sha256_file,
-    verify_run_folder,
 )
 
 __all__ = [
@@ -131,9 +132,7 @@ class Store:
         if record is None or record.status != "complete":
             return None
         try:
-            verify_run_folder(self.run_dir(run_id), record)
-            if not any(f.is_bin_dump for f in record.manifest):
-                raise StoreError(f"{self.run_dir(run_id) / RUN_JSON}: the manifest lists no binary dump file")
+            check_complete_run(self.run_dir(run_id), record)
         except StoreError as exc:
             log.warning("%s; the run will be redone", exc)
             return None
@@ -145,7 +144,7 @@ class Store:
         have = {}
         for name in names:
             path = self.run_dir(record.run_id) / name
-            if path.is_file() and name in digests and sha256_file(path) == digests[name]:
+            if is_regular(path) and name in digests and sha256_file(path) == digests[name]:
                 have[name] = digests[name]
         return have
 
@@ -159,7 +158,7 @@ class Store:
         known = known or {}
         for name in names:
             path = self.run_dir(record.run_id) / name
-            if not path.is_file():
+            if not is_regular(path):
                 raise StoreError(f"{path}: missing after fetch")
             got = known[name] if name in known else sha256_file(path)
             if got != digests.get(name):

@@ -139,3 +139,15 @@ def test_verify_trusts_a_known_digest_only_when_it_matches_the_manifest(tmp_path
         store.verify(rec, ["bin/000001"], {"bin/000001": "0" * 64})
     with pytest.raises(StoreError, match="missing"):
         store.verify(rec, ["bin/000002"], {"bin/000002": "0" * 64})
+
+
+def test_a_symlink_in_the_store_is_never_followed(tmp_path: Path) -> None:
+    store = Store(tmp_path, "c")
+    rec = _record(store)
+    path = store.run_dir("d.default") / "bin" / "000001"
+    path.rename(tmp_path / "elsewhere")
+    path.symlink_to(tmp_path / "elsewhere")  # same bytes, but not the store's file
+    assert store.local_have(rec, ["bin/000001"]) == {}
+    with pytest.raises(StoreError, match="missing after fetch"):
+        store.verify(rec, ["bin/000001"])
+    assert store.load_complete("d.default") is None
