@@ -58,7 +58,7 @@ def extract_out(stream, dest: Path) -> int:
     out_root = os.path.realpath(dest / "out")
     part = dest / _PART
     total = 0
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
+    with tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar:  # the default reads a pipe 10 KiB at a time
         for member in tar:
             parts = member.name.split("/")
             if member.name.startswith("/") or ".." in parts or parts[0] != "out" or "" in parts[1:-1]:

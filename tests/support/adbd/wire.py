@@ -34,7 +34,9 @@ class Disconnected(Exception):
 
 
 def pack(command: int, arg0: int, arg1: int, data: bytes = b"") -> bytes:
-    return HEADER.pack(command, arg0, arg1, len(data), sum(data) & 0xFFFFFFFF, command ^ 0xFFFFFFFF) + data
+    # Past the handshake both sides speak A_VERSION, which skips the checksum: adbd sends 0 there too.
+    check = sum(data) & 0xFFFFFFFF if command in (A_CNXN, A_AUTH) else 0
+    return HEADER.pack(command, arg0, arg1, len(data), check, command ^ 0xFFFFFFFF) + data
 
 
 def _read_exact(sock: socket.socket, n: int) -> bytes:
