@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Sequence, cast
 
 from agent.adb import Phone, PhoneDisconnected, PhoneError, command, quote
 
@@ -76,6 +76,8 @@ def extract_out(stream, dest: Path) -> int:
             if not member.isfile():
                 raise UnsafeTar(f"the phone sent {member.name[:100]!r}, a link or device: only files are accepted")
             source = tar.extractfile(member)
+            if source is None:
+                raise UnsafeTar(f"the phone sent {member.name[:100]!r} without its bytes")
             with open(part, "wb") as f:
                 shutil.copyfileobj(source, f, 1 << 20)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +123,7 @@ class PhoneRun:
             if self.stop.is_set():
                 return 128 + signal.SIGTERM
             code = self._run()
-            if (self.here / "out").is_dir():
+            if (self.here / "out").is_dir() and not self.stop.is_set():  # a cancelled run's dumps are not wanted
                 self._fetch()
             return code
         finally:
@@ -261,15 +263,16 @@ class PhoneRun:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        stream = cast(IO[bytes], proc.stdout)
         try:
-            extract_out(proc.stdout, self.here)
+            extract_out(stream, self.here)
         except tarfile.TarError as err:
             proc.kill()
             if self._lost():
                 raise PhoneDisconnected(self.phone.serial) from None
             raise PhoneError(f"phone {self.phone.serial}: the dump transfer broke off: {err}") from None
         finally:
-            proc.stdout.close()
+            stream.close()
             proc.wait()
             (self.here / _PART).unlink(missing_ok=True)
 
