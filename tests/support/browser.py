@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 CHROMIUM = os.environ.get("LARFARM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -48,7 +48,7 @@ def require() -> None:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[object]:
+def chromium() -> Iterator[Any]:
     """A playwright BrowserContext on the system Chromium with a throwaway profile."""
     from playwright.sync_api import sync_playwright
 
@@ -81,7 +81,7 @@ def colour(kind: str, err: float, tol: float) -> str:
     r = math.log10(err / max(tol, 1e-30))
 
     def mix(a, b, t):
-        return "rgb(" + ",".join(str(_round(x + (y - x) * t)) for x, y in zip(a, b)) + ")"
+        return "rgb(" + ",".join(str(_round(x + (y - x) * t)) for x, y in zip(a, b, strict=True)) + ")"
 
     if kind == "below":
         return mix([222, 235, 247], [66, 146, 198], min(1.0, max(0.0, (r + 6) / 6)))
