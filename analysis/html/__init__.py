@@ -74,7 +74,8 @@ def comparison_page(data: Mapping[str, Any], *, title: Optional[str] = None) -> 
 {head_assets()}</head>
 <body>
 <h1>{html.escape(title)}</h1>
-<div class="lg-meta">A: {html.escape(a)}<br>B: {html.escape(b)}<br>graph from {html.escape(str(data.get("graph_source", "")))}</div>
+<div class="lg-meta">A: {html.escape(a)}<br>B: {html.escape(b)}<br>
+graph from {html.escape(str(data.get("graph_source", "")))}</div>
 <p class="lg-meta" id="summary">{_summary(data)}</p>
 <div id="graph"></div>
 <script type="application/json" id="comparison-data">{script_json(data)}</script>
