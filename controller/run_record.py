@@ -1,8 +1,9 @@
 """run.json, read back: the record of one stored run, its schema, and its files checked against it.
 
-Nothing read back from the store is trusted: `--resume`, `controller compare` and the
-report open a stored run through `open_stored_run`, which checks run.json's schema and
-fields, and every file the run folder holds against the manifest's size and sha256.
+Nothing read back from the store is trusted: `controller compare` opens a stored run
+through `open_stored_run` and `--resume` through the same `check_complete_run`, which
+check run.json's schema and fields, and every file the run folder holds against the
+manifest's size and sha256. (A live campaign's checks read files verified as fetched.)
 """
 
 from __future__ import annotations
