@@ -29,10 +29,13 @@ class AgentServer:
     server: grpc.Server
     port: int
     runs: RunManager
+    gates: tuple = ()
 
     def stop(self, grace: Optional[float] = 2.0) -> None:
         self.runs.close()
         self.server.stop(grace).wait()
+        for gate in self.gates:
+            gate.close()
 
 
 def _read(path: Optional[Path], what: str) -> Optional[bytes]:
@@ -61,6 +64,7 @@ def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> Agen
     from agent.wire import agent_handler
 
     from agent.auth import TokenInterceptor
+    from agent.streams import UNARY_THREADS, StreamGate, StreamLimitInterceptor
 
     if config.tls_cert or config.tls_key:
         if not (config.tls_cert and config.tls_key):
@@ -82,9 +86,19 @@ def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> Agen
     runs = RunManager(config, blobs, quota)
     quota.add(blobs.used_bytes() + runs.run_bytes())
 
-    # Each Run stream holds a thread while it waits, so leave room for every queued run.
-    max_workers = max_workers or config.max_queued_runs + 16
-    interceptors = [TokenInterceptor(config.token)] if config.token else []
+    # Each open stream holds a thread. Run streams are bounded by the queue (every queued run
+    # plus the running one, and one being refused); every other stream by max_streams. The
+    # pool has room for all of them and UNARY_THREADS more, so health and facts always answer.
+    run_streams = StreamGate(
+        "Run streams", config.max_queued_runs + 2, config.max_queued_runs + 2, config.stream_stall_s
+    )
+    other_streams = StreamGate("streams", config.max_streams, config.max_streams_per_client, config.stream_stall_s)
+    gates = (run_streams, other_streams)
+    max_workers = max_workers or run_streams.total + other_streams.total + UNARY_THREADS
+    interceptors: list = [TokenInterceptor(config.token)] if config.token else []
+    interceptors.append(
+        StreamLimitInterceptor(lambda method: run_streams if method == f"/{SERVICE_NAME}/Run" else other_streams)
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="agent-rpc"),
         interceptors=interceptors,
@@ -111,9 +125,11 @@ def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> Agen
         port = 0
     if not port:
         runs.close()
+        for gate in gates:
+            gate.close()
         raise ConfigError("listen", f"cannot listen on {config.listen} (address in use or not local?)")
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("workspace %s: %d of %d bytes used", ws, quota.used, quota.limit)
-    return AgentServer(server, port, runs)
+    return AgentServer(server, port, runs, gates)

@@ -222,8 +222,8 @@ class AgentClient:
         watchdog = _IdleWatchdog(call, self.timeout)
         try:
             resp = call.result()
-        except grpc.RpcError as err:
-            if watchdog.fired:
+        except (grpc.RpcError, grpc.FutureCancelledError) as err:
+            if watchdog.fired or not isinstance(err, grpc.RpcError):
                 raise AgentUnreachable(
                     self.address, f"upload of blob {sha[:12]}: no progress for {self.timeout:g} s; gave up"
                 ) from None

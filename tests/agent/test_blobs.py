@@ -27,12 +27,13 @@ def test_second_upload_sends_no_bytes(shared_agent, tmp_path) -> None:
         calls = []
         real = c._stub.UploadBlob
 
-        def counting(chunks, **kw):
-            chunks = list(chunks)
-            calls.append(sum(len(ch.data) for ch in chunks))
-            return real(iter(chunks), **kw)
+        class Counting:  # the client starts the upload as a future, so it can cancel a stalled one
+            def future(self, chunks, **kw):
+                chunks = list(chunks)
+                calls.append(sum(len(ch.data) for ch in chunks))
+                return real.future(iter(chunks), **kw)
 
-        c._stub.UploadBlob = counting
+        c._stub.UploadBlob = Counting()
         assert c.upload_blob(path) == sha
         assert calls == [len(data)]
         assert c.missing_blobs([sha]) == []
