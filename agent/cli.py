@@ -16,15 +16,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import NoReturn, Optional, Sequence
 
 from agent import __version__
 from agent.config import AgentConfig, load_config, read_token_file
-from agent.errors import AgentError, ConfigError
+from agent.errors import EXIT_USAGE, ConfigError, describe
 
 log = logging.getLogger("agent")
 
-EXIT_USAGE = 2
 #: A stop (SIGTERM, SIGINT) ends the process within this many seconds, come what may.
 SHUTDOWN_LIMIT_S = 20.0
 
@@ -49,8 +48,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (as every other error), not the usage block and a line."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="agent", description="larfarm agent: runs load_and_run on this device and serves its dumps over gRPC."
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -159,6 +165,7 @@ def _hard_exit(code: int, why: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `agent` console script: every failure is one line on stderr and the exit code of agent.errors' table."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
@@ -166,20 +173,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stream=sys.stderr,
     )
     try:
-        if args.command == "version":
-            print(f"larfarm agent {__version__} (protocol larfarm.agent.v1)")
-            return 0
-        if args.command == "facts":
-            from agent.facts import gather
-
-            print(json.dumps(dataclasses.asdict(gather(load_config(args.config))), indent=2))
-            return 0
-        return serve(args)
-    except AgentError as err:
+        return _command(args)
+    except SystemExit:
+        raise
+    except BaseException as err:  # noqa: BLE001 - the one place every command's errors end
         if args.debug:
             raise
-        print(f"agent: error: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        line, hint, code = describe(err)
+        print(f"agent: error: {line}" + (f" (hint: {hint})" if hint else ""), file=sys.stderr)
+        return code
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "version":
+        print(f"larfarm agent {__version__} (protocol larfarm.agent.v1)")
+        return 0
+    if args.command == "facts":
+        from agent.facts import gather
+
+        print(json.dumps(dataclasses.asdict(gather(load_config(args.config))), indent=2))
+        return 0
+    return serve(args)
 
 
 if __name__ == "__main__":

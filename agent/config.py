@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from agent.adb_config import AdbSettings, parse_adb
 from agent.errors import ConfigError
+from agent.files import read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,18 @@ def parse_size(value: Any, where: str) -> int:
 
 def _load_text(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path).decode("utf-8")
     except OSError as err:
         raise ConfigError(str(path), f"cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), "cannot read: not UTF-8 text") from None
     try:
         import yaml  # optional on boards: JSON is valid YAML, so a JSON config works everywhere
     except ImportError:
         yaml = None
     if yaml is not None:
         try:
-            data = yaml.safe_load(text)
+            data = _strict_yaml(yaml, text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""
@@ -124,6 +127,40 @@ def _load_text(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(str(path), "the top level must be a mapping")
     return data
+
+
+def _strict_yaml(yaml, text: str):
+    """yaml.safe_load, refusing aliases (an alias bomb is a few lines) and keys written twice."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        todo = [node]
+        visited = set()
+        while todo:
+            n = todo.pop()
+            if id(n) in visited:  # the composer hands an alias back as its anchor's very node
+                raise yaml.MarkedYAMLError(
+                    problem="YAML aliases (*name) are not accepted here", problem_mark=n.start_mark
+                )
+            visited.add(id(n))
+            if isinstance(n, yaml.MappingNode):
+                seen = {}
+                for k, v in n.value:
+                    if isinstance(k, yaml.ScalarNode):
+                        if k.value in seen:
+                            raise yaml.MarkedYAMLError(
+                                problem=f"key {k.value!r} written twice (first on line {seen[k.value]})",
+                                problem_mark=k.start_mark,
+                            )
+                        seen[k.value] = k.start_mark.line + 1
+                    todo.extend((k, v))
+            elif isinstance(n, yaml.SequenceNode):
+                todo.extend(n.value)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 _TOP_KEYS = {
@@ -279,7 +316,7 @@ def load_config(path: Optional[Path]) -> AgentConfig:
 def read_token_file(path: Path) -> str:
     """The token is the file's first line; an empty file is an error, not 'no token'."""
     try:
-        token = path.read_text(encoding="utf-8").strip().splitlines()
+        token = read_regular_file(path).decode("utf-8", errors="replace").strip().splitlines()
     except OSError as err:
         raise ConfigError(str(path), f"cannot read token file: {err.strerror}") from None
     if not token or not token[0].strip():

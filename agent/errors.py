@@ -1,4 +1,5 @@
-"""The agent's error tree: one root, user-fixable request errors, and an internal-error class."""
+"""The agent's error tree (one root, user-fixable request errors, an internal-error class) and the table
+that words them on the command line."""
 
 from __future__ import annotations
 
@@ -41,3 +42,36 @@ class BlobVerifyError(AgentError):
 
 class InternalError(AgentError):
     """A bug in the agent, not the caller's fault (INTERNAL)."""
+
+
+# -- how each error looks on the agent's command line: the one table, applied by agent.cli.main()
+
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+BUG_HINT = "a bug in the agent; rerun with --debug for the traceback and report it"
+
+#: exception class -> (exit code, hint); the nearest class on an exception's MRO decides
+EXIT_TABLE = {
+    AgentError: (EXIT_USAGE, None),
+    InternalError: (EXIT_INTERNAL, BUG_HINT),
+    OSError: (EXIT_USAGE, None),
+    KeyboardInterrupt: (EXIT_INTERRUPTED, None),
+    BaseException: (EXIT_INTERNAL, BUG_HINT),
+}
+
+
+def describe(exc: BaseException) -> "tuple":
+    """(one line, hint or None, exit code) for `exc`, by EXIT_TABLE."""
+    code, hint = next(EXIT_TABLE[k] for k in type(exc).__mro__ if k in EXIT_TABLE)
+    if isinstance(exc, KeyboardInterrupt):
+        text = "interrupted"
+    elif isinstance(exc, OSError) and not isinstance(exc, AgentError) and exc.filename:
+        text = f"{exc.filename}: {exc.strerror or exc}"
+    elif code == EXIT_INTERNAL and not isinstance(exc, InternalError):
+        text = f"internal error: {type(exc).__name__}: {exc}"
+    else:
+        text = str(exc)
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__), hint, code

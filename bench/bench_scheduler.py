@@ -21,6 +21,7 @@ from controller.campaign import load_campaign
 from controller.campaign_run import run_campaign
 from controller.farm import load_farm
 from controller.local_agent import LocalAgent
+from tests.controller.campaigns import FAKE_MODEL
 from tests.controller.fake_lar import wrapper
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def write_files(tmp: Path, agents: List[LocalAgent], campaign: str) -> None:
         token.write_text(a.token)
         devices.append({"name": a.name, "address": a.address, "token_file": token.name})
     (tmp / "farm.yaml").write_text(yaml.safe_dump({"devices": devices}))
-    (tmp / "model.mge").write_bytes(b"fake model")
+    (tmp / "model.mge").write_bytes(FAKE_MODEL)
     (tmp / "campaign.yaml").write_text(campaign)
 
 

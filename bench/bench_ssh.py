@@ -66,7 +66,7 @@ def main() -> int:
     if missing:
         print(f"bench_ssh: skipped: {missing}", file=sys.stderr)
         return 0
-    from controller.ssh.client import connect
+    from controller.ssh.client import ssh_login
     from controller.ssh.config import SshTarget
     from controller.ssh.deploy import deploy, stop
     from controller.ssh.tunnel import Tunnel
@@ -79,7 +79,7 @@ def main() -> int:
             port = int(source.stdout.readline())
             target = SshTarget(**server.target(python=sys.executable, agent_port=free_port()))
             direct = best_mb_s(port)
-            with Tunnel(lambda: connect("bench", target), port) as tunnel:
+            with Tunnel(lambda: ssh_login("bench", target), port) as tunnel:
                 tunneled = best_mb_s(tunnel.local_port)
             t0 = time.perf_counter()
             deploy("bench", target, Path(tmp))

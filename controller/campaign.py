@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from controller.config_errors import field_path, line_of, load_yaml, validate
+from controller.yaml_loader import field_path, line_of, load_yaml, validate
 from controller.errors import ConfigError
 
 CHECKS = ("naive", "shake", "cross", "thresholds")
@@ -24,17 +26,45 @@ DEFAULT_TOLERANCE = 1e-7
 #: seeded random inputs are generated in memory on the host (as float64 first): 2**28 elements
 #: is 2 GiB there and far beyond any network input a campaign needs
 MAX_RANDOM_INPUT_ELEMENTS = 2**28
+#: a run's timeout: a week is beyond any real run; larger values overflow the cancel timer
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+#: how load_and_run tells a MegEngine model from other files (MGE:lite/load_and_run/src/models/model.cpp):
+#: these magics at offset 0, or "mgv2" (the flatbuffers identifier of format v2) at offset 8;
+#: Lite's packed models start with "packed_model" (MGE:lite/src/parse_model/model_parser.cpp)
+MODEL_MAGICS = (b"mgb0001", b"mgb0000a", b"MGBS", b"MGBC", b"mgbtest0", b"packed_model")
+MODEL_V2_IDENTIFIER = (8, b"mgv2")
+
+
+def model_file_problem(path: Path) -> Optional[str]:
+    """Why `path` cannot be a MegEngine model (missing, not a regular file, no known header), or None."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    offset, ident = MODEL_V2_IDENTIFIER
+    if head[offset : offset + len(ident)] == ident or head.startswith(MODEL_MAGICS):
+        return None
+    return (
+        f"not a MegEngine model (first bytes {head[:12]!r}; expected a dumped graph: "
+        f"'mgv2' at offset 8, or {', '.join(m.decode() for m in MODEL_MAGICS)} at the start)"
+    )
 
 
 class InputSpec(BaseModel):
     """One network input: a file on the host, or seeded random data of a shape and dtype."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     file: Optional[str] = None
     shape: Optional[List[int]] = None
     dtype: str = "float32"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**64)  # numpy's generator refuses a negative seed
 
     @model_validator(mode="before")
     @classmethod
@@ -66,7 +96,8 @@ class InputSpec(BaseModel):
 class Campaign(BaseModel):
     """What to run on every device and which checks to make of the runs."""
 
-    model_config = ConfigDict(extra="forbid")
+    # every float finite: `.inf` / `.nan` are refused with the field's line, as `analysis` refuses them
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
     model: str
@@ -84,7 +115,7 @@ class Campaign(BaseModel):
     extra_flags: List[str] = Field(default_factory=list)
     env: Dict[str, str] = Field(default_factory=dict)
     # scheduling policy
-    timeout_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(600.0, gt=0, le=MAX_TIMEOUT_S)
     retries: int = Field(2, ge=0, le=20)
     fetch: Literal["needed", "all"] = "needed"
     # where relative paths resolve (the campaign file's folder); set by the loader
@@ -119,8 +150,13 @@ class Campaign(BaseModel):
     @classmethod
     def _model_exists(cls, value: str, info: ValidationInfo) -> str:
         base = (info.context or {}).get("base_dir")
-        if base is not None and not (Path(base) / value).is_file():
-            raise ValueError(f"model file not found: {value}")
+        if base is not None:
+            problem = model_file_problem(Path(base) / value)
+            if problem == "file not found":
+                raise ValueError(f"model file not found: {value}")
+            if problem is not None:
+                # found here, not on every device after its retries
+                raise ValueError(f"{value}: {problem}")
         return value
 
     @field_validator("inputs")

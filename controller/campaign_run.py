@@ -20,7 +20,7 @@ from controller.checks.naive import naive_check
 from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
 from controller.checks.shake import shake_check
 from controller.checks.thresholds_check import thresholds_checks
-from controller.connect import open_endpoint
+from controller.endpoint import open_endpoint
 from controller.errors import CampaignFailed, ConfigError, StoreError
 from controller.events import Listener, maybe
 from controller.farm import Farm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -11,11 +12,38 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from controller.adb import AdbTarget
 from controller.campaign import Campaign, campaign_from
-from controller.config_errors import line_of, load_yaml, validate
+from controller.yaml_loader import line_of, load_yaml, validate
 from controller.errors import ConfigError
 from controller.ssh.config import SshTarget
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def plain_json_problem(value: Any, where: str = "") -> Optional[str]:
+    """Why `value` cannot go into report.json as it is (a date, a NaN, a non-text key), or None.
+
+    Labels are free-form YAML, but the report writes them out: YAML's dates, binary and
+    `.inf` / `.nan` have no JSON form, and would fail only after the whole campaign ran.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where or 'value'}: {value} is not a finite number"
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            problem = plain_json_problem(item, f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where or 'key'}: key {key!r} is not text"
+            problem = plain_json_problem(item, f"{where}.{key}" if where else key)
+            if problem:
+                return problem
+        return None
+    return f"{where or 'value'}: a {type(value).__name__} is not plain text, number, true/false, list or mapping"
 
 
 class TlsConfig(BaseModel):
@@ -38,7 +66,7 @@ class TlsConfig(BaseModel):
 class Device(BaseModel):
     """One device of the farm: exactly one of address, local or ssh says how to reach it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str
     address: Optional[str] = None
@@ -57,6 +85,14 @@ class Device(BaseModel):
     def _name_ok(cls, value: str) -> str:
         if not DEVICE_NAME.match(value):
             raise ValueError("use letters, digits, '_', '.', '-' (it names folders and run ids)")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_ok(cls, value: Dict[str, Any]) -> Dict[str, Any]:
+        problem = plain_json_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("address")

@@ -25,12 +25,13 @@ class Output:
         self.err = Console(stderr=True)
 
     def error(self, message: str, hint: Optional[str] = None) -> None:
-        """One clear line (and an optional hint) on stderr."""
+        """One clear line on stderr, its hint (if any) at the end of the same line."""
         # Plain text, never markup (paths and YAML values hold '[...]'), and never wrapped:
         # a line is one line whatever the terminal's width, so tools can grep it.
-        self.err.print(Text.assemble(("error:", "bold red"), f" {message}"), soft_wrap=True, highlight=False)
+        line = Text.assemble(("error:", "bold red"), f" {message}")
         if hint:
-            self.err.print(Text(f"hint: {hint}"), soft_wrap=True, highlight=False)
+            line.append(f" (hint: {hint})")
+        self.err.print(line, soft_wrap=True, highlight=False)
 
     def data(self, payload: Dict[str, Any]) -> None:
         """The JSON document on stdout (JSON mode)."""

@@ -40,7 +40,7 @@ class DeviceOutcome:
 
 
 class Endpointish(Protocol):
-    """What a connect() context yields (controller.connect.Endpoint)."""
+    """What a connect() context yields (controller.endpoint.Endpoint)."""
 
     client: AgentClient
     address: str
@@ -70,6 +70,9 @@ class DeviceWorker:
         self.emit = listener
         self.cancel_event = cancel
         self.where = where
+        # how farm.yaml reaches the device ("local", "ssh:host:22", an address): an agent restarted
+        # between attempts may listen elsewhere, so each attempt starts from this, not the last address
+        self.configured_where = where
         self._lock = threading.Lock()
         self._client: Optional[AgentClient] = None
         self._agent_run: Optional[str] = None
@@ -105,6 +108,7 @@ class DeviceWorker:
             if self.cancel_event.is_set():
                 raise Cancelled("cancelled")
             self._runs_done, self._runs_total = 0, len(plan.base_runs(self.campaign))
+            self.where = self.configured_where
             try:
                 self._event(ev.CONNECTING, self.where)
                 with self.connect() as endpoint:

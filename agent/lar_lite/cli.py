@@ -3,7 +3,7 @@
 Parses argv before anything heavy is imported: numpy and megenginelite load
 only when a model is run, and ``MGB_USE_MEGDNN_DBG`` must already be in the
 environment then (MegEngine reads it once). Every failure is one line on
-stderr, ``lar-lite: error: ...``, and a non-zero exit.
+stderr, ``lar-lite: error: ...``, and the exit code of agent.lar_lite.errors' table.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
-from agent.lar_lite.errors import EngineError, LarLiteError, UsageError
+from agent.lar_lite.errors import UsageError, describe
 from agent.lar_lite.flags import parse_args, usage
-
-#: Exit codes: 1 engine/runtime/input failure, 2 bad command line.
-EXIT_FAIL, EXIT_USAGE = 1, 2
 
 
 def _check_debug_env() -> None:
@@ -28,39 +25,46 @@ def _check_debug_env() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status. `--debug` (lar-lite's own, not load_and_run's) shows tracebacks."""
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="lar-lite: %(levelname)s: %(message)s")
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="lar-lite: %(levelname)s: %(message)s"
+    )
     try:
-        opts = parse_args(args)
-        if opts.help:
-            print(usage())
-            return 0
-        _check_debug_env()
-        # Heavy imports only now that the command line is known to be sound.
-        from agent.lar_lite.engine import load_lite
-        from agent.lar_lite.run import LarRun
-
-        lite = load_lite()
-        lar = LarRun(opts, lite, sys.stdout, sys.stderr)
-        try:
-            lar.run()
-        finally:
-            lar.close()
-    except UsageError as exc:
-        print(f"lar-lite: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (LarLiteError, EngineError) as exc:
-        print(f"lar-lite: error: {exc}", file=sys.stderr)
-        return EXIT_FAIL
-    except KeyboardInterrupt:
-        print("lar-lite: error: interrupted", file=sys.stderr)
-        return 130
+        return _run(args)
     except BrokenPipeError:
         # stdout was closed early (e.g. piped into head): not an error of the run.
         # Point stdout at devnull so the interpreter's final flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place every failure ends
+        if debug:
+            raise
+        line, hint, code = describe(exc)
+        print(f"lar-lite: error: {line}" + (f" (hint: {hint})" if hint else ""), file=sys.stderr)
+        return code
+
+
+def _run(args: List[str]) -> int:
+    opts = parse_args(args)
+    if opts.help:
+        print(usage())
+        return 0
+    _check_debug_env()
+    # Heavy imports only now that the command line is known to be sound.
+    from agent.lar_lite.engine import load_lite
+    from agent.lar_lite.run import LarRun
+
+    lite = load_lite()
+    lar = LarRun(opts, lite, sys.stdout, sys.stderr)
+    try:
+        lar.run()
+    finally:
+        lar.close()
     return 0
 
 

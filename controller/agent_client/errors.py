@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from controller.errors import ControllerError
 
-class AgentClientError(Exception):
-    """Root of every error this client raises; str() is one clear line."""
+
+class AgentClientError(ControllerError):
+    """Root of every error this client raises; str() is one clear line (a branch of the controller's tree)."""
 
 
 class AgentUnreachable(AgentClientError):

@@ -31,10 +31,9 @@ def compare_command(a: Path, b: Path, tolerance: float, json_mode: bool) -> int:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `controller compare`."""
-    from controller.commands.run import guarded
+    """Add `controller compare`; errors end in controller.cli's main()."""
 
     @app.command("compare")
     def compare(a: RunArg, b: RunArg, tolerance: TolOpt = 1e-7, json_out: JsonOpt = False) -> None:
         """Compare two stored runs: differing vars, first var, roots, suggested threshold."""
-        raise typer.Exit(guarded(lambda: compare_command(a, b, tolerance, json_out)))
+        raise typer.Exit(compare_command(a, b, tolerance, json_out))

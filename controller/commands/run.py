@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Dict, List, Optional
 
 import typer
 
-from controller.errors import CampaignFailed, ConfigError, ControllerError
+from controller.errors import EXIT_DIFFERS, EXIT_OK, CampaignFailed, ConfigError, StoreError
 
 log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_DIFFERS, EXIT_CANNOT_RUN = 0, 1, 2
 
 DevicesOpt = Annotated[Path, typer.Option("--devices", help="farm.yaml: the devices and how to reach them.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Result store folder (runs, report.json, report.html).")]
@@ -54,8 +52,64 @@ def run_command(devices: Path, out: Path, campaign_file: Optional[Path], resume:
     return EXIT_OK if report.clean else EXIT_DIFFERS
 
 
+def read_report(path: Path) -> Dict[str, Any]:
+    """A stored report.json, checked for what `controller report` prints; StoreError names what is wrong."""
+    from controller.files import REPORT_LIMIT, FileRefused, read_regular_file
+    from controller.report.json import SCHEMA
+
+    try:
+        data = json.loads(read_regular_file(path, REPORT_LIMIT))
+    except FileNotFoundError:
+        raise CampaignFailed(f"{path}: no report.json here") from None
+    except FileRefused as exc:
+        raise StoreError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise StoreError(f"{path}: damaged, not JSON ({str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path}: damaged: expected a JSON object")
+    schema = data.get("schema", SCHEMA)  # reports written before the field existed are v1
+    if schema != SCHEMA:
+        raise StoreError(f"{path}: schema {schema!r} is not one this controller reads ({SCHEMA})")
+    _expect(path, data, "campaign", str)
+    _expect(path, data, "checks", list)
+    _expect(path, data, "unhealthy", list)
+    for i, check in enumerate(data["checks"]):
+        where = f"checks[{i}]"
+        if not isinstance(check, dict):
+            raise StoreError(f"{path}: damaged: {where} is not an object")
+        for key, kind in (("kind", str), ("devices", list), ("status", str), ("differing", list), ("roots", list)):
+            _expect(path, check, key, kind, where)
+        if not all(isinstance(r, dict) and "id" in r for r in check["roots"]):
+            raise StoreError(f"{path}: damaged: {where}.roots holds an entry without an id")
+    return data
+
+
+def _expect(path: Path, obj: Dict[str, Any], key: str, kind: type, where: str = "") -> None:
+    field = f"{where}.{key}" if where else key
+    if key not in obj:
+        raise StoreError(f"{path}: damaged: {field} is missing")
+    if not isinstance(obj[key], kind):
+        raise StoreError(f"{path}: damaged: {field} is not a {'list' if kind is list else 'string'}")
+
+
+def report_command(out: Path) -> int:
+    """Print the summary of a stored report.json; exit 0 clean, 1 differences."""
+    path = out / "report.json" if out.is_dir() else out
+    data = read_report(path)
+    typer.echo(json.dumps({k: data.get(k) for k in ("campaign", "differs", "unhealthy")}, indent=2))
+    for c in data["checks"]:
+        devices: List[str] = [str(d) for d in c["devices"]]
+        typer.echo(
+            f"{c['kind']:<10} {' vs '.join(devices):<30} {c['status']:<8} "
+            f"differing={len(c['differing'])} first={c.get('first')} roots={[r['id'] for r in c['roots']]}"
+        )
+    return EXIT_OK if data.get("clean") is True else EXIT_DIFFERS
+
+
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the controller app."""
+    """Add this group's commands to the controller app; errors end in controller.cli's main()."""
 
     @app.command("run")
     def run(
@@ -66,56 +120,9 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
     ) -> None:
         """Run a campaign on every device of the farm at once; exit 0 within tolerance, 1 differences, 2 cannot run."""
-        raise typer.Exit(guarded(lambda: run_command(devices, out, campaign, resume, json_out)))
+        raise typer.Exit(run_command(devices, out, campaign, resume, json_out))
 
     @app.command("report")
     def report(out: Annotated[Path, typer.Argument(help="A campaign folder holding report.json.")]) -> None:
-        """Print the summary of a stored report.json."""
-
-        def show() -> int:
-            path = out / "report.json" if out.is_dir() else out
-            if not path.is_file():
-                raise CampaignFailed(f"{path}: no report.json here")
-            data = json.loads(path.read_text())
-            typer.echo(json.dumps({k: data[k] for k in ("campaign", "differs", "unhealthy")}, indent=2))
-            for c in data["checks"]:
-                typer.echo(
-                    f"{c['kind']:<10} {' vs '.join(c['devices']):<30} {c['status']:<8} "
-                    f"differing={len(c['differing'])} first={c['first']} roots={[r['id'] for r in c['roots']]}"
-                )
-            return EXIT_OK if data.get("clean") else EXIT_DIFFERS
-
-        raise typer.Exit(guarded(show))
-
-
-DEBUG = {"on": False}
-
-
-def guarded(fn) -> int:
-    """Run a command body: user errors become one line on stderr and exit 2 (traceback with --debug)."""
-    from controller.output import Output
-
-    try:
-        return fn()
-    except ControllerError as exc:
-        if DEBUG["on"]:
-            raise
-        Output().error(str(exc), exc.hint)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        Output().error("interrupted")
-        return 130
-    except OSError as exc:  # the store or an input file: say which path and why
-        if DEBUG["on"]:
-            raise
-        where = f"{exc.filename}: " if exc.filename else ""
-        Output().error(f"{where}{exc.strerror or exc}")
-        return EXIT_CANNOT_RUN
-    except Exception as exc:  # other libraries' user-facing errors (analysis, agent client)
-        from analysis.errors import AnalysisError
-        from controller.agent_client import AgentClientError
-
-        if isinstance(exc, (AnalysisError, AgentClientError)) and not DEBUG["on"]:
-            Output().error(str(exc))
-            return EXIT_CANNOT_RUN
-        raise
+        """Print the summary of a stored report.json; exit 0 clean, 1 differences, 2 no or damaged report."""
+        raise typer.Exit(report_command(out))

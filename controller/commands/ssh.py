@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Callable, List, Optional, Tuple, TypeVar
 
 import typer
 
-from controller.errors import ControllerError
+from controller.errors import ControllerError, UsageError, describe
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +20,15 @@ DevicesOpt = Annotated[Path, typer.Option("--devices", help="The farm file (farm
 DeviceOpt = Annotated[
     Optional[List[str]], typer.Option("--device", help="Only this device (repeatable); default: every ssh: device.")
 ]
-JobsOpt = Annotated[int, typer.Option("--jobs", min=1, help="Boards handled at once.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", min=1, max=256, help="Boards handled at once.")]
+
+#: one board's result: (name, target, what the action returned, or the exception it raised)
+BoardResult = Tuple[str, object, Optional[T], Optional[BaseException]]
 
 
-def _fail(line: str, code: int = 2) -> None:
-    typer.echo(f"error: {line}", err=True)
-    raise typer.Exit(code)
+def _debug(ctx: typer.Context) -> bool:
+    """The root command's --debug (controller.cli puts its settings in ctx.obj)."""
+    return bool(getattr(ctx.obj, "debug", False))
 
 
 def _ssh_devices(devices: Path, names: Optional[List[str]]) -> Tuple[Path, list]:
@@ -43,41 +44,24 @@ def _ssh_devices(devices: Path, names: Optional[List[str]]) -> Tuple[Path, list]
                 dev = farm.device(name)
             except KeyError:
                 known = ", ".join(d.name for d in farm.devices)
-                raise _Usage(f"{devices}: no device named {name!r} (devices: {known})") from None
+                raise UsageError(f"{devices}: no device named {name!r} (devices: {known})") from None
             if dev.ssh is None:
-                raise _Usage(f"{devices}: device {name!r} has no ssh: block, so it is not deployed over SSH")
+                raise UsageError(f"{devices}: device {name!r} has no ssh: block, so it is not deployed over SSH")
             picked.append(dev)
     else:
         picked = [d for d in farm.devices if d.ssh is not None]
         if not picked:
-            raise _Usage(f"{devices}: no device has an ssh: block")
+            raise UsageError(f"{devices}: no device has an ssh: block")
     return base, [(d.name, d.ssh) for d in picked]
 
 
-class _Usage(ControllerError):
-    """A bad --device selection."""
+def _each(targets: list, jobs: int, fn: Callable[[str, object], T], debug: bool = False) -> List[BoardResult]:
+    """Run fn on every board in parallel; keep the farm's order for output.
 
-
-class _BoardBug(ControllerError):
-    """An unexpected exception on one board: a bug, reported without stopping the others."""
-
-    exit_code = 70
-
-
-def _where(exc: BaseException) -> str:
-    """' at <our file>:<line>' of the innermost frame in larfarm's code, for bug reports."""
-    import traceback
-
-    ours = [
-        f for f in traceback.extract_tb(exc.__traceback__) if "/controller/" in f.filename or "/agent/" in f.filename
-    ]
-    return f" at {'/'.join(ours[-1].filename.split('/')[-3:])}:{ours[-1].lineno}" if ours else ""
-
-
-def _each(
-    targets: list, jobs: int, fn: Callable[[str, object], T], debug: bool = False
-) -> List[Tuple[str, object, Optional[T], Optional[ControllerError]]]:
-    """Run fn on every board in parallel; keep the farm's order for output."""
+    One board's failure, even a bug, must not hide the others' results: it is kept and reported
+    by `_report` through the controller's error table. With --debug a bug ends the command with
+    its traceback instead.
+    """
 
     def one(item):
         name, target = item
@@ -85,63 +69,42 @@ def _each(
             return name, target, fn(name, target), None
         except ControllerError as exc:
             return name, target, None, exc
-        except Exception as exc:  # noqa: BLE001 - one board's bug must not hide the others' results
+        except Exception as exc:  # noqa: BLE001 - reported per board below
             if debug:
                 raise
             log.debug("%s: unexpected error", name, exc_info=True)
-            return (
-                name,
-                target,
-                None,
-                _BoardBug(
-                    f"{name}: internal error: {type(exc).__name__}: {exc}{_where(exc)} "
-                    "(a bug in larfarm; --debug shows the traceback)"
-                ),
-            )
+            return name, target, None, exc
 
     with ThreadPoolExecutor(max_workers=min(jobs, len(targets))) as pool:
         return list(pool.map(one, targets))
 
 
-def _report(
-    results: List[Tuple[str, object, Optional[T], Optional[ControllerError]]], line: Callable[[str, T], str]
-) -> int:
+def _board_error(name: str, exc: BaseException) -> None:
+    """One board's failure as one line on stderr, worded by the error table."""
+    from controller.output import Output
+
+    failure = describe(exc)
+    line = failure.line if failure.line.startswith(name) else f"{name}: {failure.line}"
+    Output().error(line, failure.hint)
+
+
+def _report(results: List[BoardResult], line: Callable[[str, T], str]) -> int:
     """One line per board (its error on stderr); exit status 1 when any board failed."""
     failed = 0
     for name, _, ok, err in results:
         if err is not None:
             failed += 1
-            typer.echo(f"error: {err}", err=True)
+            _board_error(name, err)
         else:
             typer.echo(line(name, ok))
     return 1 if failed else 0
-
-
-def _guard(debug: bool, body: Callable[[], int]) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not debug:
-        # paramiko logs socket teardown noise at ERROR; our errors already say what failed.
-        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
-    try:
-        code = body()
-    except ControllerError as exc:
-        if debug:
-            raise
-        _fail(str(exc), exc.exit_code)
-    else:
-        if code:
-            raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the controller app."""
 
     @app.command("deploy")
-    def deploy_cmd(devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8, debug: DebugOpt = False) -> None:
+    def deploy_cmd(ctx: typer.Context, devices: DevicesOpt, device: DeviceOpt = None, jobs: JobsOpt = 8) -> None:
         """Put the agent on ssh: boards, start it detached, and check its health through an SSH tunnel."""
 
         def body() -> int:
@@ -152,7 +115,7 @@ def register(app: typer.Typer) -> None:
             try:
                 package = build_agent_package()
             except PackageError as exc:
-                _fail(f"cannot package the agent: {exc}")
+                raise PackageError(f"cannot package the agent: {exc}") from None
 
             def line(name: str, ok) -> str:
                 replaced = f", replaced {', '.join(ok.replaced)}" if ok.replaced else ""
@@ -161,17 +124,17 @@ def register(app: typer.Typer) -> None:
                     f"{ok.python}, healthy via SSH tunnel{replaced}"
                 )
 
-            return _report(_each(targets, jobs, lambda n, t: deploy(n, t, base, package), debug), line)
+            return _report(_each(targets, jobs, lambda n, t: deploy(n, t, base, package), _debug(ctx)), line)
 
-        _guard(debug, body)
+        raise typer.Exit(body())
 
     @app.command("status")
     def status_cmd(
+        ctx: typer.Context,
         devices: DevicesOpt,
         device: DeviceOpt = None,
         jobs: JobsOpt = 8,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-        debug: DebugOpt = False,
     ) -> None:
         """Per ssh: board: reachable, agent running (unit/pid), health through the tunnel, agent version."""
 
@@ -179,12 +142,12 @@ def register(app: typer.Typer) -> None:
             from controller.ssh.deploy import status
 
             base, targets = _ssh_devices(devices, device)
-            results = _each(targets, jobs, lambda n, t: status(n, t, base), debug)
+            results = _each(targets, jobs, lambda n, t: status(n, t, base), _debug(ctx))
             bad = 0
             for name, target, st, err in results:
                 if err is not None:
                     bad += 1
-                    typer.echo(f"error: {err}", err=True)
+                    _board_error(name, err)
                     continue
                 healthy = st.reachable and st.running and st.health == "SERVING"
                 bad += 0 if healthy else 1
@@ -209,15 +172,15 @@ def register(app: typer.Typer) -> None:
             # Non-zero when any board is not up: scripts can wait on `controller status`.
             return 1 if bad else 0
 
-        _guard(debug, body)
+        raise typer.Exit(body())
 
     @app.command("stop")
     def stop_cmd(
+        ctx: typer.Context,
         devices: DevicesOpt,
         device: DeviceOpt = None,
         jobs: JobsOpt = 8,
         forget_token: Annotated[bool, typer.Option("--forget-token", help="Also delete the local token file.")] = False,
-        debug: DebugOpt = False,
     ) -> None:
         """Stop the agent on ssh: boards (its systemd --user unit or its pid) and remove the pid file."""
 
@@ -230,6 +193,6 @@ def register(app: typer.Typer) -> None:
                 what = f"stopped {', '.join(ok.stopped)}" if ok.stopped else "no agent was running"
                 return f"{name} ({ok.where}): {what}"
 
-            return _report(_each(targets, jobs, lambda n, t: stop(n, t, base, forget_token), debug), line)
+            return _report(_each(targets, jobs, lambda n, t: stop(n, t, base, forget_token), _debug(ctx)), line)
 
-        _guard(debug, body)
+        raise typer.Exit(body())

@@ -336,7 +336,7 @@ def _open_jump_channel(
         raise HostUnreachable(device, target.where, f"jump host {jump.where} cannot reach the board: {exc}") from None
 
 
-def connect(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> SshSession:
+def ssh_login(device: str, target: SshTarget, base_dir: Optional[Path] = None) -> SshSession:
     """Log in to the board described by `target` (through its jump host, if any).
 
     `base_dir` resolves relative key_file/known_hosts paths (the farm file's folder).

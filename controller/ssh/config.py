@@ -12,7 +12,8 @@ class JumpHost(BaseModel):
     """A bastion the board is reached through (ssh -J); its host key is checked
     against the same known_hosts file and policy as the board's."""
 
-    model_config = ConfigDict(extra="forbid")
+    # finite numbers only: `.inf` seconds would reach socket.settimeout() and overflow there
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = Field(min_length=1)
     port: int = Field(22, ge=1, le=65535)
@@ -31,7 +32,8 @@ class SshTarget(BaseModel):
     through an SSH port-forward, so the board needs no open port but sshd's.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # finite numbers only: `.inf` seconds would reach socket.settimeout() and overflow there
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     host: str = Field(min_length=1)
     port: int = Field(22, ge=1, le=65535)
@@ -52,10 +54,10 @@ class SshTarget(BaseModel):
     # A local agent config (YAML or JSON) pushed to the board as JSON, so the
     # board needs no PyYAML; listen address, token and workspace are set by deploy.
     agent_config: Optional[str] = None
-    connect_timeout: float = Field(10.0, gt=0)
+    connect_timeout: float = Field(10.0, gt=0, le=3600)
     # Seconds of silence after which a dead link (cable pulled, board hung) drops
     # the SSH connection and its forwarded agent calls, instead of TCP's ~15 minutes.
-    link_timeout: float = Field(10.0, ge=1)
+    link_timeout: float = Field(10.0, ge=1, le=3600)
 
     @field_validator("python", "workdir")
     @classmethod

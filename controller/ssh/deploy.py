@@ -17,8 +17,9 @@ from typing import Optional, Tuple
 
 
 from controller.agent_client import AgentClient, AgentClientError
+from controller.errors import ConfigError
 from controller.ssh import board
-from controller.ssh.client import connect
+from controller.ssh.client import ssh_login
 from controller.ssh.config import SshTarget
 from controller.ssh.errors import AgentPortBusy, AgentStartFailed, HostUnreachable, SshError
 from controller.ssh.package import AgentPackage, build_agent_package
@@ -90,19 +91,15 @@ def _agent_argv(python: str, workdir: str, port: int, with_config: bool) -> list
 def _agent_config_json(target: SshTarget, farm_dir: Path, device: str) -> Optional[bytes]:
     if target.agent_config is None:
         return None
-    import yaml  # controller side only; the board gets JSON
+    from controller.yaml_loader import load_yaml  # controller side only; the board gets JSON
 
     path = Path(target.agent_config).expanduser()
     if not path.is_absolute():
         path = Path(farm_dir) / path
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SshError(device, target.where, f"agent_config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise SshError(
-            device, target.where, f"agent_config {path}: not valid YAML/JSON: {str(exc).splitlines()[0]}"
-        ) from None
+    try:  # the same guards as farm.yaml: a regular file of bounded size, no alias bombs, no duplicate keys
+        data, _ = load_yaml(path, str(path))
+    except ConfigError as exc:
+        raise SshError(device, target.where, f"agent_config {exc}") from None
     if not isinstance(data, dict):
         raise SshError(device, target.where, f"agent_config {path}: expected a mapping")
     return json.dumps(data, indent=2).encode()
@@ -121,7 +118,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
     """Put the agent on the board and start it; raise SshError with one clear line on any failure."""
     package = package or build_agent_package()
     config = _agent_config_json(target, farm_dir, device)  # local mistakes first, before touching the board
-    with connect(device, target, farm_dir) as session:
+    with ssh_login(device, target, farm_dir) as session:
         service = target.agent_service
         facts = board.probe(
             session,
@@ -174,7 +171,7 @@ def deploy(device: str, target: SshTarget, farm_dir: Path, package: Optional[Age
                 what = f"agent did not listen on 127.0.0.1:{target.agent_port} within {START_WAIT_S:g}s: {last}"
             raise AgentStartFailed(device, session.where, f"{what}; log: {posixpath.join(workdir, 'agent.log')}")
         check_forward(session, target.agent_port)
-        with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
+        with Tunnel(lambda: ssh_login(device, target, farm_dir), target.agent_port, session=session) as tunnel:
             health = wait_serving(tunnel.address, HEALTH_WAIT_S)
             if health != "SERVING":
                 raise AgentStartFailed(
@@ -201,7 +198,7 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
     """Reachable? agent running (pid/unit)? healthy through the tunnel? which version?"""
     where = target.where
     try:
-        session = connect(device, target, farm_dir)
+        session = ssh_login(device, target, farm_dir)
     except HostUnreachable as exc:
         return BoardStatus(device, where, False, error=exc.what)
     except SshError as exc:  # sshd answered, but the login failed (host key, key, user)
@@ -213,7 +210,7 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
             return BoardStatus(device, where, True, error=exc.what)
         health = version = None
         if st.get("listening"):
-            with Tunnel(lambda: connect(device, target, farm_dir), target.agent_port, session=session) as tunnel:
+            with Tunnel(lambda: ssh_login(device, target, farm_dir), target.agent_port, session=session) as tunnel:
                 health = wait_serving(tunnel.address, 5.0)
                 try:
                     version = _facts_version(tunnel.address, read_token(device, target, farm_dir), target)
@@ -235,7 +232,7 @@ def status(device: str, target: SshTarget, farm_dir: Path) -> BoardStatus:
 
 def stop(device: str, target: SshTarget, farm_dir: Path, forget_token: bool = False) -> Stopped:
     """Stop the board's agent (unit or pid) and remove its pid file."""
-    with connect(device, target, farm_dir) as session:
+    with ssh_login(device, target, farm_dir) as session:
         ans = board.helper(session, "stop", {"workdir": target.workdir, "port": target.agent_port})
     if forget_token:
         remove_token(device, target, farm_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from controller.agent_client import AgentUnreachable
 from controller.errors import ControllerError
 
 
@@ -16,21 +15,12 @@ class SshError(ControllerError):
         self.device = device
         self.where = where
         self.what = what
-        # Not super(): with HostUnreachable's second base, the next __init__ in
-        # the MRO would be AgentUnreachable's, which words the message its own way.
-        Exception.__init__(self, f"{device} ({where}): {what}")
+        super().__init__(f"{device} ({where}): {what}")
 
 
-class HostUnreachable(SshError, AgentUnreachable):
-    """The board's sshd (or the jump host) cannot be reached at all.
-
-    Also an AgentUnreachable: to the scheduler a board whose link is down is an
-    agent that does not answer, retried like any other.
-    """
-
-    def __init__(self, device: str, where: str, what: str) -> None:
-        SshError.__init__(self, device, where, what)
-        self.address = where
+class HostUnreachable(SshError):
+    """The board's sshd (or the jump host) cannot be reached at all; the scheduler retries it like any
+    device trouble (every ControllerError of an attempt is)."""
 
 
 class HostKeyUnknown(SshError):
@@ -49,13 +39,9 @@ class BoardNotReady(SshError):
     """The board lacks what the agent needs (Python >= 3.8, grpcio, protobuf)."""
 
 
-class AgentNotRunning(SshError, AgentUnreachable):
+class AgentNotRunning(SshError):
     """The board is reachable but nothing listens on the agent's port there
     (never started, stopped, or crashed); retried like an unreachable agent."""
-
-    def __init__(self, device: str, where: str, what: str) -> None:
-        SshError.__init__(self, device, where, what)
-        self.address = where
 
 
 class AgentPortBusy(SshError):

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
+from controller.errors import ControllerError
+
 log = logging.getLogger(__name__)
 
 # Our packages that go in whole when the agent imports them.
@@ -44,7 +46,7 @@ SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-class PackageError(Exception):
+class PackageError(ControllerError):
     """The agent cannot be packaged for boards (missing package, forbidden import)."""
 
 

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
+from controller.files import TOKEN_LIMIT, FileRefused, read_regular_file
 from controller.ssh.config import SshTarget
 from controller.ssh.errors import NotDeployed
 
@@ -44,9 +45,11 @@ def read_token(device: str, target: SshTarget, farm_dir: Path) -> str:
     """The token deploy stored for this board; NotDeployed when there is none."""
     path = token_path(device, target, farm_dir)
     try:
-        token = path.read_text(encoding="utf-8").strip()
+        token = read_regular_file(path, TOKEN_LIMIT).decode("utf-8", errors="replace").strip()
     except FileNotFoundError:
         token = ""
+    except FileRefused as exc:
+        raise NotDeployed(device, target.where, f"cannot read agent token {path}: {exc}") from None
     except OSError as exc:
         raise NotDeployed(device, target.where, f"cannot read agent token {path}: {exc.strerror}") from None
     if not token:

@@ -15,6 +15,10 @@ from tests.controller.fake_lar import wrapper
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: a file the controller takes for a MegEngine model (format v2's "mgv2" at offset 8, as a real dump
+#: has it) for campaigns whose fake program never reads the model
+FAKE_MODEL = b"\x10\x00\x00\x00\x20\x00\x00\x00mgv2\x00\x00\x00\x00not a real model; the fake program only dumps"
+
 
 def controller_argv(*args: str) -> List[str]:
     return [sys.executable, "-m", "controller.cli", *args]
@@ -31,7 +35,7 @@ def fake_program(tmp: Path, name: str, **settings: object) -> Path:
 
 def write_fake_campaign(tmp: Path, checks: str = "[shake]", extra: str = "") -> Path:
     """A campaign over a dummy model (the fake program ignores it) with a seeded input."""
-    (tmp / "model.mge").write_bytes(b"not a real model; the fake program only dumps")
+    (tmp / "model.mge").write_bytes(FAKE_MODEL)
     path = tmp / "campaign.yaml"
     path.write_text(
         f"name: fake\nmodel: model.mge\ninputs:\n  data: {{shape: [1, 4], seed: 1}}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.controller.campaigns import run_controller
+from tests.controller.campaigns import FAKE_MODEL, run_controller
 
 
 def test_bad_farm_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -71,7 +71,7 @@ def test_inline_campaign_runs_without_campaign_file(tmp_path: Path) -> None:
 
     from tests.controller.campaigns import fake_program
 
-    (tmp_path / "model.mge").write_bytes(b"fake")
+    (tmp_path / "model.mge").write_bytes(FAKE_MODEL)
     prog = fake_program(tmp_path, "fake", vars=8, size=8)
     (tmp_path / "farm.yaml").write_text(
         yaml.safe_dump(

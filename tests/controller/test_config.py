@@ -10,6 +10,7 @@ import pytest
 from controller.campaign import load_campaign, materialize_inputs
 from controller.errors import ConfigError
 from controller.farm import inline_campaign, load_farm
+from tests.controller.campaigns import FAKE_MODEL
 
 GOOD_FARM = """\
 devices:
@@ -87,7 +88,7 @@ def test_missing_farm_file(tmp_path: Path) -> None:
 
 
 def _model(tmp: Path) -> None:
-    (tmp / "m.mge").write_bytes(b"model")
+    (tmp / "m.mge").write_bytes(FAKE_MODEL)
 
 
 def test_campaign_loads_and_seeded_inputs_are_reproducible(tmp_path: Path) -> None:

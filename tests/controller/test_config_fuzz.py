@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from controller.campaign import load_campaign
 from controller.errors import ConfigError
 from controller.farm import load_farm
+from tests.controller.campaigns import FAKE_MODEL
 
 FARM = """devices:
   - name: a
@@ -62,7 +63,7 @@ def test_mutated_farm_never_crashes(tmp_path: Path, data) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_campaign_never_crashes(tmp_path: Path, data) -> None:
-    (tmp_path / "m.mge").write_bytes(b"m")
+    (tmp_path / "m.mge").write_bytes(FAKE_MODEL)
     path = tmp_path / "campaign.yaml"
     path.write_text(_mutate(CAMPAIGN, data))
     try:

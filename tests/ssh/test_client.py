@@ -6,20 +6,20 @@ import socket
 
 import pytest
 
-from controller.ssh.client import connect
+from controller.ssh.client import ssh_login
 from controller.ssh.config import SshTarget
 from controller.ssh.errors import AuthFailed, HostKeyMismatch, HostKeyUnknown, HostUnreachable
 from tests.support.sshd import free_port, keygen
 
 
 def test_login_runs_a_command(sshd):
-    with connect("board1", SshTarget(**sshd.target())) as session:
+    with ssh_login("board1", SshTarget(**sshd.target())) as session:
         rc, out, err = session.run("echo hello; echo oops >&2; exit 3")
     assert (rc, out, err) == (3, "hello\n", "oops\n")
 
 
 def test_stdin_reaches_the_command(sshd):
-    with connect("board1", SshTarget(**sshd.target())) as session:
+    with ssh_login("board1", SshTarget(**sshd.target())) as session:
         rc, out, _ = session.run("wc -c", stdin=b"x" * 100_000)
     assert rc == 0 and out.strip() == "100000"
 
@@ -27,7 +27,7 @@ def test_stdin_reaches_the_command(sshd):
 def test_command_that_outlives_its_timeout(sshd):
     from controller.ssh.errors import RemoteCommandFailed
 
-    with connect("board1", SshTarget(**sshd.target())) as session:
+    with ssh_login("board1", SshTarget(**sshd.target())) as session:
         with pytest.raises(RemoteCommandFailed, match=r"command did not finish within 0.5s: sleep 30"):
             session.run("sleep 30", timeout=0.5)
         assert session.run("echo still-usable")[1] == "still-usable\n"
@@ -36,7 +36,7 @@ def test_command_that_outlives_its_timeout(sshd):
 def test_wrong_key_is_one_clear_line(sshd, tmp_path):
     other = keygen(tmp_path / "other_key")
     with pytest.raises(AuthFailed) as exc:
-        connect("board1", SshTarget(**sshd.target(key_file=str(other))))
+        ssh_login("board1", SshTarget(**sshd.target(key_file=str(other))))
     msg = str(exc.value)
     assert msg.startswith(f"board1 (127.0.0.1:{sshd.port}): sshd refused login as root with key {other}")
     assert "\n" not in msg
@@ -44,13 +44,13 @@ def test_wrong_key_is_one_clear_line(sshd, tmp_path):
 
 def test_missing_key_file(sshd, tmp_path):
     with pytest.raises(AuthFailed, match="key_file .*nope does not exist"):
-        connect("board1", SshTarget(**sshd.target(key_file=str(tmp_path / "nope"))))
+        ssh_login("board1", SshTarget(**sshd.target(key_file=str(tmp_path / "nope"))))
 
 
 def test_unknown_host_key_strict_says_how_to_accept(sshd, tmp_path):
     empty = tmp_path / "kh"
     with pytest.raises(HostKeyUnknown) as exc:
-        connect("board1", SshTarget(**sshd.target(known_hosts=str(empty))))
+        ssh_login("board1", SshTarget(**sshd.target(known_hosts=str(empty))))
     msg = str(exc.value)
     assert f"ssh-keyscan -p {sshd.port} 127.0.0.1 >> {empty}" in msg
     assert "host_key_policy: accept-new" in msg
@@ -60,10 +60,10 @@ def test_unknown_host_key_strict_says_how_to_accept(sshd, tmp_path):
 
 def test_accept_new_records_the_key_then_strict_works(sshd, tmp_path):
     kh = tmp_path / "sub" / "known_hosts"
-    with connect("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy="accept-new"))):
+    with ssh_login("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy="accept-new"))):
         pass
     assert kh.read_text() == sshd.host_key_line()
-    with connect("board1", SshTarget(**sshd.target(known_hosts=str(kh)))) as session:
+    with ssh_login("board1", SshTarget(**sshd.target(known_hosts=str(kh)))) as session:
         assert session.run("true")[0] == 0
 
 
@@ -74,7 +74,7 @@ def test_changed_host_key_is_refused_even_with_accept_new(sshd, tmp_path):
     kh.write_text(f"[127.0.0.1]:{sshd.port} {kind} {b64}\n")
     for policy in ("strict", "accept-new"):
         with pytest.raises(HostKeyMismatch) as exc:
-            connect("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy=policy)))
+            ssh_login("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy=policy)))
         msg = str(exc.value)
         assert "host key CHANGED" in msg
         assert f"ssh-keygen -R '[127.0.0.1]:{sshd.port}' -f {kh}" in msg
@@ -86,7 +86,7 @@ def test_closed_port_is_unreachable():
         held.bind(("127.0.0.1", 0))
         port = held.getsockname()[1]
         with pytest.raises(HostUnreachable) as exc:
-            connect("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=3))
+            ssh_login("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=3))
     assert str(exc.value).startswith(f"board9 (127.0.0.1:{port}): cannot connect to sshd: Connection refused")
 
 
@@ -96,19 +96,19 @@ def test_not_an_ssh_server_is_unreachable():
         srv.listen(1)
         port = srv.getsockname()[1]
         with pytest.raises(HostUnreachable, match="SSH handshake failed|did not answer"):
-            connect("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=1))
+            ssh_login("board9", SshTarget(host="127.0.0.1", port=port, connect_timeout=1))
 
 
 def test_unknown_host_name():
     with pytest.raises(HostUnreachable, match="unknown host name 'no-such-board.invalid'"):
-        connect("board9", SshTarget(host="no-such-board.invalid", connect_timeout=3))
+        ssh_login("board9", SshTarget(host="no-such-board.invalid", connect_timeout=3))
 
 
 def test_jump_host(sshd):
     # The same sshd serves as bastion and board: the board is reached through a
     # direct-tcpip channel opened on the jump host.
     target = SshTarget(**sshd.target(jump={"host": "127.0.0.1", "port": sshd.port}))
-    with connect("board1", target) as session:
+    with ssh_login("board1", target) as session:
         rc, out, _ = session.run("echo via-jump")
     assert (rc, out) == (0, "via-jump\n")
 
@@ -117,13 +117,13 @@ def test_jump_host_cannot_reach_board(sshd):
     dead = free_port()
     target = SshTarget(**sshd.target(port=dead, jump={"host": "127.0.0.1", "port": sshd.port}))
     with pytest.raises(HostUnreachable, match=f"jump host 127.0.0.1:{sshd.port} cannot reach the board"):
-        connect("board1", target)
+        ssh_login("board1", target)
 
 
 def test_accept_new_keeps_other_entries_of_known_hosts(sshd, tmp_path):
     kh = tmp_path / "known_hosts"
     kh.write_text("other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
-    with connect("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy="accept-new"))):
+    with ssh_login("board1", SshTarget(**sshd.target(known_hosts=str(kh), host_key_policy="accept-new"))):
         pass
     lines = kh.read_text().splitlines()
     assert lines[0].startswith("other.example ") and lines[1] + "\n" == sshd.host_key_line()
@@ -148,11 +148,11 @@ def test_login_with_the_users_ssh_agent(sshd, tmp_path, monkeypatch):
         monkeypatch.setenv("HOME", str(tmp_path))  # no default keys in ~/.ssh: only the agent can log in
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         target = SshTarget(**sshd.target(key_file=None))
-        with connect("board1", target) as session:
+        with ssh_login("board1", target) as session:
             assert session.run("echo via-agent")[1] == "via-agent\n"
         monkeypatch.delenv("SSH_AUTH_SOCK")
         with pytest.raises(AuthFailed, match=r"no key to log in as root: no key_file, no ssh-agent \(SSH_AUTH_SOCK\)"):
-            connect("board1", target)
+            ssh_login("board1", target)
     finally:
         agent.terminate()
         agent.wait(5)

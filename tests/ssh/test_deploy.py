@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from controller.agent_client import AgentClient
 from controller.cli import app
 from controller.ssh.config import SshTarget
-from controller.ssh.connect import open_ssh_device
+from controller.ssh.agent_tunnel import open_agent_tunnel
 from controller.ssh.errors import AgentNotRunning, NotDeployed
 from tests.support.sshd import free_port, keygen, write_farm
 
@@ -81,7 +81,7 @@ def test_deploy_status_run_stop(farm):
     assert (Path(target.workdir) / "agent.pid").read_text().strip() == str(pid)
 
     # the agent answers only through the tunnel, with the token deploy stored
-    with open_ssh_device("board1", target, path.parent) as ep:
+    with open_agent_tunnel("board1", target, path.parent) as ep:
         assert ep.address.startswith("127.0.0.1:") and ep.address != f"127.0.0.1:{target.agent_port}"
         with AgentClient(ep.address, ep.token) as client:
             facts = client.facts()
@@ -108,7 +108,7 @@ def test_deploy_status_run_stop(farm):
     assert not pid_alive(new_pid)
     assert not (Path(target.workdir) / "agent.pid").exists()
     with pytest.raises(AgentNotRunning) as exc:
-        with open_ssh_device("board1", target, path.parent):
+        with open_agent_tunnel("board1", target, path.parent):
             pass
     assert str(exc.value) == (
         f"board1 (127.0.0.1:{target.port}): no agent listens on 127.0.0.1:{target.agent_port} "
@@ -133,10 +133,10 @@ def test_the_zipapp_holds_the_agent_not_the_controller(farm):
     assert not [n for n in names if n.startswith(("controller/", "analysis/", "agent/lar_lite/"))]
 
 
-def test_open_ssh_device_before_deploy_says_so(sshd, tmp_path):
+def test_open_agent_tunnel_before_deploy_says_so(sshd, tmp_path):
     target = SshTarget(**sshd.target())
     with pytest.raises(NotDeployed, match=r"no agent token at .*board1\.token; run `controller deploy"):
-        with open_ssh_device("board1", target, tmp_path):
+        with open_agent_tunnel("board1", target, tmp_path):
             pass
 
 
@@ -247,7 +247,9 @@ def test_deploy_through_a_jump_host(farm):
     path = write_farm(path, {"board1": block})
     result = cli("deploy", "--devices", str(path))
     assert result.exit_code == 0, result.output
-    with open_ssh_device("board1", SshTarget(**block), path.parent) as ep, AgentClient(ep.address, ep.token) as client:
+    with open_agent_tunnel("board1", SshTarget(**block), path.parent) as ep, AgentClient(
+        ep.address, ep.token
+    ) as client:
         assert client.facts().protocol == "larfarm.agent.v1"
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from controller.agent_client import AgentClient
 from controller.ssh.config import SshTarget
-from controller.ssh.connect import open_ssh_device
+from controller.ssh.agent_tunnel import open_agent_tunnel
 from controller.ssh.deploy import deploy, stop
 from tests.controller.campaigns import fake_program, write_fake_campaign
 from tests.ssh import netns
@@ -128,7 +128,7 @@ def test_deploy_and_reach_both_boards(two_boards, board_python, tmp_path):
     assert result.exit_code == 0 and result.stdout.count("health SERVING") == 2, result.output
     addresses = set()
     for name, target in targets.items():
-        with open_ssh_device(name, target, tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
+        with open_agent_tunnel(name, target, tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
             facts = client.facts()
             assert [r.name for r in facts.runners] == ["load_and_run"]
             addresses.add(ep.address)
@@ -285,7 +285,9 @@ def test_deploy_through_a_bastion_to_a_board_we_cannot_route_to(bastion_and_inne
     assert deployed.exit_code == 0, deployed.output
     assert deployed.stdout.startswith(f"inner ({inner.address}:22): agent ")
     try:
-        with open_ssh_device("inner", SshTarget(**block), tmp_path) as ep, AgentClient(ep.address, ep.token) as client:
+        with open_agent_tunnel("inner", SshTarget(**block), tmp_path) as ep, AgentClient(
+            ep.address, ep.token
+        ) as client:
             assert client.facts().protocol == "larfarm.agent.v1"
         status = CliRunner().invoke(app, ["status", "--devices", str(farm)])
         assert status.exit_code == 0 and "health SERVING" in status.stdout, status.output

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from controller.ssh.client import connect
+from controller.ssh.client import ssh_login
 from controller.ssh.config import SshTarget
 from controller.ssh.tunnel import Tunnel
 
@@ -72,7 +72,7 @@ def _roundtrip(address: str, payload: bytes) -> bytes:
 
 def test_forwards_bytes_both_ways(sshd, echo):
     target = SshTarget(**sshd.target())
-    with Tunnel(lambda: connect("b", target), echo.port) as tunnel:
+    with Tunnel(lambda: ssh_login("b", target), echo.port) as tunnel:
         assert tunnel.address.startswith("127.0.0.1:")
         payload = os.urandom(3 * 1024 * 1024)
         assert _roundtrip(tunnel.address, payload) == payload
@@ -93,7 +93,7 @@ def test_nothing_listening_on_the_board_closes_the_connection(sshd):
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     target = SshTarget(**sshd.target())
-    with Tunnel(lambda: connect("b", target), dead) as tunnel:
+    with Tunnel(lambda: ssh_login("b", target), dead) as tunnel:
         host, port = tunnel.address.rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as s:
             assert s.recv(10) == b""  # closed, not hung
@@ -101,7 +101,7 @@ def test_nothing_listening_on_the_board_closes_the_connection(sshd):
 
 def test_logs_in_again_after_the_ssh_link_drops(sshd, echo):
     target = SshTarget(**sshd.target())
-    with Tunnel(lambda: connect("b", target), echo.port) as tunnel:
+    with Tunnel(lambda: ssh_login("b", target), echo.port) as tunnel:
         assert _roundtrip(tunnel.address, b"one") == b"one"
         tunnel._session.client.get_transport().close()  # the link dies
         time.sleep(0.1)
@@ -113,7 +113,7 @@ def test_unreachable_board_is_reported_and_connection_closed(echo):
         probe.bind(("127.0.0.1", 0))
         dead = probe.getsockname()[1]
     target = SshTarget(host="127.0.0.1", port=dead, connect_timeout=2)
-    with Tunnel(lambda: connect("b", target), echo.port) as tunnel:
+    with Tunnel(lambda: ssh_login("b", target), echo.port) as tunnel:
         host, port = tunnel.address.rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=10) as s:
             assert s.recv(10) == b""
@@ -122,7 +122,7 @@ def test_unreachable_board_is_reported_and_connection_closed(echo):
 
 def test_close_cuts_open_connections(sshd, echo):
     target = SshTarget(**sshd.target())
-    tunnel = Tunnel(lambda: connect("b", target), echo.port)
+    tunnel = Tunnel(lambda: ssh_login("b", target), echo.port)
     host, port = tunnel.address.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=10)
     s.sendall(b"hi")

@@ -1,14 +1,24 @@
-"""Turn YAML and pydantic errors into `file:line: field: message`, using yaml node marks."""
+"""Load farm.yaml and campaign.yaml safely and validate them; every error is `file:line: field: message`.
+
+The file must be a regular file of bounded size (controller.files); YAML aliases may not expand the
+document beyond a bound (a "billion laughs" file is a few lines); a key written twice in one mapping
+is refused rather than silently last-wins. Line numbers come from the YAML node tree.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Dict, Optional, Sequence, Set, Tuple, Type, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from controller.errors import ConfigError
+from controller.files import CONFIG_LIMIT, FileRefused, read_regular_file
+
+#: nodes of a document with every alias expanded in place: far above any real farm or campaign,
+#: far below what makes the report (which writes labels out in full) run out of memory
+MAX_EXPANDED_NODES = 100_000
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,19 +59,25 @@ def line_of(node: Optional[yaml.Node], loc: Sequence[Any]) -> Optional[int]:
 
 
 def load_yaml(path: Path, display: Optional[str] = None) -> Tuple[Any, Optional[yaml.Node]]:
-    """Read a YAML file into (data, node tree); syntax errors become ConfigError with the line."""
+    """Read a YAML file into (data, node tree); every problem becomes ConfigError with the line."""
     shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, CONFIG_LIMIT).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(shown, None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(shown, None, "", f"cannot read: {exc}") from None
+    except FileRefused as exc:
+        raise ConfigError(shown, None, "", str(exc)) from None
+    except OSError as exc:
+        raise ConfigError(shown, None, "", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(shown, None, "", f"cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         loader = yaml.SafeLoader(text)  # refuses unprintable characters already
         try:
             # one parse gives both: the node tree (for line numbers) and the data built from it
             node = loader.get_single_node()
+            if node is not None:
+                check_node_tree(node, shown)
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -71,7 +87,54 @@ def load_yaml(path: Path, display: Optional[str] = None) -> Tuple[Any, Optional[
         raise ConfigError(shown, line, "", f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(shown, None, "", f"invalid YAML: {exc}") from None
+    except RecursionError:  # thousands of nested brackets: the composer recurses per level
+        raise ConfigError(shown, None, "", "invalid YAML: nested too deeply") from None
     return data, node
+
+
+def check_node_tree(root: yaml.Node, shown: str) -> None:
+    """Refuse a key written twice in a mapping, an alias that refers to itself, and alias bombs."""
+    sizes: Dict[int, int] = {}  # id(node) -> nodes in its expansion
+    active: Set[int] = set()  # nodes being counted: meeting one again is a cycle
+
+    def expanded(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(shown, node.start_mark.line + 1, "", "a YAML alias refers to its own anchor")
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            _no_duplicate_keys(node, shown)
+            for k, v in node.value:
+                total += expanded(k) + expanded(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += expanded(item)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                shown,
+                node.start_mark.line + 1,
+                "",
+                f"YAML aliases expand this document past {MAX_EXPANDED_NODES} values; write it out without aliases",
+            )
+        return total
+
+    expanded(root)
+
+
+def _no_duplicate_keys(node: yaml.MappingNode, shown: str) -> None:
+    seen: Dict[str, int] = {}
+    for k, _ in node.value:
+        if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+            continue  # `<<: *base` may be overridden by the keys beside it, as YAML intends
+        line = k.start_mark.line + 1
+        if k.value in seen:
+            raise ConfigError(shown, line, str(k.value), f"key written twice (first on line {seen[k.value]})")
+        seen[k.value] = line
 
 
 def validate(

@@ -1,4 +1,5 @@
-"""How the controller reaches one device's agent: a direct address, a local agent, or SSH."""
+"""open_endpoint: a connected AgentClient for one device, whichever way farm.yaml says to reach it
+(a direct address, a local agent started here, or an SSH tunnel)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Iterator, Optional
 from controller.agent_client import AgentClient, TlsConfig
 from controller.errors import ConfigError
 from controller.farm import Device, Farm
+from controller.files import TOKEN_LIMIT, FileRefused, read_regular_file
 from controller.local_agent import LocalAgents
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,9 @@ def _token(farm: Farm, device: Device) -> Optional[str]:
         return None
     path = farm.resolve(device.token_file)
     try:
-        token = path.read_text().strip()
+        token = read_regular_file(path, TOKEN_LIMIT).decode("utf-8", errors="replace").strip()
+    except FileRefused as exc:
+        raise ConfigError(farm.path or "farm.yaml", None, f"{device.name}.token_file", f"{path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(
             farm.path or "farm.yaml", None, f"{device.name}.token_file", f"cannot read {path}: {exc.strerror}"
@@ -75,9 +79,9 @@ def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iter
             yield Endpoint(client, agent.address)
         return
     # ssh: the SSH part forwards a local port to the board's agent
-    from controller.ssh.connect import open_ssh_device  # imported late: paramiko is heavy
+    from controller.ssh.agent_tunnel import open_agent_tunnel  # imported late: paramiko is heavy
 
-    with open_ssh_device(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
+    with open_agent_tunnel(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
         # messages name the board by its SSH address, never the tunnel's loopback end
         with AgentClient(ep.address, ep.token, None, CALL_TIMEOUT_S, where=device.where()) as client:
             yield Endpoint(client, device.where())

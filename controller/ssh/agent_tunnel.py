@@ -1,4 +1,4 @@
-"""open_ssh_device: what the scheduler calls to reach an `ssh:` device's agent."""
+"""open_agent_tunnel: log in to an `ssh:` board and forward a loopback port to its agent, for one block."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from controller.ssh.client import connect
+from controller.ssh.client import ssh_login
 from controller.ssh.config import SshTarget
 from controller.ssh.tokens import read_token
 from controller.ssh.tunnel import Tunnel, check_forward
@@ -27,7 +27,7 @@ class SshEndpoint:
 
 
 @contextlib.contextmanager
-def open_ssh_device(name: str, target: SshTarget, farm_dir: Path) -> Iterator[SshEndpoint]:
+def open_agent_tunnel(name: str, target: SshTarget, farm_dir: Path) -> Iterator[SshEndpoint]:
     """Log in to the board and forward a loopback port to its agent for the block.
 
     Raises NotDeployed when deploy never stored a token, AgentNotRunning when
@@ -37,14 +37,14 @@ def open_ssh_device(name: str, target: SshTarget, farm_dir: Path) -> Iterator[Ss
     connection logs in again.
     """
     token = read_token(name, target, farm_dir)
-    session = connect(name, target, farm_dir)
+    session = ssh_login(name, target, farm_dir)
     try:
         check_forward(session, target.agent_port)
     except BaseException:
         session.close()
         raise
     # The tunnel owns the session from here: it replaces it after a drop.
-    tunnel = Tunnel(lambda: connect(name, target, farm_dir), target.agent_port, session=session, owns_session=True)
+    tunnel = Tunnel(lambda: ssh_login(name, target, farm_dir), target.agent_port, session=session, owns_session=True)
     try:
         log.debug("%s: %s forwards to %s 127.0.0.1:%d", name, tunnel.address, target.where, target.agent_port)
         yield SshEndpoint(name, tunnel.address, token, tunnel)
