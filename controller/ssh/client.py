@@ -147,6 +147,9 @@ def _login(
     _quiet_wire()
     client.set_log_channel(WIRE_LOG)
     if policy.path.exists():
+        if not policy.path.is_file():  # a FIFO or a device would block paramiko's read for ever
+            sock.close()
+            raise SshError(device, where, f"cannot read known_hosts {policy.path}: not a regular file")
         try:
             client.load_host_keys(str(policy.path))
         except (OSError, paramiko.SSHException) as exc:
