@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import typer
+from typer.core import TyperGroup
 
 from controller.commands import compare as compare_cmd
 from controller.commands import devices as devices_cmd
@@ -24,7 +25,31 @@ from controller.commands import run as run_cmd
 from controller.commands import ssh as ssh_cmd
 from controller.errors import EXIT_CANNOT_RUN, EXIT_INTERRUPTED, describe
 
+
+class _Shell(TyperGroup):
+    """The controller's command group: whatever a command raises ends here as one line and an exit code.
+
+    In the group rather than only in main(), so the app behaves the same when a test or another
+    program invokes it (typer's CliRunner) as from the console script.
+    """
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, SystemExit, GeneratorExit):
+            raise
+        except _click_exception_types():
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the one place every command's errors end
+            if settings.debug:
+                raise
+            failure = describe(exc)
+            _line(failure.line, failure.hint)
+            raise typer.Exit(failure.exit_code) from None
+
+
 app = typer.Typer(
+    cls=_Shell,
     name="controller",
     help="Run accuracy campaigns across a farm of MegEngine devices and compare their dumps.",
     pretty_exceptions_enable=False,
