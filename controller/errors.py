@@ -140,4 +140,4 @@ def where_in_larfarm(exc: BaseException) -> str:
         for f in traceback.extract_tb(exc.__traceback__)
         if any(f"/{top}/" in f.filename for top in ("controller", "agent", "analysis"))
     ]
-    return f" at {'/'.join(ours[-1].filename.split('/')[-2:])}:{ours[-1].lineno}" if ours else ""
+    return f" at {'/'.join(ours[-1].filename.split('/')[-3:])}:{ours[-1].lineno}" if ours else ""

@@ -312,10 +312,7 @@ def test_missing_agent_config_is_reported_before_touching_the_board(tmp_path):
     block = {"host": "127.0.0.1", "port": free_port(), "agent_config": "nope.yaml"}
     path = write_farm(tmp_path / "farm.yaml", {"board1": block})
     line = one_error_line(cli("deploy", "--devices", str(path)))
-    assert (
-        line
-        == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: No such file or directory"
-    )
+    assert line == f"error: board1 (127.0.0.1:{block['port']}): agent_config {tmp_path / 'nope.yaml'}: file not found"
 
 
 @pytest.mark.parametrize(
@@ -351,7 +348,7 @@ def test_a_bug_on_one_board_is_one_line_and_spares_the_others(tmp_path, monkeypa
     assert result.exit_code == 1
     assert re.fullmatch(
         r"error: board1: internal error: RuntimeError: boom at controller/\S+:\d+ "
-        r"\(a bug in larfarm; --debug shows the traceback\)",
+        r"\(hint: a bug in larfarm; rerun with --debug for the traceback and report it\)",
         one_error_line(result),
     )
     assert result.stdout == "board2 (b:22): unreachable: cannot connect to sshd: Connection refused\n"
