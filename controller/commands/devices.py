@@ -45,10 +45,9 @@ def devices_command(adb: bool, program: Path | None, json_mode: bool) -> int:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `controller devices`."""
-    from controller.commands.run import guarded
+    """Add `controller devices`; errors end in controller.cli's shell."""
 
     @app.command("devices")
     def devices(adb: AdbOpt = False, adb_program: AdbProgramOpt = None, json_out: JsonOpt = False) -> None:
         """List devices this PC can reach: with --adb, attached Android phones and their facts."""
-        raise typer.Exit(guarded(lambda: devices_command(adb, adb_program, json_out)))
+        raise typer.Exit(devices_command(adb, adb_program, json_out))

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from controller.agent_client import AgentClient
 from controller.cli import app
 from controller.ssh.config import SshTarget
-from controller.ssh.connect import open_ssh_device
+from controller.ssh.agent_tunnel import open_agent_tunnel
 from tests.support.sshd import free_port, need, sshd_missing, start_sshd, write_farm
 
 TERMUX_PORT = 8022
@@ -46,7 +46,7 @@ def test_termux_phone_deploys_over_ssh_port_8022(board_python: str, tmp_path: Pa
         assert f"pixel-termux (127.0.0.1:{port}): agent" in result.stdout and "healthy" in result.stdout
         assert (home / ".larfarm" / "agent.token").is_file()
         target = SshTarget(**block)
-        with open_ssh_device("pixel-termux", target, farm.parent) as ep, AgentClient(ep.address, ep.token) as client:
+        with open_agent_tunnel("pixel-termux", target, farm.parent) as ep, AgentClient(ep.address, ep.token) as client:
             assert client.facts().protocol == "larfarm.agent.v1"
         result = cli.invoke(app, ["status", "--devices", str(farm)])
         assert result.exit_code == 0 and "health SERVING" in result.stdout, result.output
