@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.controller.campaigns import run_controller
+from tests.controller.campaigns import FAKE_MODEL, run_controller
 from tests.support.adb_phone import Adb
 
 
@@ -35,7 +35,7 @@ def test_devices_lists_phones_with_facts(adb: Adb, phones, tmp_path: Path) -> No
 
 def test_farm_adb_block_errors_name_the_line(tmp_path: Path) -> None:
     (tmp_path / "campaign.yaml").write_text("name: c\nmodel: m.mge\ninputs: {}\nchecks: [shake]\n")
-    (tmp_path / "m.mge").write_bytes(b"x")
+    (tmp_path / "m.mge").write_bytes(FAKE_MODEL)
     cases = [
         ({"serial": "R58M123ABC", "program_local": "missing/load_and_run"}, "devices[0].adb.program_local"),
         ({"serial": "R58M 123"}, "serial"),
@@ -51,7 +51,7 @@ def test_farm_adb_block_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_unauthorized_phone_in_a_campaign_says_what_to_do(adb: Adb, phones, tmp_path: Path) -> None:
     phone = phones(authorized=False)
-    (tmp_path / "m.mge").write_bytes(b"x")
+    (tmp_path / "m.mge").write_bytes(FAKE_MODEL)
     (tmp_path / "campaign.yaml").write_text(
         "name: c\nmodel: m.mge\ninputs: {data: {shape: [1, 4], seed: 1}}\nchecks: [shake]\nretries: 0\n"
     )
