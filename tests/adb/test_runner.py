@@ -119,6 +119,21 @@ def test_cancel_kills_the_process_group_on_the_phone(adb: Adb, phones, agent_for
     assert procs and all(p.poll() is not None for p in procs)
 
 
+def test_timeout_kills_the_program_on_the_phone(adb: Adb, phones, agent_for, megengine_fixtures):
+    phone = phones(programs={"load_and_run": SLEEPER})
+    adb.connect(phone)
+    client = agent_for(phone).client()
+    spec = upload(client, megengine_fixtures)
+    t0 = time.monotonic()
+    _events, done = finish(client, RunSpec(**{**spec.__dict__, "timeout_s": 3.0}))
+    assert done.state == "timed_out" and time.monotonic() - t0 < 15
+    procs = list(phone.pids._procs.values())
+    deadline = time.monotonic() + 5
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs and all(p.poll() is not None for p in procs)
+
+
 @pytest.mark.parametrize(
     ("phone_kw", "settings", "expect"),
     [
