@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from analysis.compare_tensors import (  # noqa: F401 (re-exported: the drop-in CLIs and tests import them from here)
     CHUNK_ELEMS,
@@ -22,8 +22,10 @@ from analysis.compare_tensors import (  # noqa: F401 (re-exported: the drop-in C
 from analysis.dump_bin import DumpEntry, DumpFile, dump_entry_key, list_dump_folder, read_header
 from analysis.dump_names import DumpRecord
 from analysis.errors import AnalysisError, DumpFolderError, DumpFormatError, PathLike
-from analysis.graph import VarGraph
 from analysis.results import COMPARED, ERROR, IDENTICAL_BY_DIGEST, ONLY_A, ONLY_B, RunDiff, Tolerance, VarDiff
+
+if TYPE_CHECKING:  # the graph module (text dump parser) is not needed to compare folders
+    from analysis.graph import VarGraph
 
 log = logging.getLogger(__name__)
 

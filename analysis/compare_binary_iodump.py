@@ -25,7 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from analysis.compare import DEFAULT_WORKERS, _as_float32, compare_dumps, ordered_map
+from analysis.compare_tensors import DEFAULT_WORKERS, _as_float32, compare_dumps, ordered_map
 from analysis.dump_bin import DumpFile, read_header
 from analysis.errors import AnalysisError
 

@@ -78,23 +78,28 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
     acc = ErrorAccumulator(tolerance, full=full)
     da, db = fa.dtype.storage, fb.dtype.storage
     same_type = fa.dtype.code == fb.dtype.code
-    remaining = fa.n_elems
+    n = fa.n_elems
+    k = min(chunk_elems, n)
+    # Two read buffers and their float views, made once per pair and refilled chunk
+    # by chunk (unbuffered reads go straight into them): no allocation per chunk.
+    buf_a, buf_b = _buffer(0, k * da.itemsize), _buffer(1, k * db.itemsize)
+    view_a, view_b = np.frombuffer(buf_a, dtype=da), np.frombuffer(buf_b, dtype=db)
+    done = 0
     try:
-        with open(fa.path, "rb") as f1, open(fb.path, "rb") as f2:
+        with open(fa.path, "rb", buffering=0) as f1, open(fb.path, "rb", buffering=0) as f2:
             f1.seek(fa.data_offset)
             f2.seek(fb.data_offset)
-            while remaining > 0:
-                k = min(chunk_elems, remaining)
-                ra = _read_into(f1, fa, _buffer(0, k * da.itemsize))
-                rb = _read_into(f2, fb, _buffer(1, k * db.itemsize))
-                a = np.frombuffer(ra, dtype=da)
-                b = np.frombuffer(rb, dtype=db)
-                if a.dtype != np.float32:
-                    a = a.astype(np.float32)
-                if b.dtype != np.float32:
-                    b = b.astype(np.float32)
-                acc.add(a, b, equal_bytes=same_type and ra == rb)
-                remaining -= k
+            while done < n:
+                if n - done < k:  # the last, shorter chunk
+                    k = n - done
+                    buf_a, buf_b = bytearray(k * da.itemsize), bytearray(k * db.itemsize)
+                    view_a, view_b = np.frombuffer(buf_a, dtype=da), np.frombuffer(buf_b, dtype=db)
+                _read_into(f1, fa, buf_a)
+                _read_into(f2, fb, buf_b)
+                a = view_a if da == np.float32 else view_a.astype(np.float32)
+                b = view_b if db == np.float32 else view_b.astype(np.float32)
+                acc.add(a, b, equal_bytes=same_type and buf_a == buf_b)  # bytearray == is a memcmp
+                done += k
     except OSError as exc:
         raise DumpFormatError(
             getattr(exc, "filename", None) or fa.path, None, f"cannot read: {exc.strerror or exc}"
@@ -119,11 +124,17 @@ def _buffer(side: int, nbytes: int) -> bytearray:
     return cache[side]
 
 
-def _read_into(f, dump: DumpFile, buf: bytearray) -> bytearray:
-    got = f.readinto(buf)
+def _read_into(f, dump: DumpFile, buf: bytearray) -> None:
+    # an unbuffered read may return less than asked (a signal, a pipe): go on until full or EOF
+    view = memoryview(buf)
+    got = f.readinto(view)
+    while got and got < len(buf):
+        more = f.readinto(view[got:])
+        if not more:
+            break
+        got += more
     if got != len(buf):
         raise DumpFormatError(dump.path, f.tell(), "file shrank while reading the payload")
-    return buf
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = DEFAULT_WORKERS) -> Iterator[R]:

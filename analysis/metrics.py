@@ -25,6 +25,9 @@ _ONE = np.float32(1.0)
 # A float32 sum of n values of magnitude <= m cannot overflow while n * m stays
 # well below FLT_MAX (3.4e38); past this we ask numpy for the exact float32 sum.
 _SUM_OVERFLOW_GUARD = 1e37
+# |a-b| <= 1e19 and |a| < 1.9e19 (a's float32 squares sum finitely) give |b| < 3e19:
+# no float32 sum of fewer than 1e18 such values can overflow.
+_DIFF_BOUND = 1e19
 
 
 @dataclass(frozen=True)
@@ -220,18 +223,22 @@ class ErrorAccumulator:
 
         A finite float32 sum of squares proves every value finite and too small
         for any float32 sum to overflow. Past the first mismatch only that is
-        left to check; before it, a chunk whose max |a-b| is within tolerance
-        has no element over it (the divisor max(|a|,|b|,1) is >= 1).
+        left to check, on both sides. Before it, max |a-b| is needed anyway:
+        when it is at most ``_DIFF_BOUND`` and A's squares sum finitely, B =
+        A - (A-B) is bounded too, so B's sum of squares is not taken (one pass
+        fewer). A chunk whose max |a-b| is within tolerance has no element over
+        it (the divisor max(|a|,|b|,1) is >= 1).
         """
         with np.errstate(over="ignore", invalid="ignore"):
-            if not (math.isfinite(float(np.dot(a, a))) and math.isfinite(float(np.dot(b, b)))):
+            if self._first is not None:
+                return math.isfinite(float(np.dot(a, a))) and math.isfinite(float(np.dot(b, b)))
+            sd, s1, s2 = self._scratch(a.size)
+            d = np.subtract(a, b, out=sd)
+            np.abs(d, out=d)
+            dmax = float(d.max())  # NaN or inf when a side is not finite (or a-b overflows)
+            if not (dmax <= _DIFF_BOUND and math.isfinite(float(np.dot(a, a)))):
                 return False
-        if self._first is not None:
-            return True
-        sd, s1, s2 = self._scratch(a.size)
-        d = np.subtract(a, b, out=sd)
-        np.abs(d, out=d)
-        if float(d.max()) <= self._tol_f:
+        if dmax <= self._tol_f:
             return True
         den = np.maximum(np.abs(a, out=s1), np.abs(b, out=s2), out=s1)
         err = np.divide(d, np.maximum(den, _ONE, out=den), out=den)
@@ -247,9 +254,10 @@ class ErrorAccumulator:
 
         Reusing them saves an allocation (and its page faults) per temporary.
         """
-        if self._work is None or self._work[0].size < n:
+        if self._work is None or self._work[0].size != n:
+            # chunks repeat one size (only a tensor's last one is shorter): keep the views too
             self._work = tuple(np.empty(n, dtype=_F32) for _ in range(3))
-        return tuple(w[:n] for w in self._work)
+        return self._work
 
     def _count_nonfinite(self, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         nan_a = np.isnan(a)

@@ -1,9 +1,13 @@
 """Compare speed and peak memory: our compare_binary_iodump vs MegEngine's own script.
 
-Two cases, generated in the real dump format in a temporary folder (removed
-at the end): 300 vars x 2 MB, and three 100 MB tensors. Run B is run A with
-relative noise on two vars out of three (the rest bitwise equal), compared
-at MegEngine's guide tolerance (-e 1e-7). Both tools run as child processes
+Three cases, generated in the real dump format in a temporary folder (removed
+at the end): 300 vars x 2 MB, and three 100 MB tensors, where run B is run A
+with relative noise on two vars out of three (the rest bitwise equal); and
+300 vars x 2 MB where every var of B differs slightly: every value under 1 in
+magnitude is one float32 step off (an error under the tolerance, yet no chunk
+is bitwise equal) and one element is over it at the very end, so every element goes through the float math
+before the first index over tolerance is found. Compared at MegEngine's guide
+tolerance (-e 1e-7); ``python -m bench.bench_compare NAME...`` runs only those cases. Both tools run as child processes
 on the same files; wall time (best) and peak RSS (os.wait4) are taken over a few
 alternating repeats. The full people/CI report (every metric, roots,
 thresholds) is timed too, for information. MegEngine's script comes from the official megengine
@@ -81,8 +85,9 @@ def _title(vid: int, shape: Sequence[int], prev: Optional[int]) -> str:
     return f"var={info(vid)} owner_opr_inputs={'' if prev is None else info(prev)}"
 
 
-def generate(folder: Path, n_vars: int, shape: Tuple[int, ...], seed: int = 0) -> None:
-    """Folders A and B: B is A with 1e-6 relative noise on two vars out of three."""
+def generate(folder: Path, n_vars: int, shape: Tuple[int, ...], mode: str = "third", seed: int = 0) -> None:
+    """Folders A and B: B is A with 1e-6 relative noise on two vars out of three (``third``), or on
+    every var its values under 1 one float32 step off and its last element off by 1e-5 (``slight``)."""
     import numpy as np
 
     from analysis.dump_bin import dump_name, write_dump
@@ -95,7 +100,11 @@ def generate(folder: Path, n_vars: int, shape: Tuple[int, ...], seed: int = 0) -
         a = rng.standard_normal(shape, dtype=np.float32)
         title = _title(vid, shape, None if k == 0 else vid - 2)
         write_dump(folder / "A" / dump_name(vid), title, 0, shape, a)
-        if k % 3:
+        if mode == "slight":
+            # one step is at most 6e-8 for |a| < 1, where MegEngine's error is |a - b|
+            a = np.where(np.abs(a) < 1, np.nextafter(a, np.float32(np.inf)), a)
+            a.reshape(-1)[-1] += np.float32(1e-5)
+        elif k % 3:
             a *= 1 + np.float32(1e-6) * rng.standard_normal(shape, dtype=np.float32)
         write_dump(folder / "B" / dump_name(vid), title, 0, shape, a)
         del a
@@ -140,11 +149,22 @@ def run_case(name: str, folder: Path, script: Path) -> None:
 
 def main(argv: Sequence[str]) -> int:
     if argv[:1] == ["--generate"]:
-        generate(Path(argv[1]), int(argv[2]), tuple(int(d) for d in argv[3].split(",")))
+        generate(Path(argv[1]), int(argv[2]), tuple(int(d) for d in argv[3].split(",")), argv[4])
         return 0
+    cases = [
+        ("300x2MB", 300, (1, 128, 64, 64), "third"),
+        ("3x100MB", 3, (1, 100, 500, 500), "third"),
+        ("300x2MB_all_differ", 300, (1, 128, 64, 64), "slight"),
+    ]
+    unknown = set(argv) - {c[0] for c in cases}
+    if unknown:
+        raise SystemExit(
+            f"bench_compare: no case named {', '.join(sorted(unknown))} (have: {', '.join(c[0] for c in cases)})"
+        )
     script = megengine_script()
-    cases = [("300x2MB", 300, (1, 128, 64, 64)), ("3x100MB", 3, (1, 100, 500, 500))]
-    for name, n_vars, shape in cases:
+    for name, n_vars, shape, mode in cases:
+        if argv and name not in argv:
+            continue
         tmp = Path(tempfile.mkdtemp(prefix="bench_compare_"))
         try:
             # Generate in a child: a child's peak RSS counts its parent's RSS at
@@ -158,6 +178,7 @@ def main(argv: Sequence[str]) -> int:
                     str(tmp),
                     str(n_vars),
                     ",".join(map(str, shape)),
+                    mode,
                 ],
                 cwd=ROOT,
                 check=True,

@@ -157,3 +157,30 @@ def test_zero_tensors_cosine_and_sqnr() -> None:
 def test_chunk_size_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError):
         ErrorAccumulator(0.0).add(np.zeros(2, np.float32), np.zeros(3, np.float32))
+
+
+def test_values_one_step_off_then_one_over_at_the_end() -> None:
+    """Every chunk differs under the tolerance (the bench's worst case): the first index is still MegEngine's."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(5000).astype(np.float32)
+    b = np.where(np.abs(a) < 1, np.nextafter(a, np.float32(np.inf)), a).astype(np.float32)
+    b[-1] += np.float32(1e-5)
+    want = int(np.flatnonzero(_megengine_err(a, b) > np.float32(1e-7))[0])
+    for chunk in (64, 1000, 5000):
+        acc = ErrorAccumulator(1e-7, full=False)
+        for start in range(0, a.size, chunk):
+            acc.add(a[start : start + chunk], b[start : start + chunk])
+        m = acc.result()
+        assert m.first_index == want and not m.maybe_not_finite and not m.bitwise_equal
+
+
+def test_check_only_bounds_b_through_a_minus_b() -> None:
+    """B's sum of squares is not taken; a large |a-b| still sends the chunk to the full path."""
+    small = np.ones(4, np.float32)
+    huge = np.full(4, 3e38, np.float32)
+    m = tensor_metrics(small, huge, 1e-3, full=False)
+    assert m.maybe_not_finite and m.first_index == 0  # B's float32 sum overflows, as MegEngine would find
+    m = tensor_metrics(small, np.full(4, 1e30, np.float32), 1e-3, full=False)
+    assert not m.maybe_not_finite and m.first_index == 0
+    m = tensor_metrics(small, np.array([1, 1, np.nan, 1], np.float32), 1e-3, full=False)
+    assert m.nan_b == 1 and m.first_index == 2
