@@ -44,3 +44,17 @@ def test_failed_download_is_one_line(no_runtime: Path, monkeypatch) -> None:
     monkeypatch.setattr(runtime, "download_wheel", download)
     with pytest.raises(SystemExit, match=r"^bench_compare: cannot get MegEngine's .*: pip download .* no network$"):
         bench_compare.megengine_script()
+
+
+def test_all_differ_case_differs_everywhere_and_over_tolerance_only_at_the_end(tmp_path: Path) -> None:
+    """The `300x2MB_all_differ` data: no chunk bitwise equal, one record per var, at its last element."""
+    import io
+
+    from analysis import compare_binary_iodump
+
+    bench_compare.generate(tmp_path, 3, (1, 4, 8, 8), "slight")
+    for name in ("000005", "000007", "000009"):
+        assert (tmp_path / "A" / name).read_bytes() != (tmp_path / "B" / name).read_bytes()
+    out = io.StringIO()
+    assert compare_binary_iodump.run(str(tmp_path / "A"), str(tmp_path / "B"), 1e-7, out=out, err=io.StringIO()) == 0
+    assert out.getvalue().count("nonequal_idx=(0, 3, 7, 7)") == 3
