@@ -239,6 +239,13 @@
     this.root = root; this.opts = opts;
     this.m = buildModel(cmp);
     this.state = { allConsts: false, allChains: false, consts: new Set(), chains: new Set() };
+    // Roots and the first var are always drawn as themselves, never folded away.
+    for (const id of (cmp.roots || []).concat(cmp.first === null || cmp.first === undefined ? [] : [cmp.first])) {
+      const n = this.m.info.get(id);
+      if (!n) continue;
+      if (n.chain !== null) this.state.chains.add(n.chain);
+      if (n.isConst) for (const c of n.consumers) this.state.consts.add(c);
+    }
     this.k = 1; this.tx = 0; this.ty = 0; this.selected = null; this.gen = 0; this.pending = null; this.placed = 0;
     root.classList.add('lg-root');
     if (opts.compact) root.classList.add('lg-compact');

@@ -65,6 +65,10 @@ def _open(context, path: Path, timeout: float = 60_000):
     return page, errors
 
 
+def _scale(transform: str) -> float:
+    return float(re.search(r"scale\(([0-9.]+)\)", transform).group(1))
+
+
 def _find(page, text: str) -> None:
     page.fill(".lg-search", text)
     page.press(".lg-search", "Enter")
@@ -100,6 +104,8 @@ def test_tiny_cnn_root_in_chromium(tmp_path, capsys):
         assert sorted(int(r) for r in rows.evaluate_all("rs => rs.map(r => r.dataset.ref)")) == sorted(v9["inputs"])
         counts = panel.locator(".lg-hist .lg-bar").evaluate_all("bs => bs.map(b => Number(b.dataset.count))")
         assert sum(counts) == v9["n_elems"]
+        _find(page, "no such var")
+        assert page.locator(".lg-found").inner_text() == "no match"
         # a folded constant comes back on click
         page.locator('[data-var-id="9"] .lg-more').dispatch_event("click")
         page.wait_for_selector('[data-var-id="7"]')
@@ -152,6 +158,18 @@ def test_2000_var_graph_in_chromium(big, tmp_path):
         page.wait_for_selector(f'[data-var-id="{members[0]}"]')
         page.wait_for_selector(".lg-area[data-drawn=yes]")
         assert page.locator("[data-var-id]").count() == 1 + 5 * blocks + 3
+        # wheel zooms, drag pans
+        area = page.locator(".lg-svg").bounding_box()
+        cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+        before = page.locator(".lg-viewport").get_attribute("transform")
+        page.mouse.move(cx, cy)
+        page.mouse.wheel(0, 400)
+        zoomed = page.locator(".lg-viewport").get_attribute("transform")
+        assert _scale(zoomed) < _scale(before)
+        page.mouse.down()
+        page.mouse.move(cx + 120, cy + 80, steps=4)
+        page.mouse.up()
+        assert page.locator(".lg-viewport").get_attribute("transform") != zoomed
         # zoom out: labels hidden except the selection's neighbourhood
         page.click("button:text('fit')")
         assert page.locator(".lg-svg.lg-far").count() == 1
@@ -163,4 +181,45 @@ def test_2000_var_graph_in_chromium(big, tmp_path):
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.95)
         assert page.locator(".lg-viewport").get_attribute("transform") != before
         page.screenshot(path=str(tmp_path / "big.png"))
+        assert errors == []
+
+
+def _var(vid: int, opr_type: str, inputs: tuple, err: float, tol: float = 1e-3) -> dict:
+    return {
+        "name": f"{vid:06x}",
+        "var_id": vid,
+        "input_index": None,
+        "status": "compared",
+        "opr_type": opr_type,
+        "opr_name": f"op{vid}",
+        "var_name": f"v{vid}",
+        "inputs": list(inputs),
+        "max_err": err,
+        "bitwise_equal": err == 0,
+        "differs": err > tol,
+        "tolerance": tol,
+    }
+
+
+@pytest.mark.browser
+def test_roots_are_never_folded(tmp_path):
+    browser.require()
+    chain = [_var(1, "Host2DeviceCopy", (), 0.0), _var(2, "Reshape", (1,), 0.0), _var(3, "Dimshuffle", (2,), 0.5)]
+    chain += [_var(4, "Reshape", (3,), 0.5), _var(5, "Elemwise", (4, 6), 0.5)]
+    chain += [
+        _var(6, "ImmutableTensor", (), 0.2),
+        _var(7, "ImmutableTensor", (), 0.0),
+        _var(8, "Elemwise", (5, 7), 0.5),
+    ]
+    data = {"a": "A", "b": "B", "tolerance": 1e-3, "first": 3, "roots": [3, 6], "amplification": {}, "vars": chain}
+    path = tmp_path / "fold.html"
+    path.write_text(comparison_page(data), encoding="utf-8")
+    with browser.chromium() as context:
+        page, errors = _open(context, path)
+        ids = page.eval_on_selector_all("[data-var-id]", "els => els.map(e => Number(e.dataset.varId))")
+        # the chain 2-3-4 holds root 3: expanded; constant 6 is a root: shown; constant 7 stays folded
+        assert sorted(ids) == [1, 2, 3, 4, 5, 6, 8]
+        assert page.locator('[data-var-id="3"]').get_attribute("data-status") == "over root first"
+        assert page.locator('[data-var-id="6"]').get_attribute("data-status") == "over root"
+        assert page.locator('[data-var-id="8"] .lg-more').text_content() == "+1 const"
         assert errors == []

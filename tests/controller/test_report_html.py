@@ -98,3 +98,41 @@ def test_chromium_shows_matrix_multiples_and_graphs(tmp_path: Path, report: Camp
         )
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         assert errors == []
+
+
+@pytest.mark.browser
+def test_cross_small_multiples_show_the_odd_device_out(tmp_path: Path, megengine_fixtures: Path) -> None:
+    browser.require()
+    runs = megengine_fixtures / "runs" / "tiny_cnn"
+    store = Store(tmp_path / "out", "tiny")
+    base = stored_run(store, runs / "default", "phone-a", plan.DEFAULT)
+    others = {
+        "board-b": stored_run(store, runs / "fastrun", "board-b", plan.DEFAULT),
+        "board-c": stored_run(store, runs / "default_rerun", "board-c", plan.DEFAULT),
+        "board-d": stored_run(store, runs / "reproducible", "board-d", plan.DEFAULT),
+    }
+    checks = tuple(cross_check("phone-a", base, name, run, store, 1e-7) for name, run in others.items())
+    devices = tuple(DeviceSummary(n, "local", "lite", {}, True) for n in ["phone-a", *others])
+    report = CampaignReport("tiny", "tiny_cnn.mge", 1e-7, ("cross",), devices, checks, str(store.root), 0.0, 1.0)
+    path = write_report_html(report, tmp_path / "report.html")
+    with browser.chromium() as context:
+        page, errors = _open(context, path)
+        multiples = page.locator(".multiple")
+        assert multiples.count() == 3
+        counts = []
+        for i, check in enumerate(checks):
+            box = multiples.nth(i)
+            assert box.locator(".cap").inner_text().startswith(check.comparisons[0].label)
+            statuses = box.locator("[data-var-id]").evaluate_all("ns => ns.map(n => n.dataset.status.split(' ')[0])")
+            counts.append(len(statuses))
+            # each multiple colours the same graph by its own comparison
+            assert statuses.count("over") == len(check.comparisons[0].diff.differing())
+        assert len(set(counts)) == 1
+        # only fastrun's winograd conv makes board-b the odd one out
+        assert [c.status for c in checks] == ["differs", "ok", "ok"]
+        # a click on a multiple opens that comparison in the viewer
+        multiples.nth(1).click()
+        page.wait_for_selector('#viewer[data-cmp="cmp-1-0"]')
+        assert "board-c" in page.locator("#viewer-title").inner_text()
+        page.screenshot(path=str(tmp_path / "cross.png"), full_page=True)
+        assert errors == []
