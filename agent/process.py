@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 #: Longest log line streamed; longer lines are cut (the tail files keep them whole up to the byte bound).
 MAX_LINE = 4096
-TICK_S = 0.05
+#: Wait-loop period: how often the exit, the deadline and the tick (quota checks) are looked at.
+TICK_S = 0.01
 KILL_GRACE_S = 1.0
 
 
@@ -70,6 +71,7 @@ class Process:
         on_tick: Callable[[], Optional[str]],
         log_lines_max: int,
         log_tail_bytes: int,
+        max_file_bytes: Optional[int] = None,
     ) -> None:
         if not (timeout_s > 0 and math.isfinite(timeout_s)):
             raise ValueError(f"timeout_s must be a positive finite number, got {timeout_s!r}")
@@ -81,6 +83,7 @@ class Process:
         self.on_tick = on_tick
         self.log_lines_max = log_lines_max
         self.log_tail_bytes = log_tail_bytes
+        self.max_file_bytes = max_file_bytes
         self._stop = threading.Event()
         self._stop_reason: Optional[str] = None
         self._stop_detail = ""
@@ -101,6 +104,8 @@ class Process:
             start_new_session=True,  # own process group: a timeout or cancel kills all of it
             close_fds=True,
         )
+        if self.max_file_bytes is not None:
+            _limit_file_size(self._popen.pid, self.max_file_bytes)
         self._tails = {"stdout": _Tail(self.log_tail_bytes), "stderr": _Tail(self.log_tail_bytes)}
         self._readers = [
             threading.Thread(target=self._read, args=(self._popen.stdout, "stdout"), daemon=True),
@@ -157,7 +162,11 @@ class Process:
                 if problem:
                     self.stop("quota", problem)
             if self._stop_reason is not None:
-                if killed_at is None:
+                if self._stop_reason == "quota":
+                    # no grace: every moment more it writes is beyond the quota
+                    self._kill_group(signal.SIGKILL)
+                    killed_at = killed_at or now
+                elif killed_at is None:
                     self._kill_group(signal.SIGTERM)
                     killed_at = now
                 elif now - killed_at > KILL_GRACE_S:
@@ -181,6 +190,20 @@ class Process:
             stdout_tail=self._tails["stdout"].value(),
             stderr_tail=self._tails["stderr"].value(),
         )
+
+
+def _limit_file_size(pid: int, limit: int) -> None:
+    """RLIMIT_FSIZE for the started program: the kernel stops a file at `limit` bytes (SIGXFSZ).
+
+    Set just after the start (prlimit), since a preexec_fn is not safe in a threaded agent; the
+    program has only begun loading by then. Where prlimit is missing the quota checks still hold.
+    """
+    try:
+        import resource
+
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
+    except (ImportError, AttributeError, OSError, ValueError) as err:
+        log.debug("cannot limit file size of pid %d: %s", pid, err)
 
 
 def _start_ticks(pid: int) -> Optional[int]:

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import threading
 import time
 from pathlib import Path
@@ -20,12 +21,12 @@ from agent import events as ev
 from agent import records
 from agent.blobs import BlobStore
 from agent.config import AgentConfig
-from agent.dumpwatch import DumpWatcher
+from agent.dumpwatch import DumpWatcher, RunWatch
 from agent.errors import NotFoundError, QuotaExceeded, RequestError, StateError
 from agent.manifest import FileEntry, Hasher, build_manifest
 from agent.process import Process, record_process
 from agent.quota import Quota, tree_size
-from agent.runners import OUT_DIR, Runner, make_runner
+from agent.runners import IN_DIR, OUT_DIR, Runner, make_runner
 from agent.spec import RunRequest, check_numbers
 
 log = logging.getLogger(__name__)
@@ -293,32 +294,19 @@ class RunManager:
             return
         timeout = run_timeout(run.req.timeout_s, cfg.run_timeout_s, cfg.max_run_timeout_s)
         hasher = Hasher()
-        watcher = DumpWatcher(run.out_dir, hasher)
-        last_poll = [0.0]
-
-        def tick() -> Optional[str]:
-            now = time.monotonic()
-            if now - last_poll[0] < 0.2:
-                return None
-            last_poll[0] = now
-            new, size = watcher.poll()
-            for entry in new:
-                run.emit(ev.FileEvent(entry))
-            try:
-                self.quota.check_growth(size, f"run {run.id}'s dump")
-            except QuotaExceeded as err:
-                return str(err)
-            return None
-
+        watcher = DumpWatcher(run.out_dir, hasher, run.folder, skip=(run.folder / IN_DIR,))
+        watch = RunWatch(watcher, self.quota, f"run {run.id}'s output", lambda entry: run.emit(ev.FileEvent(entry)))
         proc = Process(
             cmd.argv,
             cmd.env,
             run.folder,
             timeout,
             on_log=lambda stream, text: run.emit(ev.LogEvent(stream, text)),
-            on_tick=tick,
+            on_tick=watch.tick,
             log_lines_max=cfg.log_lines_max,
             log_tail_bytes=cfg.log_tail_bytes,
+            # one file can never pass the free quota: the kernel stops it (SIGXFSZ) before any check
+            max_file_bytes=self.quota.free() + 1,
         )
         with self._lock:
             if run.cancel_requested:
@@ -335,13 +323,13 @@ class RunManager:
         log.info("run %s started pid %d: %s", run.id, pid, " ".join(cmd.argv))
         record_process(run.folder / records.PROCESS_RECORD, pid)
         run.emit(ev.StartedEvent(cmd.argv, cmd.env_set, pid))
+        watch.start()
         out = proc.wait()
-        for entry in watcher.poll(final=True)[0]:
-            run.emit(ev.FileEvent(entry))
+        over = watch.finish()
         (run.out_dir / "stdout.log").write_bytes(out.stdout_tail)
         (run.out_dir / "stderr.log").write_bytes(out.stderr_tail)
         manifest = tuple(build_manifest(run.out_dir, hasher))
-        state, error = self._judge(out)
+        state, error = self._judge(out, over)
         record = ev.FinishedRecord(
             state=state,
             exit_code=out.exit_code,
@@ -355,13 +343,16 @@ class RunManager:
         self._conclude(run, record)
 
     @staticmethod
-    def _judge(out) -> tuple[str, str]:
+    def _judge(out, over: Optional[str] = None) -> tuple[str, str]:
+        if out.stop_reason == "quota":
+            return ev.QUOTA_EXCEEDED, out.stop_detail + "; the run was stopped"
+        if over is not None or out.signal == signal.SIGXFSZ:
+            # what it wrote between the last check and its end, or the one file the kernel stopped
+            return ev.QUOTA_EXCEEDED, (over or "a file outgrew the free workspace quota") + "; the run was stopped"
         if out.stop_reason == "timeout":
             return ev.TIMED_OUT, out.stop_detail
         if out.stop_reason == "cancelled":
             return ev.CANCELLED, out.stop_detail
-        if out.stop_reason == "quota":
-            return ev.QUOTA_EXCEEDED, out.stop_detail + "; the run was stopped"
         if out.signal:
             return ev.FAILED, f"killed by signal {out.signal}"
         if out.exit_code != 0:
