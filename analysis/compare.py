@@ -101,7 +101,8 @@ def compare_runs(
     side_a = _Side.listed(a) if records_a is None else _Side.from_records(a, records_a)
     side_b = _Side.listed(b) if records_b is None else _Side.from_records(b, records_b)
     diffs, stray_a, stray_b, tol = _compare_sides(side_a, side_b, tolerance, full, workers)
-    inputs_of = order = None
+    inputs_of: Optional[Dict[int, Tuple[int, ...]]] = None
+    order: Optional[List[int]] = None
     if graph is not None:
         diffs = tuple(_named_from_graph(d, graph) for d in diffs)
         inputs_of = {vid: node.inputs for vid, node in graph.nodes.items()}
@@ -119,18 +120,18 @@ class _Side:
     stray: Tuple[str, ...] = ()
 
     @classmethod
-    def listed(cls, folder: PathLike) -> "_Side":
+    def listed(cls, folder: PathLike) -> _Side:
         listing = list_dump_folder(folder)
         return cls({e.name: e for e in listing.entries}, None, listing.stray)
 
     @classmethod
-    def from_records(cls, folder: PathLike, records: Iterable[DumpRecord]) -> "_Side":
+    def from_records(cls, folder: PathLike, records: Iterable[DumpRecord]) -> _Side:
         """The side a file list describes; its folder is not listed (it may hold only some files)."""
         entries: Dict[str, DumpEntry] = {}
         digests: Dict[str, str] = {}
         for r in records:
-            if not r.is_bin_dump:
-                continue  # the text dump, logs: not var dumps
+            if r.var_id is None:
+                continue  # not a binary dump (the text dump, logs)
             name = r.basename
             entries[name] = DumpEntry(name=name, path=Path(folder) / name, var_id=r.var_id, input_index=r.input_index)
             digests[name] = r.sha256
@@ -167,11 +168,12 @@ def _run_diff(
     order: Optional[Sequence[int]],
     graph_source: Optional[str],
 ) -> RunDiff:
+    graph: Dict[int, Tuple[int, ...]]
     if inputs_of is None:
-        inputs_of = {d.var_id: d.inputs for d in diffs if d.input_index is None}
+        graph = {d.var_id: d.inputs for d in diffs if d.input_index is None}
         source = "titles"
     else:
-        inputs_of = {int(k): tuple(v) for k, v in inputs_of.items()}
+        graph = {int(k): tuple(v) for k, v in inputs_of.items()}
         source = graph_source or "text dump"
     if order is None:
         order = sorted({d.var_id for d in diffs})
@@ -182,7 +184,7 @@ def _run_diff(
         b=str(b),
         tolerance=default_tol,
         vars=diffs,
-        inputs_of=inputs_of,
+        inputs_of=graph,
         order=tuple(order),
         graph_source=source,
         stray_a=stray_a,
@@ -200,6 +202,8 @@ def _named_from_graph(d: VarDiff, graph: VarGraph) -> VarDiff:
 
 def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:
     entry = job.a or job.b
+    if entry is None:
+        raise ValueError(f"{job.name}: a job needs a file on at least one side")
     if job.identical:
         # Same sha256 on both sides: equal bytes by construction; no file is opened.
         return VarDiff(
@@ -219,35 +223,39 @@ def _compare_job(job: _Job, tol: Callable[[int], float]) -> VarDiff:
         except DumpFormatError as exc:
             errors.append(str(exc))
     ha, hb = headers.get("a"), headers.get("b")
-    var_id = entry.var_id if entry.var_id >= 0 else (ha or hb).var_id if (ha or hb) else -1
+    known = ha or hb
+    var_id = entry.var_id if entry.var_id >= 0 else known.var_id if known is not None else -1
     tolerance = tol(var_id)
-    info = _title_fields(ha, hb)
-    base = dict(
-        name=job.name,
-        var_id=var_id,
-        input_index=entry.input_index,
-        tolerance=tolerance,
-        shape_a=ha.shape if ha else None,
-        shape_b=hb.shape if hb else None,
-        dtype_a=ha.dtype.name if ha else None,
-        dtype_b=hb.dtype.name if hb else None,
-        **info,
+    base = _titled(
+        VarDiff(
+            name=job.name,
+            var_id=var_id,
+            input_index=entry.input_index,
+            status=COMPARED,
+            tolerance=tolerance,
+            shape_a=ha.shape if ha else None,
+            shape_b=hb.shape if hb else None,
+            dtype_a=ha.dtype.name if ha else None,
+            dtype_b=hb.dtype.name if hb else None,
+        ),
+        ha,
+        hb,
     )
     if errors:
-        return VarDiff(status=ERROR, error="; ".join(errors), **base)
-    if job.b is None:
-        return VarDiff(status=ONLY_A, **base)
-    if job.a is None:
-        return VarDiff(status=ONLY_B, **base)
+        return replace(base, status=ERROR, error="; ".join(errors))
+    if hb is None:
+        return replace(base, status=ONLY_A)
+    if ha is None:
+        return replace(base, status=ONLY_B)
     try:
         metrics = compare_dumps(ha, hb, tolerance, full=job.full)
     except AnalysisError as exc:
-        return VarDiff(status=ERROR, error=str(exc), **base)
-    return VarDiff(status=COMPARED, metrics=metrics, **base)
+        return replace(base, status=ERROR, error=str(exc))
+    return replace(base, metrics=metrics)
 
 
-def _title_fields(*headers: Optional[DumpFile]) -> Dict[str, object]:
-    """Opr name/type, var name and input ids from the first title that parses."""
+def _titled(v: VarDiff, *headers: Optional[DumpFile]) -> VarDiff:
+    """The var with opr name/type, var name and input ids from the first title that parses."""
     for h in headers:
         if h is None:
             continue
@@ -256,7 +264,11 @@ def _title_fields(*headers: Optional[DumpFile]) -> Dict[str, object]:
         except AnalysisError as exc:
             log.debug("%s", exc)
             continue
-        return dict(
-            opr_name=title.var.owner_opr, opr_type=title.var.owner_type, var_name=title.var.name, inputs=title.input_ids
+        return replace(
+            v,
+            opr_name=title.var.owner_opr,
+            opr_type=title.var.owner_type,
+            var_name=title.var.name,
+            inputs=title.input_ids,
         )
-    return {}
+    return v

@@ -36,7 +36,7 @@ class Tolerance:
         return float(self.per_var.get(var_id, self.default))
 
     @staticmethod
-    def of(value: Union[float, "Tolerance", Callable[[int], float]]) -> Callable[[int], float]:
+    def of(value: Union[float, Tolerance, Callable[[int], float]]) -> Callable[[int], float]:
         """Accept a number, a Tolerance or any callable var id -> tolerance."""
         if isinstance(value, (int, float)):
             if not value >= 0:
@@ -172,6 +172,7 @@ class VarDiff:
                 nan_b=None,
                 inf_a=None,
                 inf_b=None,
+                err_hist=None,
             )
         return out
 
@@ -233,7 +234,7 @@ class RunDiff:
     def roots(self, tolerance: Optional[float] = None) -> List[VarDiff]:
         """Differing vars none of whose inputs differ, by var id (order-independent)."""
         ids = _roots.find_roots((v.var_id for v in self.differing(tolerance)), self.inputs_of)
-        return [self.var(i) for i in ids]
+        return [self._by_id[i] for i in ids]
 
     @property
     def amplification(self) -> Dict[int, Optional[float]]:
@@ -250,7 +251,7 @@ class RunDiff:
         return sorted(_roots.dependents(var_id, self.inputs_of))
 
     def stats(self) -> Dict[str, int]:
-        """Counts: compared (identical by digest included), bitwise equal, differing, one-sided, unreadable, mismatches."""
+        """Counts: compared (identical by digest too), bitwise equal, differing, one-sided, unreadable, mismatches."""
         outs = self.outputs()
         return {
             "files": len(self.vars),

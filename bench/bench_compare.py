@@ -74,7 +74,7 @@ def _title(vid: int, shape: Sequence[int], prev: Optional[int]) -> str:
     for d in reversed(shape):
         strides.append(acc)
         acc *= d
-    layout = ",".join(f"{d}({s})" for d, s in zip(shape, reversed(strides)))
+    layout = ",".join(f"{d}({s})" for d, s in zip(shape, reversed(strides), strict=True))
 
     def info(i: int) -> str:
         return (

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, cast
 
 from analysis.errors import AnalysisError
-
 from controller import events as ev
 from controller import plan
 from controller.agent_client import Facts
@@ -71,7 +71,7 @@ def run_campaign(
                 device.runner,
                 campaign,
                 store,
-                connect=lambda d=device: open_endpoint(farm, d, local),
+                connect=functools.partial(open_endpoint, farm, device, local),
                 blobs=blobs,
                 listener=emit,
                 cancel=cancel,
@@ -81,7 +81,8 @@ def run_campaign(
     for w in workers:
         emit(ev.DeviceEvent(w.device, ev.QUEUED, w.where))
     try:
-        outcomes: List[DeviceOutcome] = (scheduler or PerDeviceQueueScheduler(on_cancel=cancel.set)).run(workers)
+        done = (scheduler or PerDeviceQueueScheduler(on_cancel=cancel.set)).run(workers)
+        outcomes = cast(List[DeviceOutcome], done)  # a DeviceWorker's job returns its DeviceOutcome
     finally:
         local.stop_all()
     healthy = [o for o in outcomes if o.healthy]

@@ -15,7 +15,6 @@ from analysis.compare import compare_runs
 from analysis.dump_names import BIN_DIR
 from analysis.results import RunDiff
 from analysis.thresholds import ThresholdReport
-
 from controller.checks.graphs import RunGraphs
 from controller.checks.result import Comparison
 from controller.errors import StoreError

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Optional
 
 from analysis.render import fmt_err
-
 from controller.checks.comparison import compare_pair
 from controller.checks.graphs import RunGraphs
-from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, summary_of
+from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult
 from controller.store import RunRecord, Store
 
 
@@ -29,12 +28,13 @@ def cross_check(
     note = ""
     if th.cut is not None:
         note = f"at the suggested threshold {fmt_err(th.cut)}: {th.differing} vars differ, roots {list(th.roots)}"
-    return CheckResult(
+    return CheckResult.read_off(
         "cross",
         (baseline, device),
         cmp.runs,
         tolerance,
         DIFFERS if cmp.differs else OK,
+        cmp.diff,
         threshold=th.cut,
         comparisons=(cmp,),
         note=note,
@@ -42,5 +42,4 @@ def cross_check(
             "roots_at_threshold": list(th.roots),
             "differing_at_threshold": [v.var_id for v in cmp.diff.differing(th.cut)] if th.cut is not None else [],
         },
-        **summary_of(cmp.diff),
     )

@@ -7,7 +7,7 @@ from typing import Dict, Optional
 from controller import plan
 from controller.checks.comparison import compare_pair
 from controller.checks.graphs import RunGraphs
-from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, summary_of
+from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult
 from controller.store import RunRecord, Store
 
 
@@ -19,13 +19,13 @@ def naive_check(
     if default is None or naive is None:
         return CheckResult("naive", (device,), (), tolerance, SKIPPED, note="runs missing")
     cmp = compare_pair(f"{device}: naive vs default", (device,), default, naive, store, tolerance, graphs)
-    return CheckResult(
+    return CheckResult.read_off(
         "naive",
         (device,),
         cmp.runs,
         tolerance,
         DIFFERS if cmp.differs else OK,
+        cmp.diff,
         threshold=cmp.threshold_report.cut,
         comparisons=(cmp,),
-        **summary_of(cmp.diff),
     )

@@ -65,17 +65,33 @@ class CheckResult:
     def differs(self) -> bool:
         return self.status == DIFFERS
 
-
-def summary_of(diff: RunDiff, cut: Optional[float] = None) -> Dict[str, Any]:
-    """CheckResult fields read off one RunDiff (at ``cut`` when given): differing, first, roots, amplification."""
-    roots = tuple(diff.roots(cut))
-    amp = diff.amplification
-    return dict(
-        differing=tuple(v.var_id for v in diff.differing(cut)),
-        first=diff.first(cut),
-        roots=roots,
-        amplification={v.var_id: amp.get(v.var_id) for v in roots},
-    )
+    @classmethod
+    def read_off(
+        cls,
+        kind: str,
+        devices: Tuple[str, ...],
+        runs: Tuple[str, ...],
+        tolerance: float,
+        status: str,
+        diff: RunDiff,
+        cut: Optional[float] = None,
+        **fields: Any,
+    ) -> CheckResult:
+        """A result whose differing vars, first, roots and their amplification are ``diff``'s (at ``cut`` if given)."""
+        roots = tuple(diff.roots(cut))
+        amp = diff.amplification
+        return cls(
+            kind,
+            devices,
+            runs,
+            tolerance,
+            status,
+            differing=tuple(v.var_id for v in diff.differing(cut)),
+            first=diff.first(cut),
+            roots=roots,
+            amplification={v.var_id: amp.get(v.var_id) for v in roots},
+            **fields,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from analysis.render import fmt_err
-
-from controller.checks.result import OK, CheckResult, summary_of
+from controller.checks.result import OK, CheckResult
 
 
 def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[CheckResult]:
@@ -18,24 +17,25 @@ def thresholds_checks(made: Sequence[CheckResult], tolerance: float) -> List[Che
         for cmp in check.comparisons:
             th = cmp.threshold_report
             over = len(cmp.diff.differing())
+            # the full threshold report is the naive/cross comparison's "threshold" object
+            details = {"of": check.kind, "distribution": th.stats.to_dict()}
             if th.cut is None:
                 note = f"{over} vars over tolerance; no cut suggested: {th.stats.reason}"
-                at_cut = dict(differing=(), first=None, roots=(), amplification={})
-            else:
-                note = f"suggested threshold {fmt_err(th.cut)}: {th.differing} of {over} differing vars stay over it"
-                at_cut = summary_of(cmp.diff, th.cut)
+                out.append(CheckResult("thresholds", cmp.devices, cmp.runs, tolerance, OK, note=note, details=details))
+                continue
+            note = f"suggested threshold {fmt_err(th.cut)}: {th.differing} of {over} differing vars stay over it"
             out.append(
-                CheckResult(
+                CheckResult.read_off(
                     "thresholds",
                     cmp.devices,
                     cmp.runs,
                     tolerance,
                     OK,
+                    cmp.diff,
+                    th.cut,
                     threshold=th.cut,
                     note=note,
-                    # the full threshold report is the naive/cross comparison's "threshold" object
-                    details={"of": check.kind, "distribution": th.stats.to_dict()},
-                    **at_cut,
+                    details=details,
                 )
             )
     return out

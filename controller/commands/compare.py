@@ -20,7 +20,6 @@ def compare_command(a: Path, b: Path, tolerance: float, json_mode: bool) -> int:
     Exit 0 within tolerance, 1 differences found (analysis's verdict).
     """
     from analysis import render
-
     from controller.checks.comparison import compare_stored
     from controller.store import open_stored_run
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from analysis.results import VarDiff, json_float
-
 from controller.checks.result import CampaignReport, CheckResult, Comparison
 from controller.store import write_json
 

@@ -7,7 +7,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from analysis.render import fmt_amp, fmt_err
-
 from controller.checks.result import CampaignReport, CheckResult
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from controller import plan
 from controller.campaign import Campaign
+from controller.checks.comparison import compare_pair
 from controller.checks.cross import cross_check
 from controller.checks.naive import naive_check
-from controller.checks.comparison import compare_pair
 from controller.checks.result import CampaignReport, DeviceSummary
 from controller.checks.shake import shake_check
 from controller.checks.thresholds_check import thresholds_checks
