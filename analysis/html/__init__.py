@@ -3,7 +3,7 @@
 The page carries the comparison object of ``python -m analysis A B --json``
 (``analysis.render.to_json_data``) and draws it in the browser: the var graph
 top to bottom, coloured by error against the tolerance, roots and the first
-var marked, a panel of every metric per var. CSS, ``graph.js`` and the
+var marked, a panel of every metric per var. CSS, the graph view's scripts and the
 vendored dagre layout library are inlined, so the file needs no network.
 controller/report/html.py embeds the same assets for report.html.
 """
@@ -18,6 +18,8 @@ from typing import Any, Mapping, Optional
 _HERE = Path(__file__).resolve().parent
 #: The vendored layout library (see README, "Graph report": version and how to refresh it).
 DAGRE = _HERE / "vendor" / "dagre.min.js"
+#: The graph view's script, in load order: model, layout (dagre), SVG view, panel and page.
+_PARTS = ("model.js", "layout.js", "view.js", "panel.js")
 
 
 def _read(path: Path) -> str:
@@ -31,10 +33,8 @@ def script_json(data: Any) -> str:
 
 def head_assets() -> str:
     """The ``<style>`` and ``<script>`` blocks every page with a graph view needs."""
-    return (
-        f"<style>{_read(_HERE / 'graph.css')}</style>\n"
-        f"<script>{_read(DAGRE)}</script>\n"
-        f"<script>{_read(_HERE / 'graph.js')}</script>\n"
+    return f"<style>{_read(_HERE / 'graph.css')}</style>\n<script>{_read(DAGRE)}</script>\n" + "".join(
+        f"<script>{_read(_HERE / name)}</script>\n" for name in _PARTS
     )
 
 

@@ -71,7 +71,7 @@ def chromium() -> Iterator[Any]:
 
 
 def colour(kind: str, err: float, tol: float) -> str:
-    """graph.js's colour(): the fill a var node of this error must have."""
+    """analysis/html/model.js's colour(): the fill a var node of this error must have."""
     import math
 
     if kind == "exact" or err == 0:
