@@ -105,7 +105,7 @@ class Campaign(BaseModel):
     checks: List[Literal["naive", "shake", "cross", "thresholds"]] = Field(
         default_factory=lambda: ["naive", "shake", "cross", "thresholds"]
     )
-    tolerance: float = Field(DEFAULT_TOLERANCE, gt=0)
+    tolerance: float = Field(DEFAULT_TOLERANCE, ge=0)  # as `python -m analysis --tolerance`: finite, >= 0
     repeats: int = Field(3, ge=2, le=100)
     baseline: Optional[str] = None
     # load_and_run options applied to every run of the campaign

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Type
 
 import typer
 from typer.core import TyperGroup
@@ -33,7 +33,7 @@ class _Shell(TyperGroup):
     program invokes it (typer's CliRunner) as from the console script.
     """
 
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, SystemExit, GeneratorExit):
@@ -110,11 +110,11 @@ def main() -> None:
     sys.exit(run_app(sys.argv[1:]))
 
 
-def _click_exception_types() -> Tuple[type, ...]:
+def _click_exception_types() -> Tuple[Type[BaseException], ...]:
     """The base class of click's own errors, wherever this typer keeps click (public names only)."""
-    found: List[type] = []
+    found: List[Type[BaseException]] = []
     vendored = getattr(typer, "TyperException", None)  # typer >= 0.2x: click vendored, errors derive from this
-    if isinstance(vendored, type):
+    if isinstance(vendored, type) and issubclass(vendored, BaseException):
         found.append(vendored)
     try:
         import click  # typer < 0.2x runs on click itself

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 RunArg = Annotated[Path, typer.Argument(help="A run folder of the store (holding run.json).")]
-TolOpt = Annotated[float, typer.Option("--tolerance", "-e", help="On MegEngine's metric.")]
+
+
+def _tolerance(value: float) -> float:
+    """A finite tolerance >= 0, as `python -m analysis` and campaign.yaml require (an inf/nan one compares nothing)."""
+    if not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"must be a finite number >= 0, got {value}")
+    return value
+
+
+TolOpt = Annotated[float, typer.Option("--tolerance", "-e", callback=_tolerance, help="On MegEngine's metric.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")]
 
 

@@ -6,15 +6,13 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Callable, List, Optional, Tuple, TypeVar
+from typing import Annotated, Any, Callable, List, Optional, Tuple
 
 import typer
 
 from controller.errors import ControllerError, UsageError, describe
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 DevicesOpt = Annotated[Path, typer.Option("--devices", help="The farm file (farm.yaml) listing the ssh: devices.")]
 DeviceOpt = Annotated[
@@ -23,7 +21,7 @@ DeviceOpt = Annotated[
 JobsOpt = Annotated[int, typer.Option("--jobs", min=1, max=256, help="Boards handled at once.")]
 
 #: one board's result: (name, target, what the action returned, or the exception it raised)
-BoardResult = Tuple[str, object, Optional[T], Optional[BaseException]]
+BoardResult = Tuple[str, Any, Any, Optional[BaseException]]
 
 
 def _debug(ctx: typer.Context) -> bool:
@@ -55,7 +53,7 @@ def _ssh_devices(devices: Path, names: Optional[List[str]]) -> Tuple[Path, list]
     return base, [(d.name, d.ssh) for d in picked]
 
 
-def _each(targets: list, jobs: int, fn: Callable[[str, object], T], debug: bool = False) -> List[BoardResult]:
+def _each(targets: list, jobs: int, fn: Callable[[str, Any], Any], debug: bool = False) -> List[BoardResult]:
     """Run fn on every board in parallel; keep the farm's order for output.
 
     One board's failure, even a bug, must not hide the others' results: it is kept and reported
@@ -88,7 +86,7 @@ def _board_error(name: str, exc: BaseException) -> None:
     Output().error(line, failure.hint)
 
 
-def _report(results: List[BoardResult], line: Callable[[str, T], str]) -> int:
+def _report(results: List[BoardResult], line: Callable[[str, Any], str]) -> int:
     """One line per board (its error on stderr); exit status 1 when any board failed."""
     failed = 0
     for name, _, ok, err in results:

@@ -171,3 +171,13 @@ def test_usage_mistakes_are_one_line_exit_2(tmp_path: Path) -> None:
 def test_help_still_exits_0(tmp_path: Path) -> None:
     proc = run_controller(["run", "--help"], tmp_path)
     assert proc.returncode == 0 and "--devices" in proc.stdout
+
+
+def test_compare_tolerance_is_finite_and_not_negative(tmp_path: Path) -> None:
+    """As `python -m analysis --tolerance` and campaign.yaml: inf and nan would call nothing differing."""
+    for value in ("inf", "nan", "-1"):
+        proc = run_controller(["compare", "a", "b", "-e", value], tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        line = proc.stderr.strip()
+        assert line.startswith("controller compare: error: Invalid value for '--tolerance'") and "\n" not in line
+        assert "must be a finite number >= 0" in line

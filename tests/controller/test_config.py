@@ -113,7 +113,7 @@ def test_campaign_loads_and_seeded_inputs_are_reproducible(tmp_path: Path) -> No
     [
         ("name: c\nmodel: gone.mge\n", ":2: model: model file not found: gone.mge"),
         ("name: c\nmodel: m.mge\nchecks: [naive, speed]\n", ":3: checks[1]: Input should be"),
-        ("name: c\nmodel: m.mge\ntolerance: -1\n", ":3: tolerance: Input should be greater than 0"),
+        ("name: c\nmodel: m.mge\ntolerance: -1\n", ":3: tolerance: Input should be greater than or equal to 0"),
         ("name: c\nmodel: m.mge\ninputs:\n  data: {shape: [1, 0]}\n", ":4: inputs.data: shape must be"),
         ("name: c\nmodel: m.mge\ninputs:\n  data: img.bmp\n", ":4: inputs.data: input file must end with"),
         # too big to generate: a line, not numpy's MemoryError traceback when the run starts
