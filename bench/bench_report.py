@@ -6,8 +6,9 @@ is dumped twice into a temporary folder and compared by analysis; its page
 playwright, a fresh page per repeat. Two figures, both read from the page's
 own clock (performance.now(), zero at navigation start):
 
-- ready: navigation start until the graph is drawn around the root, centred
-  and clickable (the first bands of the layout, the rest still coming);
+- ready: navigation start until the first frame is painted with the graph
+  drawn around the root, centred and clickable (the first bands of the
+  layout; the rest still coming);
 - full: until every band is laid out and drawn.
 
 The machine's load average is printed beside them: on a shared 2-core box the
@@ -48,9 +49,10 @@ def main() -> int:
                 page = context.new_page()
                 page.goto(page_path.as_uri())
                 page.wait_for_selector("body[data-drawn=yes]", timeout=120_000)
+                page.wait_for_function("document.querySelector('.lg-area').dataset.readyMs")
                 d = page.evaluate("({...document.querySelector('.lg-area').dataset})")
                 ready.append(int(d["readyMs"]) / 1000)
-                full.append((int(d["readyMs"]) - int(d["firstMs"]) + int(d["layoutMs"])) / 1000)
+                full.append(int(d["doneMs"]) / 1000)
                 nodes = int(d["nodes"])
                 page.close()
     load = os.getloadavg()[0]

@@ -60,7 +60,8 @@
       this.placed = cuts[b];
       if (this.onFirst) {  // the first draw: set the initial view as soon as something is drawn
         this.root.dataset.firstMs = String(Math.round(performance.now() - t0));
-        this.root.dataset.readyMs = String(Math.round(performance.now()));  // since navigation start
+        // since navigation start, once the first frame with the graph is painted
+        requestAnimationFrame(() => { this.root.dataset.readyMs = String(Math.round(performance.now())); });
         const f = this.onFirst; this.onFirst = null; f();
       }
       if (this.pending !== null && this.isPlaced(this.pending.id)) {
@@ -70,6 +71,7 @@
       if (this.mini) this.mini.paint();
       if (b + 1 < cuts.length) { setTimeout(step, 0); return; }
       this.root.dataset.layoutMs = String(Math.round(performance.now() - t0));
+      this.root.dataset.doneMs = String(Math.round(performance.now()));  // since navigation start
       this.root.dataset.drawn = 'yes';
       if (this.onDone) this.onDone();
     };

@@ -134,6 +134,7 @@ def test_2000_var_graph_in_chromium(big, tmp_path):
     blocks = (n - 1) // graph_net.BLOCK  # 200 blocks, 2,001 vars
     with browser.chromium() as context:
         page, errors = _open(context, path)
+        page.wait_for_function("document.querySelector('.lg-area').dataset.readyMs")
         dataset = page.evaluate("({...document.querySelector('.lg-area').dataset})")
         # data + per block: conv, add, relu, one folded chain, residual, tanh
         assert int(dataset["nodes"]) == 1 + 6 * blocks
