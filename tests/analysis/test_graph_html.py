@@ -224,3 +224,29 @@ def test_roots_are_never_folded(tmp_path):
         assert page.locator('[data-var-id="6"]').get_attribute("data-status") == "over root"
         assert page.locator('[data-var-id="8"] .lg-more').text_content() == "+1 const"
         assert errors == []
+
+
+@pytest.mark.browser
+def test_empty_and_one_sided_comparisons_draw(tmp_path):
+    browser.require()
+    only_a = dict(_var(3, "Elemwise", (1,), 0.0), status="only_a", max_err=None, bitwise_equal=False)
+    cases = {
+        "empty": {"a": "A", "b": "B", "tolerance": 1e-3, "first": None, "roots": [], "amplification": {}, "vars": []},
+        "one_sided": {
+            "a": "A",
+            "b": "B",
+            "tolerance": 1e-3,
+            "first": None,
+            "roots": [],
+            "amplification": {},
+            "vars": [_var(1, "Host2DeviceCopy", (), 0.0), only_a],
+        },
+    }
+    with browser.chromium() as context:
+        for name, data in cases.items():
+            path = tmp_path / f"{name}.html"
+            path.write_text(comparison_page(data), encoding="utf-8")
+            page, errors = _open(context, path)
+            assert errors == [], name
+            statuses = page.eval_on_selector_all("[data-var-id]", "els => els.map(e => e.dataset.status)")
+            assert statuses == ([] if name == "empty" else ["exact", "missing"])
