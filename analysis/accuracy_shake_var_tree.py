@@ -31,6 +31,8 @@ import re
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from analysis.files import open_regular
+
 PROG = "accuracy_shake_var_tree"
 
 _MESSAGES = (" not equal: ", " not finite: ", " shape mismatch: ")
@@ -165,7 +167,7 @@ def split_records(lines: Sequence[str]) -> List[Tuple[str, str, str]]:
 def parse(filename: str) -> Dict[str, varNode]:
     """Build the tree of differing vars from a compare output; returns the roots by key."""
     varNode.clear()
-    with open(filename, encoding="utf-8", errors="replace") as f:
+    with open_regular(filename, "r", encoding="utf-8", errors="replace") as f:
         lines = f.readlines()
     for title0, title1, message in split_records(lines):
         if title0.startswith("inp"):

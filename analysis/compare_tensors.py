@@ -19,6 +19,7 @@ import numpy as np
 
 from analysis.dump_bin import DumpFile
 from analysis.errors import DumpFormatError
+from analysis.files import open_regular
 from analysis.metrics import ErrorAccumulator, TensorMetrics
 
 #: Elements per chunk: small enough that a chunk and its temporaries stay in
@@ -86,7 +87,7 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
     view_a, view_b = np.frombuffer(buf_a, dtype=da), np.frombuffer(buf_b, dtype=db)
     done = 0
     try:
-        with open(fa.path, "rb", buffering=0) as f1, open(fb.path, "rb", buffering=0) as f2:
+        with open_regular(fa.path, "rb", buffering=0) as f1, open_regular(fb.path, "rb", buffering=0) as f2:
             f1.seek(fa.data_offset)
             f2.seek(fb.data_offset)
             while done < n:

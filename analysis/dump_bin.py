@@ -24,6 +24,7 @@ from analysis.dtypes import DTypeInfo, dtype_by_code
 from analysis.dump_names import dump_name, parse_dump_name, parse_out_dump_name  # noqa: F401 (re-exported)
 from analysis.dump_payload import bfloat16_to_float32, payload_bytes, unpack_lowbit
 from analysis.errors import DumpFolderError, DumpFormatError, PathLike, TitleError
+from analysis.files import open_regular
 from analysis.title import Title, parse_title
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class DumpFile:
     def load_raw(self) -> bytes:
         """The payload bytes exactly as MegEngine wrote them."""
         try:
-            with open(self.path, "rb") as f:
+            with open_regular(self.path, "rb") as f:
                 f.seek(self.data_offset)
                 raw = f.read(self.data_nbytes)
         except OSError as exc:
@@ -95,7 +96,8 @@ class DumpFile:
             return unpack_lowbit(self.load_raw(), info, self.n_elems).reshape(self.shape)
         count = self.n_elems
         try:
-            arr = np.fromfile(self.path, dtype=info.storage, count=count, offset=self.data_offset)
+            with open_regular(self.path, "rb") as f:
+                arr = np.fromfile(f, dtype=info.storage, count=count, offset=self.data_offset)
         except OSError as exc:
             raise DumpFormatError(self.path, None, f"cannot read: {_os_reason(exc)}") from None
         if arr.size != count:
@@ -203,7 +205,7 @@ def read_header(path: PathLike, *, errors: str = "strict") -> DumpFile:
     except LookupError:
         raise ValueError(f"unknown decoding error handler {errors!r}") from None
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             fixed = f.read(FIXED_HEADER)
             if len(fixed) < FIXED_HEADER:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from analysis.errors import PathLike, TextDumpError
+from analysis.files import open_regular
 from analysis.title import parse_layout
 
 # Ids are size_t (at most 20 digits; also keeps int() clear of its digit limit).
@@ -115,7 +116,7 @@ def parse_text_dump(path: PathLike, *, partial: bool = False) -> TextDump:
     """
     path = Path(path)
     try:
-        with open(path, "r", encoding="utf-8", errors="replace", newline=None) as f:
+        with open_regular(path, "r", encoding="utf-8", errors="replace", newline=None) as f:
             text = f.read()
     except IsADirectoryError:
         raise TextDumpError(path, None, "is a folder, expected a text dump file") from None

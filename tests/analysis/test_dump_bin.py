@@ -83,7 +83,7 @@ def test_header_read_does_not_touch_the_payload(tmp_path, monkeypatch):
     path = tmp_path / "00000a"
     path.write_bytes(encode_dump(TITLE, 0, (1024, 256), np.zeros((1024, 256), np.float32)))
     read_sizes = []
-    real_open = open
+    real_open = dump_bin.open_regular
 
     class CountingFile:
         def __init__(self, f):
@@ -104,7 +104,7 @@ def test_header_read_does_not_touch_the_payload(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             self._f.close()
 
-    monkeypatch.setattr(dump_bin, "open", lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
+    monkeypatch.setattr(dump_bin, "open_regular", lambda *a, **k: CountingFile(real_open(*a, **k)))
     header = read_header(path)
     assert sum(read_sizes) == 40 + len(TITLE)
     assert header.data_nbytes == 1024 * 256 * 4

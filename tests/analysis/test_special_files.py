@@ -1,0 +1,119 @@
+"""Special files are refused with one line naming them, never opened for reading.
+
+A FIFO as a dump file, as --txt-a or as the diff given to accuracy_shake_var_tree once hung
+all three tools (and Ctrl-C could not stop `python -m analysis`: a worker thread blocked in
+open()); /dev/zero reads until memory runs out. Each tool runs in its own process with a
+time bound, so a hang fails the test instead of stalling the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.files import NotRegularFileError, open_regular
+from tests.analysis.synthetic import run_network
+
+REPO = Path(__file__).resolve().parents[2]
+BOUND_S = 30
+
+
+def _tool(*argv: object, module: str = "analysis") -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", module, *map(str, argv)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=BOUND_S,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"python -m {module} still running after {BOUND_S} s (blocked on a special file?)")
+
+
+def _one_error_line(stderr: str, path: Path, what: str) -> None:
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if str(path) in line]
+    assert len(lines) == 1 and what in lines[0], stderr
+
+
+@pytest.fixture
+def runs(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_network(a)
+    run_network(b, noise=1e-4)
+    return a, b
+
+
+@pytest.fixture
+def fifo(tmp_path) -> Path:
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return path
+
+
+def _fifo_dump(folder: Path) -> Path:
+    """Replace the dump of var 12 by a FIFO of the same name."""
+    path = folder / "00000c"
+    path.unlink()
+    os.mkfifo(path)
+    return path
+
+
+def test_analysis_refuses_a_fifo_dump_file(runs) -> None:
+    a, b = runs
+    fifo = _fifo_dump(a)
+    r = _tool(a, b, "-e", "1e-7")
+    assert r.returncode == 2
+    _one_error_line(r.stderr, fifo, "not a regular file (a FIFO)")
+    assert "differing vars" in r.stdout  # the other vars are still compared and shown
+
+
+def test_analysis_refuses_a_fifo_or_device_as_text_dump(runs, fifo) -> None:
+    a, b = runs
+    for special, what in ((fifo, "a FIFO"), (Path("/dev/zero"), "a character device")):
+        r = _tool(a, b, "--txt-a", special)
+        assert r.returncode == 2, r.stderr
+        _one_error_line(r.stderr, special, what)
+
+
+def test_compare_binary_iodump_refuses_fifos(runs, fifo) -> None:
+    a, b = runs
+    r = _tool(fifo, b / "00000c", module="analysis.compare_binary_iodump")
+    assert r.returncode == 1
+    _one_error_line(r.stderr, fifo, "not a regular file (a FIFO)")
+    fifo_dump = _fifo_dump(a)
+    r = _tool(a, b, "-e", "1e-7", module="analysis.compare_binary_iodump")
+    assert r.returncode == 1
+    _one_error_line(r.stderr, fifo_dump, "not a regular file (a FIFO)")
+    assert "not equal" in r.stdout  # the other pairs are still compared
+
+
+def test_accuracy_shake_var_tree_refuses_a_fifo_or_device(fifo) -> None:
+    for special, what in ((fifo, "a FIFO"), (Path("/dev/zero"), "a character device")):
+        r = _tool(special, module="analysis.accuracy_shake_var_tree")
+        assert r.returncode == 1
+        _one_error_line(r.stderr, special, what)
+
+
+def test_open_regular_opens_files_and_refuses_the_rest(tmp_path, fifo) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    os.symlink(tmp_path / "f", tmp_path / "link")
+    with open_regular(tmp_path / "link") as f:  # a symlink to a regular file is that file
+        assert f.read() == b"abc"
+    with pytest.raises(NotRegularFileError, match="a FIFO"):
+        open_regular(fifo)
+    with pytest.raises(IsADirectoryError):
+        open_regular(tmp_path)
+    with pytest.raises(ValueError):
+        open_regular(tmp_path / "f", "wb")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(NotRegularFileError):
+            open_regular(fifo)
+    assert len(os.listdir("/proc/self/fd")) == before
