@@ -165,8 +165,12 @@
     const view = this.view, c = this.canvas, W = this.box.clientWidth || 60, H = this.box.clientHeight || 400;
     if (c.width !== W) c.width = W;
     if (c.height !== H) c.height = H;
-    const b = view.bounds();
+    const b = view.bounds(), sz = view.size();
     if (!Number.isFinite(b.x0)) return;
+    // A graph readable when fitted to the view needs no overview.
+    const small = view.placed === view.g.nodes.length &&
+      Math.min(sz.w / (b.x1 - b.x0 + 40), sz.h / (b.y1 - b.y0 + 40)) >= 0.55;
+    this.box.style.display = small ? 'none' : '';
     const s = Math.min((W - 6) / (b.x1 - b.x0), (H - 6) / (b.y1 - b.y0));
     this.t = { s, ox: (W - s * (b.x0 + b.x1)) / 2, oy: 3 - s * b.y0 };
     const ctx = c.getContext('2d'), t = this.t, tol = view.m.tol;
