@@ -10,6 +10,7 @@ usage or input (missing folder, unreadable file, bad text dump).
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import sys
@@ -97,7 +98,7 @@ def _graph(args: argparse.Namespace):
     return inputs_of, graph.execution_order(), source, graph
 
 
-def _check_text_graph(graph, run, path: str) -> None:
+def _check_text_graph(graph, run, path: str, folder: str) -> None:
     """Refuse a text dump that does not describe the dumped vars (empty, another model).
 
     Its graph replaces the titles' one for roots and order, so a wrong file
@@ -128,25 +129,25 @@ def _check_text_graph(graph, run, path: str) -> None:
     if missing or differ:
         what = [f"{len(missing)} dumped vars are not in it (first: var {min(missing)})"] if missing else []
         what += [f"{len(differ)} have other inputs (first: var {min(differ)})"] if differ else []
-        raise GraphError(f"{path}: text dump does not describe the dumps in {run.a}: {'; '.join(what)}")
+        raise GraphError(f"{path}: text dump does not describe the dumps in {folder}: {'; '.join(what)}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
+    text_error: Optional[AnalysisError] = None  # a bad text dump: compare with the titles' graph, then say so
     try:
-        inputs_of, order, source, graph = _graph(args)
-        run = compare_folders(
-            args.a,
-            args.b,
-            args.tolerance,
-            workers=max(1, args.workers),
-            inputs_of=inputs_of,
-            order=order,
-            graph_source=source,
-        )
+        try:
+            inputs_of, order, source, graph = _graph(args)
+        except AnalysisError as exc:
+            text_error, inputs_of, order, source, graph = exc, None, None, None, None
+        compare = functools.partial(compare_folders, args.a, args.b, args.tolerance, workers=max(1, args.workers))
+        run = compare(inputs_of=inputs_of, order=order, graph_source=source)
         if graph is not None:
-            _check_text_graph(graph, run, args.txt_a or args.txt_b)
+            try:
+                _check_text_graph(graph, run, args.txt_a or args.txt_b, args.a if args.txt_a else args.b)
+            except GraphError as exc:
+                text_error, run = exc, compare()
         report = thresholds.analyse(run, args.threshold)
     except AnalysisError as exc:
         if args.debug:
@@ -171,6 +172,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_DIFF if not run.clean else EXIT_OK
     for v in run.errors():
         print(f"analysis: error: {v.error}", file=sys.stderr)
-    if run.errors():
+    if text_error is not None:
+        print(f"analysis: error: {text_error} (compared with the titles' graph instead)", file=sys.stderr)
+    if run.errors() or text_error is not None:
         return EXIT_BAD
     return EXIT_OK if run.clean else EXIT_DIFF

@@ -384,6 +384,18 @@ def dump_entry_key(entry: DumpEntry) -> Tuple[int, int]:
     return entry.var_id, -1 if entry.input_index is None else entry.input_index
 
 
+def _is_dir(entry: "os.DirEntry[str]") -> bool:
+    """Whether an entry is a folder (after symlinks); a symlink loop or a dangling link is not.
+
+    Such an entry stays in the listing: named like a dump it gets its own one-line error
+    when read (as in compare_binary_iodump), and the rest of the folder is still compared.
+    """
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def list_dump_folder(folder: Union[PathLike, DumpFolder], *, allow_empty: bool = False) -> DumpFolder:
     """List a ``--bin-io-dump`` folder (names only; no file is opened).
 
@@ -395,7 +407,7 @@ def list_dump_folder(folder: Union[PathLike, DumpFolder], *, allow_empty: bool =
     path = Path(folder)
     try:
         with os.scandir(path) as it:
-            items = [(e.name, e.is_dir()) for e in it]
+            items = [(e.name, _is_dir(e)) for e in it]
     except FileNotFoundError:
         raise DumpFolderError(path, "no such folder") from None
     except NotADirectoryError:

@@ -31,7 +31,12 @@ def open_regular(path: PathLike, mode: str = "rb", **kw: Any) -> IO:
     if any(c in mode for c in "wax+"):
         raise ValueError(f"open_regular reads only, not mode {mode!r}")
     # O_NONBLOCK: opening a FIFO with no writer must not hang; it changes nothing for a regular file
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symlink loop (too many levels of symbolic links)", str(path)) from None
+        raise
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
