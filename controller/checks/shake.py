@@ -73,7 +73,7 @@ def shake_check(
     repro_spread = _spread(repro_cmps)
     gone = bool(repro_cmps) and not repro_spread and not any(c.differs for c in repro_cmps)
     # which vars differ is analysis's verdict per repeat; the check only gathers them
-    over = {v.var_id: (c, v) for c in reversed(cmps) for v in c.diff.differing()}
+    over = {v.var_id: v for c in reversed(cmps) for v in c.diff.differing()}
     differing = tuple(sorted(over))
     source = next((c for c in cmps if c.diff.differing()), None)
     roots = tuple(source.diff.roots()) if source else ()
@@ -92,7 +92,7 @@ def shake_check(
         tol,
         DIFFERS if any(c.differs for c in cmps) else OK,
         differing=differing,
-        first=over[differing[0]][1] if differing else None,
+        first=over[differing[0]] if differing else None,
         roots=roots,
         amplification={v.var_id: amp.get(v.var_id) for v in roots},
         threshold=max(spread.values()) if spread else None,
