@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,9 +29,14 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0
 FOLDER_PREFIX = "larfarm-local-"
-OWNER_FILE = "controller.pid"
 AGENT_PID_FILE = "agent.pid"
+LEGACY_OWNER_FILE = "controller.pid"  # folders made before the owner moved into the name
+#: how long a sweep waits for a dead controller's leftover processes to go after SIGKILL
+REAP_WAIT_S = 5.0
 _PR_SET_PDEATHSIG = 1
+#: larfarm-local-<owner pid>.<owner start time in clock ticks>-<device>-<random>
+_OWNER_IN_NAME = re.compile(r"^larfarm-local-(\d+)\.(\d+)-")
+_HAVE_PROC = Path("/proc/self/stat").is_file()
 
 
 def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the child before exec
@@ -68,9 +74,9 @@ class LocalAgent:
         self.flags_allow = sorted(set(flags_allow))
         self.runner_extra = dict(runner_extra or {})
         self.token = secrets.token_urlsafe(32)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{name}-"))
-        # who owns the folder: a later controller removes it if both are dead (remove_stale_folders)
-        (self.dir / OWNER_FILE).write_text(f"{os.getpid()}\n")
+        # The owner is in the folder's name, so there is no moment when a folder exists without
+        # it: a controller killed at any point leaves a folder the next one can judge.
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{_owner_tag()}-{name}-"))
         self.proc: Optional[subprocess.Popen] = None
         self.address = ""
 
@@ -143,39 +149,135 @@ class LocalAgent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        _remove(self.dir)
 
 
-def _alive(pid_file: Path) -> bool:
+def _process_start(pid: int) -> Optional[int]:
+    """Start time (clock ticks since boot) of a live process `pid`; None when gone or a zombie.
+
+    A pid names a process only together with its start time: pids are recycled.
+    """
     try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return False
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] in ("Z", "X"):  # an orphan nobody reaped yet: dead all the same
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _owner_tag() -> str:
+    """This controller as `pid.start`, for the name of the folders it makes."""
+    return f"{os.getpid()}.{_process_start(os.getpid()) or 0}"
+
+
+def _pid_exists(pid: int) -> bool:
+    """Without /proc: whether a pid is in use (whoever it now belongs to)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process by now: not ours to judge
+    except PermissionError:  # someone else's process: not ours to judge, so keep the folder
         return True
-    try:  # an orphan nobody reaped stays a zombie: it is dead all the same
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return True
+
+
+def _owner_alive(folder: Path) -> Optional[bool]:
+    """Whether the controller that made `folder` still runs; None when the folder names no owner."""
+    match = _OWNER_IN_NAME.match(folder.name)
+    if match is not None:
+        pid, start = int(match.group(1)), int(match.group(2))
+        if _HAVE_PROC and start:
+            return _process_start(pid) == start
+        return _pid_exists(pid)
+    try:  # a folder of an older controller: the owner's pid in a file
+        pid = int((folder / LEGACY_OWNER_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return _process_start(pid) is not None if _HAVE_PROC else _pid_exists(pid)
+
+
+def _processes_in(folder: Path) -> Dict[int, Optional[int]]:
+    """Live processes started on files of `folder`: its agent (`--config FOLDER/agent.json`) and
+    the programs the agent runs (their dump paths are in its workspace); pid -> start time.
+
+    Found by command line rather than by a pid file, which a controller killed right after
+    starting the agent never wrote, and which cannot name the agent's own children.
+    """
+    if not _HAVE_PROC:
+        try:
+            pid = int((folder / AGENT_PID_FILE).read_text().strip())
+        except (OSError, ValueError):
+            return {}
+        return {pid: None} if _pid_exists(pid) else {}
+    needle = os.fsencode(str(folder)) + b"/"
+    found: Dict[int, Optional[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if needle in cmdline:
+            start = _process_start(int(entry.name))
+            if start is not None:
+                found[int(entry.name)] = start
+    return found
+
+
+def _end_processes(found: Dict[int, Optional[int]]) -> bool:
+    """SIGKILL the leftover processes of a dead controller; True once all are gone.
+
+    They are orphans: the agent got SIGTERM when its controller died and may still be
+    shutting down (writing into the folder we are about to remove), and a program it ran
+    in its own process group may outlive it.
+    """
+    for pid, start in found.items():
+        if start is not None and _process_start(pid) != start:
+            continue  # ended meanwhile; the pid may be someone else's by now
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to kill
+            pass
+    deadline = time.monotonic() + REAP_WAIT_S
+    while True:
+        left = [p for p, st in found.items() if (_process_start(p) == st if st is not None else _pid_exists(p))]
+        if not left or time.monotonic() >= deadline:
+            return not left
+        time.sleep(0.05)
+
+
+def _remove(folder: Path) -> bool:
+    """Remove a folder tree; a failure is logged (never raised): it is a temp folder."""
+    for _ in range(2):  # a second pass takes what a dying writer added during the first
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            return True
+    log.warning("could not remove local agent folder %s", folder)
+    return False
 
 
 def remove_stale_folders() -> List[Path]:
     """Remove the folders of local agents whose controller was killed (no `stop()` ran).
 
-    Only folders with our owner file, whose controller and agent are both gone: a
-    SIGKILLed controller's agents exit on their parent-death signal, their folders stay.
+    A folder is stale when the controller named in it is gone (pid and start time, so a
+    recycled pid does not keep it); its agent and the agent's programs are ended first.
+    A live controller's folders, and folders that name no owner, are left alone.
     """
     removed = []
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
-        owner = folder / OWNER_FILE
-        if not owner.is_file() or _alive(owner) or _alive(folder / AGENT_PID_FILE):
+        if not folder.is_dir() or _owner_alive(folder) is not False:
             continue
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
+        if not _end_processes(_processes_in(folder)):
+            log.warning("leaving %s: processes of a killed controller's agent would not end", folder)
+            continue
+        if _remove(folder):
+            removed.append(folder)
     if removed:
         log.info("removed %d local agent folder(s) of killed controllers", len(removed))
     return removed

@@ -198,7 +198,8 @@ def _interrupted_then_resumed(tmp_path: Path, sig: int) -> None:
         assert run_json(out, "fake", rid) == rec  # same agent run id, same timestamps
     assert run_json(out, "fake", "slow.repeat-2")["status"] == "complete"
     # no temp folder outlives its agents: a killed controller's are removed by the next one
-    assert _local_folders_of(tmp_path) == []
+    left = _local_folders_of(tmp_path)
+    assert left == [], [sorted(str(p.relative_to(f)) for p in f.rglob("*")) for f in left]
     # without --resume the store refuses to mix campaigns
     third = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert third.returncode == 2 and "--resume" in third.stderr
