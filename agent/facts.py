@@ -8,6 +8,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Dict
 
 from agent import __version__
 from agent.config import AgentConfig, RunnerConfig
@@ -44,7 +45,7 @@ def cpu_model() -> str:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
         return platform.processor() or "unknown"
-    found = {}
+    found: Dict[str, str] = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip()

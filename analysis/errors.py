@@ -91,7 +91,7 @@ class TitleError(AnalysisError):
     def __str__(self) -> str:
         return self._line()
 
-    def with_path(self, path: PathLike) -> "TitleError":
+    def with_path(self, path: PathLike) -> TitleError:
         """The same error, naming the file the title came from."""
         return TitleError(self.reason, self.position, path)
 

@@ -162,7 +162,7 @@ class VarGraph:
         return order
 
     # -- comparing sources --------------------------------------------------
-    def diff(self, other: "VarGraph") -> GraphDiff:
+    def diff(self, other: VarGraph) -> GraphDiff:
         """How this graph and another of the same run disagree."""
         mine, theirs = set(self.nodes), set(other.nodes)
         differ = tuple(
@@ -176,11 +176,11 @@ class VarGraph:
             inputs_differ=differ,
         )
 
-    def agrees_with(self, other: "VarGraph") -> bool:
+    def agrees_with(self, other: VarGraph) -> bool:
         """True when both have the same dumped vars with the same input lists."""
         return self.diff(other).agree
 
-    def merge(self, other: "VarGraph") -> "VarGraph":
+    def merge(self, other: VarGraph) -> VarGraph:
         """Union of both graphs; this one wins on conflicts, the other fills gaps (e.g. opr ids)."""
         nodes = dict(other.nodes)
         for vid, node in self.nodes.items():
@@ -207,7 +207,7 @@ class VarGraph:
 
     # -- constructors -------------------------------------------------------
     @classmethod
-    def from_titles(cls, titles: Mapping[int, VarInfo], inputs: Mapping[int, Tuple[VarInfo, ...]]) -> "VarGraph":
+    def from_titles(cls, titles: Mapping[int, VarInfo], inputs: Mapping[int, Tuple[VarInfo, ...]]) -> VarGraph:
         """Build from parsed titles: ``titles[id]`` the var, ``inputs[id]`` its opr's inputs."""
         nodes = {vid: _node_from_info(info, tuple(v.id for v in inputs.get(vid, ()))) for vid, info in titles.items()}
         external: Dict[int, VarNode] = {}
@@ -218,7 +218,7 @@ class VarGraph:
         return cls(nodes=nodes, external=external)
 
     @classmethod
-    def from_dump_folder(cls, folder: Union[PathLike, DumpFolder], *, strict: bool = False) -> "VarGraph":
+    def from_dump_folder(cls, folder: Union[PathLike, DumpFolder], *, strict: bool = False) -> VarGraph:
         """Build from the titles of a ``--bin-io-dump`` folder (output dumps; ``-inpK`` files skipped).
 
         A file whose header or title cannot be read is skipped and recorded in
@@ -233,10 +233,10 @@ class VarGraph:
                 header = read_header(entry.path)
                 title = parse_title(header.title)
             except TitleError as exc:
-                exc = exc.with_path(entry.path)
+                located = exc.with_path(entry.path)
                 if strict:
-                    raise exc from None
-                problems.append(exc)
+                    raise located from None
+                problems.append(located)
                 continue
             except DumpFormatError as exc:
                 if strict:
@@ -244,23 +244,23 @@ class VarGraph:
                 problems.append(exc)
                 continue
             if title.var.id != entry.var_id:
-                exc = DumpFormatError(
+                mismatch = DumpFormatError(
                     entry.path, None, f"file name says var {entry.var_id} but the title says var {title.var.id}"
                 )
                 if strict:
-                    raise exc
-                problems.append(exc)
+                    raise mismatch
+                problems.append(mismatch)
                 continue
             titles[entry.var_id] = title.var
             inputs[entry.var_id] = title.inputs
-        for exc in problems:
-            log.warning("var graph: skipped %s", exc)
+        for problem in problems:
+            log.warning("var graph: skipped %s", problem)
         graph = cls.from_titles(titles, inputs)
         graph.problems = problems
         return graph
 
     @classmethod
-    def from_text_dump(cls, dump: Union[PathLike, TextDump], iteration: int = -1) -> "VarGraph":
+    def from_text_dump(cls, dump: Union[PathLike, TextDump], iteration: int = -1) -> VarGraph:
         """Build from one iteration of a ``--io-dump`` text file (the last by default).
 
         Inputs are the ``[iK]`` dependencies in K order; other dependencies
@@ -314,7 +314,7 @@ def inputs_agree(a: VarNode, b: VarNode) -> bool:
         if part.inputs_complete or not full.inputs_complete:
             continue
         slots = part.input_slots or ()
-        last = dict(zip(part.inputs, slots))
+        last = dict(zip(part.inputs, slots, strict=False))  # no slots recorded: nothing to map
         n = len(full.inputs)
         if (
             slots

@@ -289,7 +289,7 @@ def format_var_info(info: VarInfo) -> str:
         layout = "{" + ",".join(str(d) for d in info.shape) + "}"
     else:
         strides = info.strides if info.strides is not None else (0,) * len(info.shape)
-        dims = ",".join(f"{d}({s})" for d, s in zip(info.shape, strides))
+        dims = ",".join(f"{d}({s})" for d, s in zip(info.shape, strides, strict=True))
         fmt = f" @ {info.format}" if info.format is not None else ""
         layout = "{" + dims + fmt + " " + info.dtype + "}"
     return (

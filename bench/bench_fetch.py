@@ -40,7 +40,10 @@ def as_dumper(argv: list[str]) -> int:
     for i in range(FILES):
         var_id = 7 + 3 * i
         payload[:8] = struct.pack("<Q", i)  # every file differs
-        title = f"var={{id:{var_id}, layout:{{{n_floats}(1) Float32}}, Float32, owner:opr{i}{{Elemwise}}, name:v{i}}} owner_opr_inputs="
+        title = (
+            f"var={{id:{var_id}, layout:{{{n_floats}(1) Float32}}, Float32, owner:opr{i}{{Elemwise}}, name:v{i}}}"
+            " owner_opr_inputs="
+        )
         with open(os.path.join(out, dump_name(var_id)), "wb") as f:
             f.write(encode_dump(title, 0, (n_floats,), bytes(payload)))
     return 0

@@ -44,7 +44,7 @@ class _DeviceQueue:
 
     def __init__(self, device: str) -> None:
         self.device = device
-        self.jobs: "queue.Queue[Optional[tuple[Job, Future]]]" = queue.Queue()
+        self.jobs: queue.Queue[Optional[tuple[Job, Future]]] = queue.Queue()
         self.thread = threading.Thread(target=self._drain, name=f"device-{device}", daemon=True)
         self.thread.start()
 

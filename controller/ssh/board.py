@@ -103,7 +103,8 @@ def probe(
         raise BoardNotReady(
             session.device,
             session.where,
-            f"workdir {info.get('workdir', t.workdir)} is not writable: {info.get('workdir_error', 'permission denied')}",
+            f"workdir {info.get('workdir', t.workdir)} is not writable: "
+            f"{info.get('workdir_error', 'permission denied')}",
         )
     return BoardFacts(
         t.python,

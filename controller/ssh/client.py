@@ -119,7 +119,7 @@ def _tcp_socket(device: str, where: str, host: str, port: int, timeout: float, l
         sock = socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as exc:
         raise HostUnreachable(device, where, f"unknown host name {host!r} ({exc.strerror})") from None
-    except socket.timeout:
+    except TimeoutError:
         raise HostUnreachable(
             device, where, f"no answer from sshd within {timeout:g}s (host down or port filtered?)"
         ) from None
@@ -184,7 +184,8 @@ def _login(
             where,
             f"host key CHANGED: {policy.path} has {exc.expected_key.get_name()} {exc.expected_key.fingerprint}, "
             f"the server offers {exc.key.get_name()} {exc.key.fingerprint}; if the board was really re-installed, "
-            f"remove the old key with `ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(policy.path))}` and deploy again",
+            f"remove the old key with `ssh-keygen -R {shlex.quote(name)} -f {shlex.quote(str(policy.path))}` "
+            "and deploy again",
         ) from None
     except paramiko.PasswordRequiredException:
         client.close()
@@ -199,7 +200,7 @@ def _login(
             where,
             f"sshd refused login as {user or _local_user()} with {how}; check `user:` and `key_file:` under ssh:",
         ) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         client.close()
         raise HostUnreachable(device, where, f"sshd did not answer within {timeout:g}s") from None
     except paramiko.SSHException as exc:
@@ -285,15 +286,15 @@ class SshSession:
                 elif chan.eof_received or chan.closed:
                     break
                 elif time.monotonic() > deadline:
-                    raise socket.timeout()
+                    raise TimeoutError()
                 else:
                     # a short poll, not select() on chan.fileno(): see tunnel.Tunnel._pump
                     time.sleep(0.005)
             if not chan.status_event.wait(max(deadline - time.monotonic(), 0.1)):
-                raise socket.timeout()
+                raise TimeoutError()
             rc = chan.recv_exit_status()
             _close_quietly(chan)
-        except socket.timeout:
+        except TimeoutError:
             if chan is not None:
                 _close_quietly(chan)  # sshd hangs up the command's session
             raise RemoteCommandFailed(
@@ -316,7 +317,7 @@ class SshSession:
         if self._jump is not None:
             self._jump.close()
 
-    def __enter__(self) -> "SshSession":
+    def __enter__(self) -> SshSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Tuple
 
-
 from controller.agent_client import AgentClient, AgentClientError
 from controller.errors import ConfigError
 from controller.ssh import board
 from controller.ssh.client import ssh_login
 from controller.ssh.config import SshTarget
 from controller.ssh.errors import AgentPortBusy, AgentStartFailed, HostUnreachable, SshError
-from controller.ssh.package import AgentPackage, build_agent_package
 from controller.ssh.health import wait_serving
+from controller.ssh.package import AgentPackage, build_agent_package
 from controller.ssh.tokens import new_token, read_token, remove_token, token_path, write_token
 from controller.ssh.tunnel import Tunnel, check_forward
 

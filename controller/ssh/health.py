@@ -19,7 +19,7 @@ def wait_serving(address: str, timeout: float) -> str:
             if left <= 0:
                 return last
             try:
-                resp = stub.Check(
+                resp = stub.Check(  # type: ignore[attr-defined]  # the typeshed stub declares no RPCs on HealthStub
                     health_pb2.HealthCheckRequest(service=""), timeout=min(left, 5.0), wait_for_ready=True
                 )
                 last = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)

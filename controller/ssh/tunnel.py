@@ -125,7 +125,7 @@ class Tunnel:
         while not self._closed.is_set():
             try:
                 conn, peer = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return  # listener closed
@@ -236,7 +236,7 @@ class Tunnel:
             session.close()
         self._thread.join(timeout=2)
 
-    def __enter__(self) -> "Tunnel":
+    def __enter__(self) -> Tunnel:
         return self
 
     def __exit__(self, *exc: object) -> None:

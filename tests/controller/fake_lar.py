@@ -25,7 +25,7 @@ FLOAT32 = 0
 MAX_NDIM = 7
 
 
-def write_dump(path: Path, title_text: str, values: "array.array") -> None:
+def write_dump(path: Path, title_text: str, values: array.array) -> None:
     """One binary dump file in MegEngine's layout (u32 name_len, dtype, max_ndim, shape[7]; title; data)."""
     name = title_text.encode("ascii")
     shape = [len(values)] + [0] * (MAX_NDIM - 1)

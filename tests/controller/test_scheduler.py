@@ -19,7 +19,7 @@ class Job:
         log: List[str],
         gate: threading.Event,
         wait: bool = False,
-        after: "threading.Event | None" = None,
+        after: threading.Event | None = None,
     ) -> None:
         self.after = after  # a non-waiting job first waits for this (another device's job started)
         self.started = threading.Event()

@@ -75,8 +75,7 @@ def run_lar_lite(
         full_env.update(env)
     return subprocess.run(
         [*argv, *[str(a) for a in args]],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        capture_output=True,
         text=True,
         env=full_env,
         cwd=str(cwd) if cwd else None,
