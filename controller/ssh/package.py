@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 OWN_PACKAGES = ("agent", "larfarm", "analysis")
 # Never shipped: the agent must not need them (the DESIGN's import rules).
 FORBIDDEN = frozenset({"controller", "typer", "rich", "pydantic", "paramiko"})
+# Separate programs kept under agent/ that the agent runs as a subprocess and never imports:
+# lar-lite needs numpy and the MegEngine Lite runtime (Python 3.10, x86-64), which boards lack.
+SEPARATE_PROGRAMS = ("agent.lar_lite",)
 # Pure-Python wheels of the gRPC project: copied into the zipapp, so the board
 # needs only grpcio and protobuf.
 PURE_PYTHON = ("grpc_health", "grpc_reflection")
@@ -122,6 +125,7 @@ def scan_imports(source: str, filename: str = "<agent>", package: str = "") -> T
     soft: Set[str] = set()
 
     def visit(node: ast.AST, optional: bool) -> None:
+        child: ast.AST
         if isinstance(node, ast.Import):
             for alias in node.names:
                 (soft if optional else hard).add(alias.name)
@@ -200,6 +204,12 @@ def build_agent_package(entry: str = ENTRY) -> AgentPackage:
                 continue
             if top == "controller" or (top in FORBIDDEN and name in h):
                 raise PackageError(f"{path}: the agent imports {name!r}; boards do not get {top}")
+            program = next((p for p in SEPARATE_PROGRAMS if name == p or name.startswith(p + ".")), None)
+            if program is not None:
+                raise PackageError(
+                    f"{path}: the agent imports {name!r}; {program} is a separate program the agent runs, "
+                    "never imports, and it is not shipped to boards"
+                )
             if top in OWN_PACKAGES:
                 todo.append(name)
             elif top in PURE_PYTHON:

@@ -6,10 +6,14 @@ import ast
 import subprocess
 import zipfile
 from io import BytesIO
+from pathlib import Path
+from typing import List
 
 import pytest
 
 from controller.ssh.package import PackageError, build_agent_package, parse_version, scan_imports
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_scan_imports_tells_module_level_from_lazy_and_guarded():
@@ -165,3 +169,67 @@ def test_shipped_code_runs_on_the_oldest_board_python(package):
         if not lazy:
             problems += [f"{name}:{a.lineno}" for a in _runtime_annotations(tree) if _newer_than_38(a)]
     assert problems == []
+
+
+def _lar_lite_imports(path: Path, root: Path = REPO) -> List[str]:
+    """Imports of agent.lar_lite in one agent module, static or through importlib/__import__."""
+    source = path.read_text(encoding="utf-8")
+    rel = path.relative_to(root).with_suffix("")
+    module = ".".join(rel.parts)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    hard, soft = scan_imports(source, str(path), package.removesuffix(".__init__"))
+    names = [n for n in hard | soft if n == "agent.lar_lite" or n.startswith("agent.lar_lite.")]
+    for node in ast.walk(ast.parse(source, str(path))):
+        if (
+            isinstance(node, ast.Call)
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+            and node.args[0].value.startswith("agent.lar_lite")
+            and ast.unparse(node.func) in ("importlib.import_module", "import_module", "__import__")
+        ):
+            names.append(node.args[0].value)
+    return sorted(f"{rel}.py: {n}" for n in names)
+
+
+def test_agent_never_imports_lar_lite():
+    # lar-lite is a separate program (numpy + MegEngine Lite, Python 3.10) that the agent runs
+    # as a subprocess; the agent itself (Python 3.8 on boards) must work without it.
+    agent_files = [p for p in (REPO / "agent").rglob("*.py") if "lar_lite" not in p.relative_to(REPO).parts]
+    assert len(agent_files) > 10
+    assert [hit for p in agent_files for hit in _lar_lite_imports(p)] == []
+
+
+def test_the_import_check_sees_every_spelling(tmp_path):
+    probe = tmp_path / "agent" / "probe.py"
+    probe.parent.mkdir()
+    for line in (
+        "import agent.lar_lite.cli",
+        "from agent import lar_lite",
+        "from .lar_lite import engine",
+        "def f():\n    from agent.lar_lite.run import run",
+        "import importlib\nimportlib.import_module('agent.lar_lite.engine')",
+    ):
+        probe.write_text(line + "\n")
+        assert _lar_lite_imports(probe, tmp_path), line
+    probe.write_text("import agent.runners\nRUN = ['python', '-m', 'agent.lar_lite.cli']  # run, not imported\n")
+    assert _lar_lite_imports(probe, tmp_path) == []
+
+
+def test_zipapp_never_holds_lar_lite(package):
+    names = zipfile.ZipFile(BytesIO(package.data[package.data.index(b"PK") :])).namelist()
+    assert "agent/cli.py" in names
+    assert [n for n in names if "lar_lite" in n] == []
+
+
+def test_building_an_agent_that_imports_lar_lite_is_refused(tmp_path, monkeypatch):
+    pkg = tmp_path / "agentx"
+    (pkg / "lar_lite").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "lar_lite" / "__init__.py").write_text("")
+    (pkg / "cli.py").write_text("def main():\n    from agentx.lar_lite import engine\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr("controller.ssh.package.OWN_PACKAGES", ("agentx", "larfarm"))
+    monkeypatch.setattr("controller.ssh.package.SEPARATE_PROGRAMS", ("agentx.lar_lite",))
+    with pytest.raises(PackageError, match=r"imports 'agentx.lar_lite.*separate program the agent runs"):
+        build_agent_package("agentx.cli:main")
