@@ -5,15 +5,18 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all venv test demo bench lite-runtime proto clean
+CONSTRAINTS := constraints.txt
+
+.PHONY: all venv test test-fast lint typecheck upgrade-deps demo bench lite-runtime proto clean
 
 all: test
 
-# The virtualenv is rebuilt whenever the project's metadata changes.
-$(STAMP): pyproject.toml
+# The virtualenv is rebuilt whenever the project's metadata or the pinned versions change.
+# Installing with -c gives a fresh clone the versions CI tested (constraints.txt).
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,lite]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[test,lite,dev]'
 	touch $@
 
 venv: $(STAMP)
@@ -34,6 +37,29 @@ proto: $(STAMP)
 test: $(STAMP) lite-runtime
 	$(PY) -m pytest -q
 
+# The quick loop: no root (sshd, network namespaces), no browser, no MegEngine runtime, nothing slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not root and not browser and not lite and not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+# Re-resolve every dependency (all extras) at its newest allowed version, in a scratch virtualenv,
+# and pin the result in constraints.txt; then run `make lint typecheck test` and commit both files.
+RESOLVE := $(VENV)-resolve
+upgrade-deps:
+	rm -rf $(RESOLVE) && $(PYTHON) -m venv $(RESOLVE)
+	$(RESOLVE)/bin/python -m pip install -q --upgrade pip
+	$(RESOLVE)/bin/python -m pip install -q '.[test,lite,dev]'
+	{ echo "# Versions CI tested: make test/demo install with pip -c. Written by make upgrade-deps"; \
+	  echo "# with $$($(RESOLVE)/bin/python -V) on $$(date -u +%Y-%m-%d); edit pyproject.toml's bounds, not this file."; \
+	  $(RESOLVE)/bin/python -m pip freeze --all --exclude larfarm --exclude pip; } > $(CONSTRAINTS)
+	rm -rf $(RESOLVE)
+
 demo: $(STAMP) lite-runtime
 	$(PY) -m controller.demo
 
@@ -41,4 +67,4 @@ bench: $(STAMP) lite-runtime
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) $(RESOLVE) .pytest_cache .hypothesis build *.egg-info

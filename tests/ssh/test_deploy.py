@@ -253,6 +253,7 @@ def test_deploy_through_a_jump_host(farm):
         assert client.facts().protocol == "larfarm.agent.v1"
 
 
+@pytest.mark.root  # starts its own sshd, which needs root
 def test_board_without_sftp(board_python, tmp_path):
     from tests.support.sshd import start_sshd
 
@@ -280,6 +281,7 @@ def test_systemd_asked_where_there_is_no_user_manager(sshd, board_python, tmp_pa
     assert line.endswith("use agent_service: setsid or auto")
 
 
+@pytest.mark.root  # starts its own sshd, which needs root
 def test_board_whose_sshd_forbids_forwarding(board_python, tmp_path):
     from tests.support.sshd import start_sshd
 
