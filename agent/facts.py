@@ -127,7 +127,7 @@ def _phone_facts(config: AgentConfig, phone: dict) -> DeviceFacts:
         cpu_cores=0,
         mem_total_bytes=0,
         mem_available_bytes=0,
-        disk_free_bytes=int(phone["free_bytes"]),  # type: ignore[call-overload]
+        disk_free_bytes=int(phone["free_bytes"]),
         python_version=platform.python_version(),
         runners=tuple(runner_version(r) for r in config.runners),
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -319,7 +319,7 @@ class ErrorAccumulator:
         n = self._n
         nonfinite = bool(self._nan_a or self._nan_b or self._inf_a or self._inf_b)
         overflow = max(self._amax_a, self._amax_b) * max(n, 1) >= _SUM_OVERFLOW_GUARD
-        extra = {}
+        extra: Dict[str, Any] = {}
         if self.full:
             extra = dict(
                 max_abs=self._max_abs,

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from controller.agent_client import AgentClient
 from controller.cli import app
-from controller.ssh.config import SshTarget
 from controller.ssh.agent_tunnel import open_agent_tunnel
+from controller.ssh.config import SshTarget
 from controller.ssh.errors import AgentNotRunning, NotDeployed
 from tests.support.sshd import free_port, keygen, write_farm
 
@@ -247,9 +247,10 @@ def test_deploy_through_a_jump_host(farm):
     path = write_farm(path, {"board1": block})
     result = cli("deploy", "--devices", str(path))
     assert result.exit_code == 0, result.output
-    with open_agent_tunnel("board1", SshTarget(**block), path.parent) as ep, AgentClient(
-        ep.address, ep.token
-    ) as client:
+    with (
+        open_agent_tunnel("board1", SshTarget(**block), path.parent) as ep,
+        AgentClient(ep.address, ep.token) as client,
+    ):
         assert client.facts().protocol == "larfarm.agent.v1"
 
 

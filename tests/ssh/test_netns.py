@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from controller.agent_client import AgentClient
-from controller.ssh.config import SshTarget
 from controller.ssh.agent_tunnel import open_agent_tunnel
+from controller.ssh.config import SshTarget
 from controller.ssh.deploy import deploy, stop
 from tests.controller.campaigns import fake_program, write_fake_campaign
 from tests.ssh import netns
@@ -285,9 +285,10 @@ def test_deploy_through_a_bastion_to_a_board_we_cannot_route_to(bastion_and_inne
     assert deployed.exit_code == 0, deployed.output
     assert deployed.stdout.startswith(f"inner ({inner.address}:22): agent ")
     try:
-        with open_agent_tunnel("inner", SshTarget(**block), tmp_path) as ep, AgentClient(
-            ep.address, ep.token
-        ) as client:
+        with (
+            open_agent_tunnel("inner", SshTarget(**block), tmp_path) as ep,
+            AgentClient(ep.address, ep.token) as client,
+        ):
             assert client.facts().protocol == "larfarm.agent.v1"
         status = CliRunner().invoke(app, ["status", "--devices", str(farm)])
         assert status.exit_code == 0 and "health SERVING" in status.stdout, status.output

@@ -41,7 +41,7 @@ def test_probe_reports_version_and_missing_modules(tmp_path):
     import json
 
     info = json.loads(out.stdout)
-    assert info["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert info["python"] == ".".join(str(v) for v in sys.version_info[:3])
     assert "grpc" in info["modules"] and "no_such_mod" in info["errors"]
     assert info["workdir_ok"] and (tmp_path / "w").is_dir()
 
@@ -52,10 +52,8 @@ def test_unit_text_quotes_for_systemd(tmp_path):
     argv = [sys.executable, str(workdir / "larfarm-agent.pyz"), "serve", "--listen", "127.0.0.1:50051", 'odd"arg']
     text = helper.unit_text(str(workdir), argv, str(workdir / "agent.log"))
     exec_line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
-    assert exec_line == (
-        'ExecStart="%s" "%s" "serve" "--listen" "127.0.0.1:50051" "odd\\"arg"'
-        % (sys.executable, str(workdir / "larfarm-agent.pyz").replace("%", "%%"))
-    )
+    pyz = str(workdir / "larfarm-agent.pyz").replace("%", "%%")  # systemd's own escape of %
+    assert exec_line == f'ExecStart="{sys.executable}" "{pyz}" "serve" "--listen" "127.0.0.1:50051" "odd\\"arg"'
     assert "Restart=on-failure" in text
     unit = tmp_path / "larfarm-agent-test.service"
     unit.write_text(text)
