@@ -92,6 +92,7 @@
       g.dataset.chain = node.members.map((mm) => mm.id).join(' ');
       g.dataset.status = w.kind;
       el('rect', { width: NODE_W, height: NODE_H, rx: 10, fill: colour(w.kind, w.err, tol) }, g);
+      if (this.opts.compact) return g;
       el('text', { x: 8, y: 17, class: 'lg-t1' }, g, clip(types.join(' \u2192 '), 27));
       el('text', { x: 8, y: 34, class: 'lg-t2' }, g,
         `${node.members.length} relayout vars ${node.members[0].id}\u2013${node.members[node.members.length - 1].id} (+)`);
@@ -103,6 +104,7 @@
     g.dataset.varId = String(n.id);
     g.dataset.status = statusOf(n);
     el('rect', { width: NODE_W, height: NODE_H, rx: 4, fill: colour(n.kind, n.err, tol), class: 'lg-box' }, g);
+    if (this.opts.compact) return g;  // a small multiple: coloured boxes only, no labels to hide
     el('text', { x: 8, y: 17, class: 'lg-t1' }, g, clip(v.opr_type || '?', 22));
     el('text', { x: NODE_W - 6, y: 17, class: 'lg-id' }, g, 'var ' + n.id);
     el('text', { x: 8, y: 34, class: 'lg-t2' }, g, clip(v.var_name || v.opr_name || v.name || '', 21));
