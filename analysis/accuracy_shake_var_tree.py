@@ -189,6 +189,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except OSError as exc:
         print(f"{PROG}: error: {args.filename}: cannot read: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     print("varnode root:")
     for key, value in roots.items():
         print(key)

@@ -9,8 +9,10 @@ time bound, so a hang fails the test instead of stalling the suite.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,44 @@ def test_a_symlink_loop_is_one_line_in_both_tools_and_the_rest_is_compared(runs)
         assert r.returncode == status, (module, r.stderr)
         _one_error_line(r.stderr, loop, "a symlink loop")
         assert compared in r.stdout, module
+
+
+INTERRUPTIBLE = """
+import runpy, sys, time
+import analysis.compare as compare
+
+real = compare.compare_dumps
+
+
+def slow(*args, **kw):  # every pair takes long: the interrupt lands mid-comparison, in the pool
+    time.sleep(3)
+    return real(*args, **kw)
+
+
+compare.compare_dumps = slow
+sys.argv = ["analysis", *sys.argv[1:]]
+print("READY", file=sys.stderr, flush=True)
+runpy.run_module("analysis", run_name="__main__")
+"""
+
+
+def test_ctrl_c_stops_analysis_with_one_line(runs) -> None:
+    a, b = runs
+    proc = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTIBLE, str(a), str(b)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr.readline().strip() == "READY"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        out, err = proc.communicate(timeout=BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and err.strip() == "analysis: interrupted", err
+    assert time.monotonic() - t0 < 10
