@@ -173,6 +173,7 @@
     const small = view.placed === view.g.nodes.length &&
       Math.min(sz.w / (b.x1 - b.x0 + 40), sz.h / (b.y1 - b.y0 + 40)) >= 0.55;
     this.box.style.display = small ? 'none' : '';
+    view.root.classList.toggle('lg-has-mini', !small);  // the view gives the strip its width
     const s = Math.min((W - 6) / (b.x1 - b.x0), (H - 6) / (b.y1 - b.y0));
     this.t = { s, ox: (W - s * (b.x0 + b.x1)) / 2, oy: 3 - s * b.y0 };
     const ctx = c.getContext('2d'), t = this.t, tol = view.m.tol;
