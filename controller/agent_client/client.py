@@ -56,6 +56,7 @@ AGENT_DEFAULT_CAP_S = 6 * 3600.0
 MAX_ITER = 100_000
 MAX_MULTITHREAD = 1024
 MAX_TIMEOUT_S = 366 * 24 * 3600.0
+MAX_CHUNK_SIZE = 8 << 20  # the agent serves at most this per chunk
 
 _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -307,6 +308,8 @@ class AgentClient:
         on any error no partial file is left under its real name. The fetch gives up with
         AgentUnreachable when nothing arrives for the client's `timeout` seconds.
         """
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not 0 <= chunk_size <= MAX_CHUNK_SIZE:
+            raise AgentRequestError(f"fetch: chunk_size must be 0 (the agent's default) to {MAX_CHUNK_SIZE} bytes")
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
         request = pb.FetchRequest(run_id=run_id, names=list(names or ()), have=dict(have or {}), chunk_size=chunk_size)

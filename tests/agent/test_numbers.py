@@ -147,3 +147,14 @@ def test_agent_config_numbers_are_finite_and_in_range(tmp_path, text, where) -> 
         load_config(path)
     assert str(path) in str(err.value) and where in str(err.value)
     assert math.isfinite(load_config(None).max_run_timeout_s)
+
+
+@pytest.mark.parametrize("chunk_size", [-1, 2**32, 1.5, True])
+def test_the_client_refuses_a_bad_fetch_chunk_size(tmp_path, chunk_size) -> None:
+    """A value the wire's uint32 cannot hold once ended in protobuf's ValueError traceback."""
+    client = AgentClient("127.0.0.1:1", timeout=2)
+    try:
+        with pytest.raises(AgentRequestError, match="chunk_size"):
+            client.fetch("20260101-000000-abcd", tmp_path, chunk_size=chunk_size)
+    finally:
+        client.close()

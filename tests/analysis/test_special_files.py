@@ -176,3 +176,11 @@ def test_ctrl_c_stops_analysis_with_one_line(runs) -> None:
             proc.kill()
     assert proc.returncode == 130 and err.strip() == "analysis: interrupted", err
     assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "x"])
+def test_compare_binary_iodump_refuses_a_tolerance_that_is_not_finite(runs, value) -> None:
+    """With -e nan nothing compared as over it: every run looked equal, exit 0."""
+    a, b = runs
+    r = _tool(a, b, "-e", value, module="analysis.compare_binary_iodump")
+    assert r.returncode == 2 and r.stdout == "" and "-e/--max-err" in r.stderr and "Traceback" not in r.stderr
