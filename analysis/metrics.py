@@ -129,7 +129,7 @@ class ErrorAccumulator:
         self._sum_abs = 0.0
         self._n_finite = 0
         self._saa = self._sbb = self._sab = self._sdd = 0.0
-        self._work: Optional[Tuple[np.ndarray, ...]] = None
+        self._work: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
         # Counts of per-element errors by float32 biased exponent (index 0: zero
         # or subnormal, 255: inf/nan); one shift and one bincount per chunk.
         self._hist = np.zeros(256, dtype=np.int64)
@@ -181,7 +181,7 @@ class ErrorAccumulator:
             den = np.maximum(aa, ab, out=aa)
             err = np.maximum(den, _ONE, out=ab)
             np.divide(d, err, out=err)
-            if not finite:
+            if fa is not None and fb is not None:  # counted above: the chunk holds NaN or Inf
                 self._patch_nonfinite(a, b, fa, fb, d, err)
             emax = float(err.max())
             self._max_err = max(self._max_err, emax)
@@ -256,7 +256,7 @@ class ErrorAccumulator:
         """
         if self._work is None or self._work[0].size != n:
             # chunks repeat one size (only a tensor's last one is shorter): keep the views too
-            self._work = tuple(np.empty(n, dtype=_F32) for _ in range(3))
+            self._work = (np.empty(n, dtype=_F32), np.empty(n, dtype=_F32), np.empty(n, dtype=_F32))
         return self._work
 
     def _count_nonfinite(self, a: np.ndarray, b: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ def describe(v: VarDiff) -> str:
 
 def _over(v: VarDiff) -> str:
     if v.shape_mismatch:
-        return f"shape {tuple(v.shape_a)} vs {tuple(v.shape_b)}"
+        return f"shape {tuple(v.shape_a or ())} vs {tuple(v.shape_b or ())}"
     m = v.metrics
     if m is None:
         return "-"
@@ -66,7 +66,8 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
         f"B: {run.b}",
         f"tolerance {run.tolerance:g} on |a-b|/max(|a|,|b|,1); graph from {run.graph_source}",
         f"{s['compared']} vars compared: {s['bitwise_equal']} bitwise equal, {s['differing']} over tolerance"
-        f" ({s['shape_mismatch']} shape mismatch, {s['not_finite']} with NaN/Inf, {s['dtype_mismatch']} dtype mismatch);"
+        f" ({s['shape_mismatch']} shape mismatch, {s['not_finite']} with NaN/Inf,"
+        f" {s['dtype_mismatch']} dtype mismatch);"
         f" {s['only_a']} only in A, {s['only_b']} only in B, {s['errors']} unreadable",
     ]
     differing = run.differing()

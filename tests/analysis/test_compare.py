@@ -29,7 +29,7 @@ def test_metrics_agree_with_the_fixture_summaries(summary: Path) -> None:
     data = json.loads(summary.read_text())
     run = compare_folders(RUNS / data["a"], RUNS / data["b"], 1e-7)
     assert [v.name for v in run.vars] == [v["file"] for v in data["vars"]]
-    for v, want in zip(run.vars, data["vars"]):
+    for v, want in zip(run.vars, data["vars"], strict=True):
         assert v.var_id == want["var_id"] and v.var_name == want["name"]
         assert v.bitwise_equal == want["bitwise_equal"]
         assert v.metrics.max_abs == pytest.approx(want["max_abs_err"], rel=1e-6, abs=0)

@@ -6,7 +6,8 @@ import math
 import random
 from pathlib import Path
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import roots
 from analysis.compare import compare_folders
