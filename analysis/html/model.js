@@ -13,7 +13,7 @@
     'VolatileSharedDeviceTensor', 'MultipleDeviceTensorHolder', 'MultipleDeviceTensorWithFormatHolder']);
   // Oprs that move or reshape elements without arithmetic: chains of them fold into one node.
   const RELAYOUT_TYPES = new Set(['Reshape', 'Dimshuffle', 'RelayoutFormat', 'AxisAddRemove', 'Broadcast',
-    'Identity', 'Copy', 'Subtensor', 'GetVarShape', 'MarkNoBroadcastElemwise', 'TypeCvt']);
+    'Identity', 'Copy', 'Subtensor', 'GetVarShape', 'MarkNoBroadcastElemwise']);
   const NODE_W = 184, NODE_H = 44;
 
   function num(x) {
