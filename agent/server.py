@@ -38,9 +38,7 @@ class AgentServer:
             gate.close()
 
 
-def _read(path: Optional[Path], what: str) -> Optional[bytes]:
-    if path is None:
-        return None
+def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as err:
@@ -59,17 +57,15 @@ def build_server(config: AgentConfig, max_workers: Optional[int] = None) -> Agen
         raise ConfigError(
             "agent", f"missing Python package ({err.name}): pip install grpcio-health-checking grpcio-reflection"
         ) from None
-    from larfarm.agent.v1 import agent_pb2
-
-    from agent.wire import agent_handler
-
     from agent.auth import TokenInterceptor
     from agent.streams import UNARY_THREADS, StreamGate, StreamLimitInterceptor
+    from agent.wire import agent_handler
+    from larfarm.agent.v1 import agent_pb2
 
     if config.tls_cert or config.tls_key:
         if not (config.tls_cert and config.tls_key):
             raise ConfigError("tls", "give both a certificate and a key")
-        client_ca = _read(config.tls_client_ca, "TLS client CA")
+        client_ca = _read(config.tls_client_ca, "TLS client CA") if config.tls_client_ca else None
         creds = grpc.ssl_server_credentials(
             [(_read(config.tls_key, "TLS key"), _read(config.tls_cert, "TLS certificate"))],
             root_certificates=client_ca,

@@ -8,10 +8,9 @@ from typing import Iterator
 
 import grpc
 
-from larfarm.agent.v1 import agent_pb2 as pb
-from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
-
-from agent import errors, events as ev, facts as facts_mod
+from agent import errors
+from agent import events as ev
+from agent import facts as facts_mod
 from agent.blobs import BlobStore
 from agent.config import AgentConfig
 from agent.errors import RequestError
@@ -21,6 +20,8 @@ from agent.quota import Quota
 from agent.runs import Run, RunManager
 from agent.spec import InputItem, RunRequest
 from agent.wire import data_frame
+from larfarm.agent.v1 import agent_pb2 as pb
+from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 

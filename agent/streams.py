@@ -40,7 +40,7 @@ def client_key(context: grpc.ServicerContext) -> str:
 class Slot:
     """One open stream: when it started waiting on its peer (None while the agent works)."""
 
-    def __init__(self, gate: "StreamGate", key: str, method: str, context: grpc.ServicerContext) -> None:
+    def __init__(self, gate: StreamGate, key: str, method: str, context: grpc.ServicerContext) -> None:
         self.gate = gate
         self.key = key
         self.method = method

@@ -49,10 +49,16 @@ class varNode:  # noqa: N801 - MegEngine's name, kept for drop-in use
     someone's input and have no record of their own.
     """
 
-    var_node_dict: Dict[str, "varNode"] = {}
-    var_node_root_dict: Dict[str, "varNode"] = {}
+    id: str
+    dependence_list: List[varNode]
+    reference_list: List[varNode]
+    src_info: str
+    vitrual: bool
+    is_root: bool
+    var_node_dict: Dict[str, varNode] = {}
+    var_node_root_dict: Dict[str, varNode] = {}
 
-    def __new__(cls, id: str, dependence_list: Sequence[str] = (), src_info: str = "") -> "varNode":
+    def __new__(cls, id: str, dependence_list: Sequence[str] = (), src_info: str = "") -> varNode:
         node = cls.var_node_dict.get(id)
         if node is None:
             node = super().__new__(cls)
@@ -89,20 +95,20 @@ class varNode:  # noqa: N801 - MegEngine's name, kept for drop-in use
                 roots.pop(user.id, None)
 
     @classmethod
-    def _node(cls, id: str) -> "varNode":
+    def _node(cls, id: str) -> varNode:
         """The node for ``id``, created as a placeholder (not recorded) if new."""
         node = cls.var_node_dict.get(id)
         return node if node is not None else cls.__new__(cls, id)
 
     @staticmethod
-    def get_varNode(id: str) -> "varNode":
+    def get_varNode(id: str) -> varNode:
         """The node keyed ``id`` (e.g. ``"id:3"``); KeyError if the diff never named it."""
         return varNode.var_node_dict[id]
 
-    def get_dependence_list(self) -> List["varNode"]:
+    def get_dependence_list(self) -> List[varNode]:
         return self.dependence_list
 
-    def get_reference_list(self) -> List["varNode"]:
+    def get_reference_list(self) -> List[varNode]:
         return self.reference_list
 
     def show_src_info(self) -> None:

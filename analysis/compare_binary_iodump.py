@@ -67,18 +67,18 @@ def check_pair(path0: str, path1: str, max_err: float) -> Outcome:
             if finite_msg is not None:
                 return Outcome(message=record_name(path0, h0.title, h1.title) + finite_msg)
         if metrics is None:
-            msg = " shape mismatch: {} vs {}".format(tuple(h0.shape), tuple(h1.shape))
+            msg = f" shape mismatch: {tuple(h0.shape)} vs {tuple(h1.shape)}"
             return Outcome(message=record_name(path0, h0.title, h1.title) + msg)
     except AnalysisError as exc:
         return Outcome(error=str(exc))
     except MemoryError:
         return Outcome(error=f"{path0}: not enough memory to compare with {path1}")
-    if metrics.first_index is None:
+    if metrics.first_index is None or metrics.first_values is None:  # both or neither are set
         return Outcome()
     shape = tuple(h0.shape)
     idx = tuple(int(i) for i in np.unravel_index(metrics.first_index, shape))
     v0, v1, err = metrics.first_values
-    msg = " not equal: shape={} nonequal_idx={} v0={} v1={} err={}".format(shape, idx, _fmt(v0), _fmt(v1), _fmt(err))
+    msg = f" not equal: shape={shape} nonequal_idx={idx} v0={_fmt(v0)} v1={_fmt(v1)} err={_fmt(err)}"
     return Outcome(message=record_name(path0, h0.title, h1.title) + msg)
 
 
@@ -90,7 +90,7 @@ def _not_finite_message(h0: DumpFile, h1: DumpFile) -> Optional[str]:
         s0, s1 = v0.sum(), v1.sum()
     if math.isfinite(float(s0)) and math.isfinite(float(s1)):
         return None
-    return " not finite: sum={} vs sum={}".format(_fmt(s0), _fmt(s1))
+    return f" not finite: sum={_fmt(s0)} vs sum={_fmt(s1)}"
 
 
 def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
@@ -113,7 +113,7 @@ def _pairs(input0: str, input1: str) -> Tuple[List[Tuple[str, str]], List[str]]:
             return [], [f"{folder}: cannot list folder: {exc.strerror or exc}"]
     # MegEngine silently compares nothing here; an empty folder is almost
     # always a dump that never ran, so say so.
-    errors.extend(f"{folder}: holds no dump files" for folder, n in zip((input0, input1), names) if not n)
+    errors.extend(f"{folder}: holds no dump files" for folder, n in zip((input0, input1), names, strict=True) if not n)
     only0, only1 = names[0] - names[1], names[1] - names[0]
     if only0 or only1:
         errors.append(
@@ -159,7 +159,9 @@ def run(
                 print(f"{PROG}: stopped at the first difference (-s)", file=err)
                 return 1
     finally:
-        results.close()
+        close = getattr(results, "close", None)  # a generator: stops what is queued
+        if close is not None:
+            close()
     return status
 
 

@@ -384,7 +384,7 @@ def dump_entry_key(entry: DumpEntry) -> Tuple[int, int]:
     return entry.var_id, -1 if entry.input_index is None else entry.input_index
 
 
-def _is_dir(entry: "os.DirEntry[str]") -> bool:
+def _is_dir(entry: os.DirEntry[str]) -> bool:
     """Whether an entry is a folder (after symlinks); a symlink loop or a dangling link is not.
 
     Such an entry stays in the listing: named like a dump it gets its own one-line error

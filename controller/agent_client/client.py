@@ -10,11 +10,9 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import grpc
-from larfarm.agent.v1 import agent_pb2 as pb
-from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
 from analysis.dump_names import DumpRecord
 from controller.agent_client.convert import RUN_STATES, _event, _finished, spec_to_proto
@@ -39,6 +37,8 @@ from controller.agent_client.types import (
     TlsConfig,
 )
 from controller.store import sha256_file
+from larfarm.agent.v1 import agent_pb2 as pb
+from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class AgentClient:
             raise AgentRequestError(f"agent client for {self.address}: timeout must be a positive number of seconds")
         self.timeout = float(timeout)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        options = list(_CHANNEL_OPTIONS)
+        options: list[tuple[str, Any]] = list(_CHANNEL_OPTIONS)
         if tls is not None:
             creds = grpc.ssl_channel_credentials(
                 root_certificates=_read(tls.ca),
@@ -99,7 +99,7 @@ class AgentClient:
         else:
             self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.AgentStub(self._channel)
-        self._fetch_raw = self._channel.unary_stream(
+        self._fetch_raw: Any = self._channel.unary_stream(
             FETCH_METHOD, request_serializer=pb.FetchRequest.SerializeToString, response_deserializer=None
         )
 
@@ -108,7 +108,7 @@ class AgentClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "AgentClient":
+    def __enter__(self) -> AgentClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -371,7 +371,7 @@ class _IdleWatchdog:
     tells a stalled agent from a slow transfer.
     """
 
-    def __init__(self, call: grpc.Future, idle_s: float) -> None:
+    def __init__(self, call: Any, idle_s: float) -> None:  # a grpc.Future or a streaming call: both cancel()
         self._call = call
         self._idle_s = idle_s
         self._last = time.monotonic()

@@ -22,7 +22,8 @@ SCRIPT = textwrap.dedent(
     from tests.support.agent import script_runner, start_agent
     from tests.agent.conftest import FAKE_DUMPER
 
-    agent = start_agent(Path(sys.argv[1]), {"load_and_run": script_runner(FAKE_DUMPER, "--files", "3", "--delay", "0.3")})
+    runners = {"load_and_run": script_runner(FAKE_DUMPER, "--files", "3", "--delay", "0.3")}
+    agent = start_agent(Path(sys.argv[1]), runners)
     try:
         with agent.client() as c:
             model = c.upload_blob(b"m")
