@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import graph_options
 from agent.blobs import BlobStore
 from agent.config import RunnerConfig
 from agent.errors import RequestError
@@ -150,6 +151,21 @@ class Runner:
         if key_dbg := dict(req.env).get(DBG_ENV):
             if key_dbg not in ("0", "1", "2"):
                 raise RequestError(f"{DBG_ENV} must be 0, 1 or 2, not {key_dbg[:20]!r}")
+        self.check_options(req)
+
+    def check_options(self, req: RunRequest) -> None:
+        """Refuse graph options this runner's program does not take, naming the option."""
+        try:
+            graph_options.check(req.options)
+        except graph_options.OptionError as exc:
+            raise RequestError(f"runner {self.cfg.name}: {exc}") from None
+        if req.lite:  # load_and_run --lite refuses these for a Lite model
+            self._refuse_lite_only(req)
+
+    def _refuse_lite_only(self, req: RunRequest) -> None:
+        for name, message in graph_options.LITE_REFUSED.items():
+            if getattr(req.options, name):
+                raise RequestError(f"runner {self.cfg.name}: option {name} is refused for Lite models ({message})")
 
     def flag_allowed(self, flag: str) -> bool:
         """`--foo` in the allow-list permits `--foo` and `--foo=VALUE`; `--foo=bar` only itself."""
@@ -208,6 +224,7 @@ class LoadAndRunRunner(Runner):
         for on, flag in ((req.lite, "--lite"), (req.verbose, "--verbose"), (req.model_info, "--model-info")):
             if on:
                 out.append(flag)
+        out += graph_options.to_flags(req.options)
         out += list(req.extra_flags)
         return out
 
@@ -216,6 +233,13 @@ class LiteRunner(LoadAndRunRunner):
     """`lar-lite`, the MegEngine Lite host program: load_and_run's command line, both dumps in one run."""
 
     supports_both_dumps = True
+
+    def check_options(self, req: RunRequest) -> None:
+        """lar-lite runs a Lite model on the CPU: load_and_run's Lite refusals, no CUDA target."""
+        super().check_options(req)
+        self._refuse_lite_only(req)
+        if req.options.layout_transform == "cuda":
+            raise RequestError(f"runner {self.cfg.name}: option layout_transform=cuda: lar-lite runs on the CPU only")
 
 
 RUNNER_CLASSES = {"load_and_run": LoadAndRunRunner, "lite": LiteRunner}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from typing import Iterator
@@ -14,6 +15,7 @@ from agent import facts as facts_mod
 from agent.blobs import BlobStore
 from agent.config import AgentConfig
 from agent.errors import RequestError
+from agent.graph_options import GraphOptions
 from agent.manifest import FileEntry
 from agent.paths import open_confined
 from agent.quota import Quota
@@ -157,7 +159,15 @@ def request_from_msg(m: pb.RunSpec) -> RunRequest:
         env=tuple(sorted(m.env.items())),
         timeout_s=m.timeout_s,
         label=m.label[:200],
+        options=options_from_msg(m.options),
     )
+
+
+def options_from_msg(m: pb.GraphOptions) -> GraphOptions:
+    """The typed graph options; an unset workspace_limit stays None (no limit)."""
+    values = {f.name: getattr(m, f.name) for f in dataclasses.fields(GraphOptions) if f.name != "workspace_limit"}
+    limit = m.workspace_limit if m.HasField("workspace_limit") else None
+    return GraphOptions(workspace_limit=limit, **values)
 
 
 def _stream(run: Run, context) -> Iterator[pb.RunEvent]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from agent.errors import RequestError
+from agent.graph_options import GraphOptions
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class RunRequest:
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     timeout_s: float = 0.0
     label: str = ""
+    options: GraphOptions = field(default_factory=GraphOptions)
 
 
 #: Bounds of the numbers and lists a request may carry. The wire types (uint32, double) allow

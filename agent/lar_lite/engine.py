@@ -9,13 +9,16 @@ the environment before calling :func:`load_lite`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
+import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
+from typing import Iterator, Optional
 
 from agent.lar_lite import runtime
 from agent.lar_lite.errors import EngineError
@@ -81,3 +84,51 @@ class _DropBindingErrors(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.name == "root" and "megenginelite" in (record.pathname or ""))
+
+
+@contextlib.contextmanager
+def without_backtraces() -> Iterator[None]:
+    """Hold back the C++ backtraces MegEngine writes to stderr (fd 2) with each error it raises.
+
+    lar-lite reports the raised error itself, in one line; MegEngine's other
+    log lines (warnings, the ``[ERR]`` line) are written through once the call
+    returns.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = drop_backtraces(held.read().decode("utf-8", "replace"))
+            if text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+def drop_backtraces(text: str) -> str:
+    """``text`` without MegEngine's ``backtrace:`` blocks (the header, its frames, the blank line before)."""
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.strip() == "backtrace:":
+            skipping = True
+            while out and not out[-1].strip():
+                out.pop()
+            continue
+        if skipping and not line.strip():
+            skipping = False  # the blank line that ends the block
+            continue
+        if skipping and not line.startswith("["):
+            continue
+        skipping = False
+        out.append(line)
+    return "".join(out)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from agent.graph_options import LITE_REFUSED, OPTIONS, GraphOptions, OptionError, check, flag
 from agent.lar_lite.errors import UsageError
 
 #: name -> (kind, default, help). Kinds: "str", "int", "bool".
@@ -42,6 +43,9 @@ FLAGS: Dict[str, Tuple[str, object, str]] = {
     "output_npz": ("str", "", "lar-lite extension: save the outputs of the last run to FILE (.npz)"),
     "help": ("bool", False, "show this help"),
 }
+#: load_and_run's graph options, typed as in the run spec (agent.graph_options).
+_GRAPH_KINDS = {"bool": ("bool", False), "uint64": ("int", -1), "target": ("str", "")}
+FLAGS.update({name: (*_GRAPH_KINDS[kind], text) for name, (kind, text) in OPTIONS.items()})
 
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
@@ -70,6 +74,7 @@ class LarOptions:
     copy_to_host: bool = False
     output_npz: str = ""
     help: bool = False
+    graph: GraphOptions = field(default_factory=GraphOptions)
     given: List[str] = field(default_factory=list)
 
 
@@ -79,7 +84,7 @@ def usage() -> str:
     for name, (kind, default, text) in FLAGS.items():
         spell = "--" + name.replace("_", "-")
         arg = "" if kind == "bool" else (" N" if kind == "int" else " VALUE")
-        dflt = f" (default {default})" if kind == "int" else ""
+        dflt = f" (default {default})" if kind == "int" and default >= 0 else ""  # type: ignore[operator]
         lines.append(f"  {spell + arg:<30} {text}{dflt}")
     lines.append("")
     lines.append("MGB_USE_MEGDNN_DBG=0|1|2 in the environment picks optimised, fallback or naive kernels.")
@@ -117,6 +122,7 @@ def parse_args(argv: Sequence[str]) -> LarOptions:
     """Parse load_and_run-style arguments into LarOptions; raise UsageError on any mistake."""
     opts = LarOptions()
     positional: List[str] = []
+    graph: Dict[str, object] = {}
     args = list(argv)
     i = 0
     while i < len(args):
@@ -145,7 +151,10 @@ def parse_args(argv: Sequence[str]) -> LarOptions:
                 raise UsageError(f"--{raw}: missing value")
             result = _convert(name, kind, args[i])
             i += 1
-        setattr(opts, name, result)
+        if name in OPTIONS:
+            graph[name] = result
+        else:
+            setattr(opts, name, result)
         opts.given.append(name)
     if opts.help:
         return opts
@@ -154,7 +163,25 @@ def parse_args(argv: Sequence[str]) -> LarOptions:
     if len(positional) > 1:
         raise UsageError(f"more than one model given: {' '.join(positional)}")
     opts.model = positional[0]
+    opts.graph = _graph_options(graph)
     _validate(opts)
+    return opts
+
+
+def _graph_options(values: Dict[str, object]) -> GraphOptions:
+    """The graph options given; what load_and_run refuses for a Lite model is refused the same way."""
+    if "workspace_limit" in values and values["workspace_limit"] < 0:  # type: ignore[operator]
+        raise UsageError(f"--workspace-limit: must be >= 0, got {values['workspace_limit']}")
+    opts = GraphOptions(**values)  # type: ignore[arg-type]
+    for name, message in LITE_REFUSED.items():
+        if getattr(opts, name):
+            raise UsageError(f"{flag(name)}: {message} (load_and_run refuses it for Lite models too)")
+    if opts.layout_transform == "cuda":
+        raise UsageError("--layout-transform=cuda: lar-lite runs MegEngine Lite on the CPU only; use cpu")
+    try:
+        check(opts)
+    except OptionError as exc:
+        raise UsageError(str(exc)) from None
     return opts
 
 

@@ -24,7 +24,9 @@ from typing import Callable, Dict, List, Optional, TextIO, Tuple
 import numpy as np
 
 from agent.lar_lite import inputs as input_forms
+from agent.lar_lite import options as graph_options
 from agent.lar_lite import report
+from agent.lar_lite.engine import without_backtraces
 from agent.lar_lite.errors import EngineError, InputSpecError, UsageError
 from agent.lar_lite.flags import LarOptions
 
@@ -141,16 +143,20 @@ class LarRun:
         self.out.write(text + "\n")
         self.out.flush()
 
-    def _engine(self, what: str, call: Callable[[], object]) -> object:
+    def _engine(self, what: str, call: Callable[[], object], hint: str = "") -> object:
         try:
             return call()
         except RuntimeError as exc:
-            raise EngineError(f"{what}: {engine_message(exc)}") from None
+            raise EngineError(f"{what}: {engine_message(exc)}{hint}") from None
 
     def _make_network(self, dump: str) -> object:
         """A network with lar-lite's options and at most one dump plugin, model loaded."""
         lite, opts = self.lite, self.opts
-        net = self._engine("creating the network", lambda: lite.LiteNetwork(lite.LiteConfig()))
+        config, said = graph_options.lite_config(lite, opts.graph)
+        if not self.nets:  # once, as load_and_run logs each option once
+            for line in said:
+                self._say(line)
+        net = self._engine("creating the network", lambda: lite.LiteNetwork(config))
         if opts.cpu_default:
             self._engine("--cpu-default", net.enable_cpu_inplace_mode)
         if opts.multithread > 0:
@@ -165,8 +171,15 @@ class LarRun:
             model_file = open(opts.model, "rb")
         except OSError as exc:
             raise UsageError(f"cannot read model file {opts.model}: {exc.strerror or exc}") from None
-        with model_file:
+        self._engine("--layout-transform", lambda: graph_options.before_load(net, opts.graph))
+        with model_file, without_backtraces():
             self._engine(f"loading model {opts.model}", lambda: net.load(model_file))
+        said = self._engine(
+            "--workspace-limit", lambda: graph_options.after_load(net, opts.graph), graph_options.LIMIT_HINT
+        )
+        if not self.nets:
+            for line in said:
+                self._say(line)
         self.nets.append(net)
         return net
 

@@ -151,7 +151,7 @@ class Shape(_message.Message):
     def __init__(self, dims: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RunSpec(_message.Message):
-    __slots__ = ("runner", "model_sha256", "inputs", "bin_io_dump", "io_dump", "iter", "warmup_iter", "reproducible", "fast_run", "fast_run_algo_policy_sha256", "write_fast_run_algo_policy", "cpu", "cpu_default", "multithread", "cuda", "lite", "verbose", "model_info", "extra_flags", "megdnn_dbg", "env", "timeout_s", "label")
+    __slots__ = ("runner", "model_sha256", "inputs", "bin_io_dump", "io_dump", "iter", "warmup_iter", "reproducible", "fast_run", "fast_run_algo_policy_sha256", "write_fast_run_algo_policy", "cpu", "cpu_default", "multithread", "cuda", "lite", "verbose", "model_info", "extra_flags", "megdnn_dbg", "env", "timeout_s", "label", "options")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class RunSpec(_message.Message):
     ENV_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     runner: str
     model_sha256: str
     inputs: _containers.RepeatedCompositeFieldContainer[Input]
@@ -205,7 +206,54 @@ class RunSpec(_message.Message):
     env: _containers.ScalarMap[str, str]
     timeout_s: float
     label: str
-    def __init__(self, runner: _Optional[str] = ..., model_sha256: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., bin_io_dump: bool = ..., io_dump: bool = ..., iter: _Optional[int] = ..., warmup_iter: _Optional[int] = ..., reproducible: bool = ..., fast_run: bool = ..., fast_run_algo_policy_sha256: _Optional[str] = ..., write_fast_run_algo_policy: bool = ..., cpu: bool = ..., cpu_default: bool = ..., multithread: _Optional[int] = ..., cuda: bool = ..., lite: bool = ..., verbose: bool = ..., model_info: bool = ..., extra_flags: _Optional[_Iterable[str]] = ..., megdnn_dbg: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., label: _Optional[str] = ...) -> None: ...
+    options: GraphOptions
+    def __init__(self, runner: _Optional[str] = ..., model_sha256: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ..., bin_io_dump: bool = ..., io_dump: bool = ..., iter: _Optional[int] = ..., warmup_iter: _Optional[int] = ..., reproducible: bool = ..., fast_run: bool = ..., fast_run_algo_policy_sha256: _Optional[str] = ..., write_fast_run_algo_policy: bool = ..., cpu: bool = ..., cpu_default: bool = ..., multithread: _Optional[int] = ..., cuda: bool = ..., lite: bool = ..., verbose: bool = ..., model_info: bool = ..., extra_flags: _Optional[_Iterable[str]] = ..., megdnn_dbg: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., timeout_s: _Optional[float] = ..., label: _Optional[str] = ..., options: _Optional[_Union[GraphOptions, _Mapping]] = ...) -> None: ...
+
+class GraphOptions(_message.Message):
+    __slots__ = ("enable_nchw4", "enable_chwn4", "enable_nchw44", "enable_nchw44_dot", "enable_nchw88", "enable_nchw32", "enable_nchw64", "enable_nhwcd4", "enable_fuse_preprocess", "weight_preprocess", "enable_fuse_conv_bias_nonlinearity", "enable_fuse_conv_bias_with_z", "const_shape", "fake_first", "no_sanity_check", "record_comp_seq", "record_comp_seq2", "disable_mem_opt", "workspace_limit", "layout_transform", "enable_jit")
+    ENABLE_NCHW4_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_CHWN4_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NCHW44_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NCHW44_DOT_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NCHW88_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NCHW32_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NCHW64_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_NHWCD4_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_FUSE_PREPROCESS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_PREPROCESS_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_FUSE_CONV_BIAS_NONLINEARITY_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_FUSE_CONV_BIAS_WITH_Z_FIELD_NUMBER: _ClassVar[int]
+    CONST_SHAPE_FIELD_NUMBER: _ClassVar[int]
+    FAKE_FIRST_FIELD_NUMBER: _ClassVar[int]
+    NO_SANITY_CHECK_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COMP_SEQ_FIELD_NUMBER: _ClassVar[int]
+    RECORD_COMP_SEQ2_FIELD_NUMBER: _ClassVar[int]
+    DISABLE_MEM_OPT_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_TRANSFORM_FIELD_NUMBER: _ClassVar[int]
+    ENABLE_JIT_FIELD_NUMBER: _ClassVar[int]
+    enable_nchw4: bool
+    enable_chwn4: bool
+    enable_nchw44: bool
+    enable_nchw44_dot: bool
+    enable_nchw88: bool
+    enable_nchw32: bool
+    enable_nchw64: bool
+    enable_nhwcd4: bool
+    enable_fuse_preprocess: bool
+    weight_preprocess: bool
+    enable_fuse_conv_bias_nonlinearity: bool
+    enable_fuse_conv_bias_with_z: bool
+    const_shape: bool
+    fake_first: bool
+    no_sanity_check: bool
+    record_comp_seq: bool
+    record_comp_seq2: bool
+    disable_mem_opt: bool
+    workspace_limit: int
+    layout_transform: str
+    enable_jit: bool
+    def __init__(self, enable_nchw4: bool = ..., enable_chwn4: bool = ..., enable_nchw44: bool = ..., enable_nchw44_dot: bool = ..., enable_nchw88: bool = ..., enable_nchw32: bool = ..., enable_nchw64: bool = ..., enable_nhwcd4: bool = ..., enable_fuse_preprocess: bool = ..., weight_preprocess: bool = ..., enable_fuse_conv_bias_nonlinearity: bool = ..., enable_fuse_conv_bias_with_z: bool = ..., const_shape: bool = ..., fake_first: bool = ..., no_sanity_check: bool = ..., record_comp_seq: bool = ..., record_comp_seq2: bool = ..., disable_mem_opt: bool = ..., workspace_limit: _Optional[int] = ..., layout_transform: _Optional[str] = ..., enable_jit: bool = ...) -> None: ...
 
 class RunRef(_message.Message):
     __slots__ = ("run_id",)
