@@ -7,7 +7,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from larfarm.agent.v1 import agent_pb2 as pb
 
 from agent import graph_options
 from agent.blobs import BlobStore
@@ -18,6 +17,7 @@ from agent.quota import Quota
 from agent.runners import LiteRunner, LoadAndRunRunner
 from agent.service import options_from_msg
 from agent.spec import RunRequest
+from larfarm.agent.v1 import agent_pb2 as pb
 
 
 def runner(kind: str):
