@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 
 from analysis import render, thresholds
 from analysis.compare import DEFAULT_WORKERS, compare_folders
+from analysis.compare_matched import choose_matching, compare_graph_matched
 from analysis.errors import AnalysisError, GraphError
 
 PROG = "python -m analysis"
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="auto|VALUE",
         help="cut for the second roots search: the suggested one (auto, default) or VALUE",
+    )
+    p.add_argument(
+        "--match",
+        choices=("auto", "id", "graph"),
+        default="auto",
+        help="pair vars by id, or by graph across differently optimised runs (auto: graph when the titles differ)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--html", metavar="FILE", help="also write the graph view of the comparison to FILE (one HTML file)")
@@ -141,13 +148,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             inputs_of, order, source, graph = _graph(args)
         except AnalysisError as exc:
             text_error, inputs_of, order, source, graph = exc, None, None, None, None
-        compare = functools.partial(compare_folders, args.a, args.b, args.tolerance, workers=max(1, args.workers))
-        run = compare(inputs_of=inputs_of, order=order, graph_source=source)
-        if graph is not None:
-            try:
-                _check_text_graph(graph, run, args.txt_a or args.txt_b, args.a if args.txt_a else args.b)
-            except GraphError as exc:
-                text_error, run = exc, compare()
+        if choose_matching(args.a, args.b, args.match) == "graph":
+            # Ids name other vars in B: the graph is A's titles (a text dump of B cannot stand for it).
+            run = compare_graph_matched(args.a, args.b, args.tolerance, workers=max(1, args.workers))
+        else:
+            compare = functools.partial(compare_folders, args.a, args.b, args.tolerance, workers=max(1, args.workers))
+            run = compare(inputs_of=inputs_of, order=order, graph_source=source)
+            if graph is not None:
+                try:
+                    _check_text_graph(graph, run, args.txt_a or args.txt_b, args.a if args.txt_a else args.b)
+                except GraphError as exc:
+                    text_error, run = exc, compare()
         report = thresholds.analyse(run, args.threshold)
     except AnalysisError as exc:
         if args.debug:

@@ -43,6 +43,8 @@ def describe(v: VarDiff) -> str:
     """``var 9 conv1 {ConvolutionForward}``."""
     name = v.var_name or v.opr_name or v.name
     kind = f" {{{v.opr_type}}}" if v.opr_type else ""
+    if v.var_id_b is not None and (v.var_id_b != v.var_id or v.var_name_b != v.var_name):
+        kind += f" (B: var {v.var_id_b} {v.var_name_b or v.opr_name_b})"
     return f"var {v.var_id} {name}{kind}"
 
 
@@ -70,6 +72,7 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
         f" {s['dtype_mismatch']} dtype mismatch);"
         f" {s['only_a']} only in A, {s['only_b']} only in B, {s['errors']} unreadable",
     ]
+    lines += _matching_lines(run)
     differing = run.differing()
     if differing:
         amp = run.amplification
@@ -83,7 +86,7 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
         for v in shown:
             m = v.metrics
             lines.append(
-                f"  {v.var_id:>6}  {_clip(v.opr_type, 20):<20}  {_clip(v.var_name or v.opr_name):<{NAME_WIDTH}}"
+                f"  {v.var_id:>6}  {_clip(v.opr_type, 20):<20}  {_clip(_name(v)):<{NAME_WIDTH}}"
                 f"  {fmt_err(v.max_err):>9}  {fmt_err(None if m is None else m.max_abs):>9}"
                 f"  {fmt_amp(amp.get(v.var_id)):>8}  {_over(v)}"
             )
@@ -108,6 +111,30 @@ def render_text(run: RunDiff, report: Optional[ThresholdReport] = None, *, limit
     if report is not None:
         lines.append(_threshold_line(report))
     return "\n".join(lines) + "\n"
+
+
+def _name(v: VarDiff) -> str:
+    """A's name, with B's beside it when graph matching paired it with another name or id."""
+    name = v.var_name or v.opr_name
+    if v.var_id_b is None or (v.var_id_b == v.var_id and v.var_name_b == v.var_name):
+        return name
+    return f"{name} (B: {v.var_id_b} {v.var_name_b or v.opr_name_b})"
+
+
+def _matching_lines(run: RunDiff, shown: int = 20) -> List[str]:
+    """How vars were paired: by id (one line) or by graph (counts, then the vars left over and why)."""
+    if run.matching != "graph":
+        return [f"matching: by var id ({len(run.outputs())} pairs)"]
+    lines = [
+        f"matching: by graph ({len(run.pairs)} pairs; {len(run.unmatched_a)} vars of A and"
+        f" {len(run.unmatched_b)} of B without a counterpart, not counted as differences)"
+    ]
+    for label, items in (("A", run.unmatched_a), ("B", run.unmatched_b)):
+        for vid, reason in items[:shown]:
+            lines.append(f"  unmatched in {label}: var {vid}: {reason}")
+        if len(items) > shown:
+            lines.append(f"  ... {len(items) - shown} more unmatched in {label} (--json lists all)")
+    return lines
 
 
 def _threshold_line(report: ThresholdReport) -> str:

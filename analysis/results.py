@@ -75,6 +75,15 @@ class VarDiff:
     dtype_b: Optional[str] = None
     metrics: Optional[TensorMetrics] = None
     error: Optional[str] = None
+    # Graph matching (run B's graph differs): B's var compared with this A var, and how
+    # the layouts were undone ("" when both are as dumped). Shapes are then the undone ones.
+    var_id_b: Optional[int] = None
+    var_name_b: str = ""
+    opr_name_b: str = ""
+    opr_type_b: str = ""
+    layout: str = ""
+    # Another B var (a relayout copy) is this A var's main partner: reported, not used for roots.
+    secondary: bool = False
 
     @property
     def compared(self) -> bool:
@@ -139,6 +148,15 @@ class VarDiff:
             "max_err": json_float(self.max_err),
             "error": self.error,
         }
+        if self.var_id_b is not None:
+            out.update(
+                var_id_b=self.var_id_b,
+                var_name_b=self.var_name_b,
+                opr_name_b=self.opr_name_b,
+                opr_type_b=self.opr_type_b,
+                layout=self.layout,
+                secondary=self.secondary,
+            )
         if m is not None:
             out.update(
                 n_elems=m.n_elems,
@@ -196,12 +214,19 @@ class RunDiff:
     graph_source: str = "titles"
     stray_a: Tuple[str, ...] = ()
     stray_b: Tuple[str, ...] = ()
+    #: "id" (same var ids on both sides) or "graph" (analysis.match paired B's vars with A's).
+    matching: str = "id"
+    #: Graph matching only: (var id in A, var id in B) compared, in A's execution order.
+    pairs: Tuple[Tuple[int, int], ...] = ()
+    #: Graph matching only: (var id, reason) of vars without a counterpart; never errors.
+    unmatched_a: Tuple[Tuple[int, str], ...] = ()
+    unmatched_b: Tuple[Tuple[int, str], ...] = ()
 
     # -- selections ---------------------------------------------------------
     def outputs(self) -> List[VarDiff]:
         """Compared opr-output vars (no ``-inpK`` files) in execution order."""
         rank = {v: i for i, v in enumerate(self.order)}
-        outs = [v for v in self.vars if v.compared and v.input_index is None]
+        outs = [v for v in self.vars if v.compared and v.input_index is None and not v.secondary]
         return sorted(outs, key=lambda v: (rank.get(v.var_id, len(rank)), v.var_id))
 
     def differing(self, tolerance: Optional[float] = None) -> List[VarDiff]:
@@ -223,7 +248,7 @@ class RunDiff:
 
     @cached_property
     def _by_id(self) -> Dict[int, VarDiff]:
-        return {v.var_id: v for v in self.vars if v.input_index is None}
+        return {v.var_id: v for v in self.vars if v.input_index is None and not v.secondary}
 
     # -- root cause ---------------------------------------------------------
     def first(self, tolerance: Optional[float] = None) -> Optional[VarDiff]:
@@ -289,8 +314,21 @@ class RunDiff:
             "amplification": {str(k): json_float(v) for k, v in sorted(amp.items())},
             "stray_a": list(self.stray_a),
             "stray_b": list(self.stray_b),
+            **self.matching_dict(),
             "vars": [v.to_dict() for v in self.vars],
         }
+
+    def matching_dict(self) -> Dict[str, Any]:
+        """``matching``, ``pairs`` and ``unmatched_a``/``unmatched_b`` (one-sided files when matched by id)."""
+        if self.matching == "id":
+            pairs = [[v.var_id, v.var_id] for v in self.outputs()]
+            un_a = [{"var_id": v.var_id, "reason": "only in run A"} for v in self.only_a() if v.input_index is None]
+            un_b = [{"var_id": v.var_id, "reason": "only in run B"} for v in self.only_b() if v.input_index is None]
+        else:
+            pairs = [[a, b] for a, b in self.pairs]
+            un_a = [{"var_id": v, "reason": r} for v, r in self.unmatched_a]
+            un_b = [{"var_id": v, "reason": r} for v, r in self.unmatched_b]
+        return {"matching": self.matching, "pairs": pairs, "unmatched_a": un_a, "unmatched_b": un_b}
 
 
 def exceeds(err: float, tolerance: float) -> bool:

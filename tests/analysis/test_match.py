@@ -1,0 +1,107 @@
+"""Graph matching on real MegEngine 1.13 dumps under seven graph configurations.
+
+The fixtures (tests/fixtures/megengine/options/runs, made by lar-lite with the
+real engine; see generate.py there) are judged by values only
+(tests/analysis/match_quality.py): every proposed pair must hold the same
+tensor, and at least 98% of B's vars that have a counterpart must be paired.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis import cli
+from analysis.compare_matched import choose_matching, compare_graph_matched
+from analysis.match import RunVars, folder_loader, pair_runs
+from tests.analysis.match_quality import all_pairs
+
+RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "megengine" / "options" / "runs"
+TINY = RUNS / "tiny_cnn"
+
+
+@pytest.mark.parametrize("model", ["tiny_cnn", "mlp"])
+def test_precision_and_recall_for_every_pair_of_configurations(model):
+    results = all_pairs(RUNS, model)
+    assert len(results) == 42  # 7 configurations, both directions
+    for (x, y), q in results.items():
+        assert not q.wrong, f"{model} {x} vs {y}: pairs holding different tensors {q.wrong}"
+        assert q.recall >= 0.98, f"{model} {x} vs {y}: recall {q.recall:.3f}, missed B vars {q.missed}"
+    # The layout configurations really change the graph (otherwise this test proves little).
+    if model == "tiny_cnn":
+        assert len(RunVars.from_dump_folder(TINY / "nchw88" / "bin").vars) == 22
+
+
+def test_conv_fused_into_conv_bias_is_unmatched_with_reason_and_the_chain_end_pairs():
+    a, b = TINY / "default" / "bin", TINY / "nchw88" / "bin"
+    m = pair_runs(RunVars.from_dump_folder(a), RunVars.from_dump_folder(b), folder_loader(a, b))
+    partner = m.partner_of_b()
+    rb = RunVars.from_dump_folder(b)
+    conv_bias = [v.id for v in rb.vars.values() if v.type == "ConvBiasForward"]
+    assert len(conv_bias) == 2
+    ra = RunVars.from_dump_folder(a)
+    for cb in conv_bias:
+        assert ra.vars[partner[cb]].type == "Elemwise"  # conv + bias + relu: the relu var
+        assert ra.vars[partner[cb]].name == rb.vars[cb].name
+    reasons = dict(m.unmatched_a)
+    convs = [v.id for v in ra.vars.values() if v.type == "ConvolutionForward"]
+    assert sorted(reasons) == sorted(convs)
+    assert all("fused into ConvBias" in reasons[c] for c in convs)
+    assert not m.unmatched_b
+    # A's execution order.
+    order = [ra.order.index(x) for x, _ in m.pairs]
+    assert order == sorted(order)
+
+
+def test_identical_graphs_pair_by_id_and_const_shape_by_graph():
+    assert choose_matching(TINY / "default" / "bin", TINY / "naive" / "bin", "auto") == "id"
+    assert choose_matching(TINY / "default" / "bin", TINY / "const_shape" / "bin", "auto") == "graph"
+    assert choose_matching(TINY / "default" / "bin", TINY / "naive" / "bin", "graph") == "graph"
+
+
+def test_graph_compare_is_in_a_terms_and_has_no_relayout_root(capsys):
+    a, b = TINY / "naive" / "bin", TINY / "nchw44" / "bin"
+    code = cli.main([str(a), str(b), "-e", "1e-7", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["matching"] == "graph"
+    ra = RunVars.from_dump_folder(a)
+    assert all(x in ra.vars for x, _ in data["pairs"])
+    assert {u["var_id"] for u in data["unmatched_a"]} == {9, 20}
+    assert all(u["reason"] for u in data["unmatched_a"])
+    assert data["unmatched_b"] == []
+    assert data["roots"] == [16], "the first conv (fused with bias and relu in B) differs first"
+    for root in data["roots"]:
+        assert ra.vars[root].type not in ("Reshape", "Dimshuffle", "RelayoutFormat")
+    by_id = {v["var_id"]: v for v in data["vars"] if not v.get("secondary")}
+    relu1 = by_id[16]
+    assert relu1["opr_type_b"] == "ConvBiasForward" and relu1["var_id_b"] != 16
+    assert relu1["shape_a"] == relu1["shape_b"] == [1, 8, 32, 32]  # errors on the undone layout
+    assert relu1["layout"]
+
+
+def test_text_report_says_how_vars_were_matched(capsys):
+    cli.main([str(TINY / "default" / "bin"), str(TINY / "nhwcd4" / "bin")])
+    out = capsys.readouterr().out
+    assert "matching: by graph (" in out
+    assert "unmatched in A: var 9: fused into ConvBias" in out
+    cli.main([str(TINY / "default" / "bin"), str(TINY / "naive" / "bin"), "--match", "auto"])
+    assert "matching: by var id" in capsys.readouterr().out
+
+
+def test_forced_id_matching_on_different_graphs_keeps_the_old_one_sided_report(capsys):
+    code = cli.main([str(TINY / "default" / "bin"), str(TINY / "nchw88" / "bin"), "--match", "id", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["matching"] == "id"
+    assert {u["reason"] for u in data["unmatched_b"]} == {"only in run B"}
+
+
+def test_nhwcd4_pairs_crop_padded_channels():
+    run = compare_graph_matched(TINY / "default" / "bin", TINY / "nhwcd4" / "bin", 1e-5)
+    data = run.to_dict()
+    first_conv = next(v for v in data["vars"] if v.get("var_id_b") is not None and v["opr_type_b"] == "ConvBiasForward")
+    assert first_conv["max_err"] <= 1e-5
+    data_var = [v for v in data["vars"] if v["var_id"] == 5]
+    assert any("nhwcd4" in v["layout"] for v in data_var)  # the input (3 channels) against its 4-channel relayout
