@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from analysis.layouts import EXACT, alignments, best_alignments
 from analysis.match import Matching, RunVars, folder_loader, pair_by_id, pair_runs
 from analysis.metrics import TensorMetrics, tensor_metrics
 from analysis.results import COMPARED, ERROR, RunDiff, Tolerance, VarDiff
+
 
 @dataclass(frozen=True)
 class _PairJob:
@@ -67,15 +68,15 @@ def compare_graph_matched(
     by_a = {e.var_id: e for e in list_a.outputs}
     by_b = {e.var_id: e for e in list_b.outputs}
     primary = _primaries(matching, rb)
-    jobs = [
-        _PairJob(x, y, by_a[x], by_b[y], primary.get(x) != y)
-        for x, y in matching.pairs
-        if x in by_a and y in by_b
-    ]
+    jobs = [_PairJob(x, y, by_a[x], by_b[y], primary.get(x) != y) for x, y in matching.pairs if x in by_a and y in by_b]
     diffs = tuple(ordered_map(lambda job: _compare_pair(job, ra, rb, tol), jobs, workers))
     compared = {d.var_id for d in diffs if not d.secondary}
-    default_tol = tolerance.default if isinstance(tolerance, Tolerance) else (
-        float(tolerance) if isinstance(tolerance, (int, float)) else min((d.tolerance for d in diffs), default=0.0)
+    default_tol = (
+        tolerance.default
+        if isinstance(tolerance, Tolerance)
+        else (
+            float(tolerance) if isinstance(tolerance, (int, float)) else min((d.tolerance for d in diffs), default=0.0)
+        )
     )
     return RunDiff(
         a=str(a),
@@ -136,7 +137,7 @@ def _through_uncompared(ra: RunVars, compared: Set[int]) -> Dict[int, Tuple[int,
 def _compare_pair(job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], float]) -> VarDiff:
     va, vb = ra.vars[job.a], rb.vars[job.b]
     tolerance = tol(job.a)
-    base = dict(
+    base: Dict[str, Any] = dict(
         name=job.entry_a.name,
         var_id=job.a,
         input_index=None,
@@ -169,7 +170,7 @@ def _compare_pair(job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], 
     for al in aligns:
         pa, pb = al.apply(xa, xb)
         m = tensor_metrics(pa, pb, tolerance)
-        err = m.max_err if math.isfinite(m.max_err) else math.inf
+        err = m.max_err if m.max_err is not None and math.isfinite(m.max_err) else math.inf
         if best is None or err < best[0]:
             best = (err, m, al.label)
     assert best is not None

@@ -82,30 +82,30 @@ def views(shape: Shape, fmt: Optional[str] = None) -> List[View]:
         out.append(View("nhwcd4", logical, _t((0, 2, 4, 1, 3), logical), padded=True))
     elif fmt and fmt.startswith("I2D{3") and n == 5:
         # NHWCD4 weight: (OC/4, FH, FW, IC, 4), input channels padded.
-        O4, FH, FW, IC, c = shape
-        logical = (O4 * c, IC, FH, FW)
+        oc4, fh, fw, ic, c = shape
+        logical = (oc4 * c, ic, fh, fw)
         out.append(View("nhwcd4_weight", logical, _t((0, 4, 3, 1, 2), logical), padded=True))
     elif not fmt:
         if n == 5 and shape[4] in BLOCKS:
             N, C, H, W, c = shape
             out.append(View(f"nchw{c}{c}", (N, C * c, H, W), _t((0, 1, 4, 2, 3), (N, C * c, H, W))))
-            O, FH, FW, IC, c = shape  # first-layer (hybrid) weight
-            out.append(View(f"hybrid_weight{c}", (O * c, IC, FH, FW), _t((0, 4, 3, 1, 2), (O * c, IC, FH, FW))))
+            oc, fh, fw, ic, c = shape  # first-layer (hybrid) weight
+            out.append(View(f"hybrid_weight{c}", (oc * c, ic, fh, fw), _t((0, 4, 3, 1, 2), (oc * c, ic, fh, fw))))
         if n == 5 and shape[2] in BLOCKS:
             N, C, c, H, W = shape  # (N, C/c, c, H, W) between relayouts: a plain reshape
-            out.append(View(f"nc{c}hw", (N, C * c, H, W), lambda x, s=(N, C * c, H, W): x.reshape(s)))
+            out.append(View(f"nc{c}hw", (N, C * c, H, W), _reshaper((N, C * c, H, W))))
         if n == 6 and shape[4] == shape[5] and shape[5] in BLOCKS:
-            O, I, FH, FW, c, _ = shape
-            logical = (O * c, I * c, FH, FW)
-            out.append(View(f"dense_weight{c}", logical, _t((0, 5, 1, 4, 2, 3), logical)))
+            oc, ic, fh, fw, c, _ = shape
+            dense: Shape = (oc * c, ic * c, fh, fw)
+            out.append(View(f"dense_weight{c}", dense, _t((0, 5, 1, 4, 2, 3), dense)))
         if n == 6 and shape[1] == shape[2] == 1 and shape[5] in BLOCKS:
             G, _, _, FH, FW, c = shape
-            logical = (G * c, 1, 1, FH, FW)
-            out.append(View(f"depthwise_weight{c}", logical, _t((0, 5, 1, 2, 3, 4), logical)))
+            dw: Shape = (G * c, 1, 1, FH, FW)
+            out.append(View(f"depthwise_weight{c}", dw, _t((0, 5, 1, 2, 3, 4), dw)))
         if n == 7 and shape[5] == shape[6] and shape[6] in BLOCKS:
-            G, O, I, FH, FW, c, _ = shape  # group conv weight, channel-wise blocks
-            logical = (G, O * c, I * c, FH, FW)
-            out.append(View(f"group_weight{c}", logical, _t((0, 1, 6, 2, 5, 3, 4), logical)))
+            g, oc, ic, fh, fw, c, _ = shape  # group conv weight, channel-wise blocks
+            grouped: Shape = (g, oc * c, ic * c, fh, fw)
+            out.append(View(f"group_weight{c}", grouped, _t((0, 1, 6, 2, 5, 3, 4), grouped)))
     return out
 
 
@@ -113,7 +113,7 @@ def _fits_padded(padded: Shape, exact: Shape) -> bool:
     return (
         len(padded) == len(exact)
         and padded != exact
-        and all(p == e or (p > e and p - e < 4 and p % 4 == 0) for p, e in zip(padded, exact))
+        and all(p == e or (p > e and p - e < 4 and p % 4 == 0) for p, e in zip(padded, exact, strict=True))
     )
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from analysis.dump_bin import list_dump_folder, read_header
+from analysis.dump_bin import DumpFolder, list_dump_folder, read_header
 from analysis.errors import AnalysisError, PathLike
 from analysis.match.nodes import MatchVar, RunVars
 from analysis.match.pairing import Loader, Pairing
@@ -89,7 +89,7 @@ def pair_by_id(ra: RunVars, rb: RunVars) -> Matching:
     )
 
 
-def folder_loader(folder_a: PathLike, folder_b: PathLike) -> Loader:
+def folder_loader(folder_a: Union[PathLike, DumpFolder], folder_b: Union[PathLike, DumpFolder]) -> Loader:
     """Values of a var read from the run's dump folder (None when the file cannot be read)."""
     paths = {}
     for side, folder in (("a", folder_a), ("b", folder_b)):

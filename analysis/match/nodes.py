@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from analysis.dump_bin import list_dump_folder, read_header
+from analysis.dump_bin import DumpFolder, list_dump_folder, read_header
 from analysis.errors import AnalysisError, PathLike
 from analysis.title import parse_title
 
@@ -121,7 +121,7 @@ class RunVars:
         return tuple((v.id, v.type, v.opr, v.name, v.shape) for v in self.vars.values())
 
     @classmethod
-    def from_dump_folder(cls, folder: PathLike) -> "RunVars":
+    def from_dump_folder(cls, folder: Union[PathLike, DumpFolder]) -> RunVars:
         """Read every output dump's title (``-inpK`` copies skipped); unreadable files are left out."""
         out = []
         for entry in list_dump_folder(folder).outputs:

@@ -122,16 +122,16 @@ class Pairing:
         src_a = self.b2a.get(self.b.root[ins[0]])
         if src_a is None:
             return False
-        cands = []
+        cands: List[Tuple[int, int]] = []
         for member in self.a.groups[src_a]:
             for c in self.a.consumers.get(member, ()):
                 ca = self.a.root[c]
-                if ca == src_a or not self.free_a(ca) or ca in cands:
+                if ca == src_a or not self.free_a(ca) or any(ca == c for _, c in cands):
                     continue
                 score = self._score(ca, b)
                 if score is not None:
-                    cands.append(ca)
-        scored = sorted(((self._score(c, b), c) for c in cands), key=lambda t: (-t[0], t[1]))
+                    cands.append((score, ca))
+        scored = sorted(cands, key=lambda t: (-t[0], t[1]))
         if not scored:
             return False
         top = [c for s, c in scored if s == scored[0][0]]
@@ -227,7 +227,7 @@ class Pairing:
         if len(cb_ins) > 1 and len(conv_ins) > 1:
             wanted.append((conv_ins[1], cb_ins[1]))
         if len(cb_ins) > 2:
-            for prev, m in zip(chain, chain[1 : pick + 1]):
+            for prev, m in zip(chain, chain[1 : pick + 1], strict=False):
                 others = [i for i in run_chain.vars[m].inputs if i != prev]
                 if len(others) == 1:
                     wanted.append((others[0], cb_ins[2]))

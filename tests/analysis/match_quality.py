@@ -72,7 +72,9 @@ def judge(folder_a: Path, folder_b: Path) -> Quality:
 def all_pairs(root: Path, model: str) -> Dict[Tuple[str, str], Quality]:
     """Quality for every ordered pair of the configurations present under ``root/model``."""
     present = [c for c in CONFIGS if (root / model / c / "bin").is_dir() and any((root / model / c / "bin").iterdir())]
-    return {(x, y): judge(root / model / x / "bin", root / model / y / "bin") for x, y in itertools.permutations(present, 2)}
+    return {
+        (x, y): judge(root / model / x / "bin", root / model / y / "bin") for x, y in itertools.permutations(present, 2)
+    }
 
 
 def main(argv: List[str]) -> int:
