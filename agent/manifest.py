@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +55,12 @@ def dump_ids(name: str) -> tuple[Optional[int], Optional[int]]:
 
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
+    # not a plain open(): a FIFO swapped in after the isfile() check would block the run's thread for ever
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with open(fd, "rb", buffering=0) as f:
         while True:
             block = f.read(4 << 20)
             if not block:

@@ -59,7 +59,8 @@ def open_confined(root: Path, name: str, what: str = "name"):
     """Open a regular file under root for reading, refusing symlinks and escapes."""
     path = confine(root, name, what)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # O_NONBLOCK: a FIFO put in a file's place must be refused below, not block this thread in open()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise NotFoundError(f"{what}: {name!r} does not exist") from None
     except OSError as err:
