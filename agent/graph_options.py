@@ -62,7 +62,7 @@ class GraphOptions:
         out: dict[str, OptionValue] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value not in (False, None, ""):
+            if not (value is False or value is None or value == ""):  # 0 is a workspace limit, not "off"
                 out[f.name] = value
         return out
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from controller.yaml_loader import field_path, line_of, load_yaml, validate
 from controller.errors import ConfigError
+from controller.graph_options import GraphOptions
 
 CHECKS = ("naive", "shake", "cross", "thresholds")
 INPUT_SUFFIXES = (".npy", ".ppm", ".pgm", ".json")
@@ -114,6 +115,8 @@ class Campaign(BaseModel):
     multithread: Optional[int] = Field(None, ge=1, le=256)
     extra_flags: List[str] = Field(default_factory=list)
     env: Dict[str, str] = Field(default_factory=dict)
+    # graph options for every device; a device's own farm.yaml options win, key by key
+    options: GraphOptions = Field(default_factory=GraphOptions)
     # scheduling policy
     timeout_s: float = Field(600.0, gt=0, le=MAX_TIMEOUT_S)
     retries: int = Field(2, ge=0, le=20)

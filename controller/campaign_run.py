@@ -76,6 +76,7 @@ def run_campaign(
                 listener=emit,
                 cancel=cancel,
                 where=device.where(),
+                options=device.options.over(campaign.options),
             )
         )
     for w in workers:

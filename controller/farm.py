@@ -14,6 +14,7 @@ from controller.adb import AdbTarget
 from controller.campaign import Campaign, campaign_from
 from controller.yaml_loader import line_of, load_yaml, validate
 from controller.errors import ConfigError
+from controller.graph_options import GraphOptions
 from controller.ssh.config import SshTarget
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -79,6 +80,8 @@ class Device(BaseModel):
     # program the local agent runs for this runner (default: lar-lite beside this Python)
     program: Optional[str] = None
     labels: Dict[str, Any] = Field(default_factory=dict)
+    # the device's deployed graph options: every run on it uses them (over the campaign's)
+    options: GraphOptions = Field(default_factory=GraphOptions)
 
     @field_validator("name")
     @classmethod

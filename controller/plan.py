@@ -13,6 +13,7 @@ from typing import Dict, List, Mapping, Optional, Set
 from controller.agent_client import InputSpec as AgentInput
 from controller.agent_client import RunSpec
 from controller.campaign import Campaign
+from controller.graph_options import GraphOptions
 from controller.store import RunRecord
 
 DEFAULT = "default"
@@ -62,9 +63,18 @@ def shake_roles(campaign: Campaign) -> List[str]:
 
 
 def build_spec(
-    campaign: Campaign, planned: PlannedRun, runner: str, model_sha: str, inputs: Mapping[str, str], device: str
+    campaign: Campaign,
+    planned: PlannedRun,
+    runner: str,
+    model_sha: str,
+    inputs: Mapping[str, str],
+    device: str,
+    options: Optional[GraphOptions] = None,
 ) -> RunSpec:
-    """The agent RunSpec of one planned run: always both dumps (bin for values, text for the graph)."""
+    """The agent RunSpec of one planned run: always both dumps (bin for values, text for the graph).
+
+    ``options`` are the device's effective graph options (its own over the campaign's).
+    """
     items = tuple(
         AgentInput(name=name, blob_sha256=sha, format=Path(fmt_of(name, campaign)).suffix[1:])
         for name, sha in inputs.items()
@@ -83,6 +93,7 @@ def build_spec(
         env=dict(campaign.env),
         timeout_s=campaign.timeout_s,
         label=f"{campaign.name}/{run_id(device, planned.role)}",
+        options=options if options is not None else campaign.options,
     )
 
 

@@ -15,6 +15,7 @@ from controller import plan
 from controller.agent_client import AgentClient, AgentClientError, Facts, FileComplete, Finished, Started
 from controller.campaign import Campaign
 from controller.errors import Cancelled, ControllerError, DeviceUnreachable, RunFailed
+from controller.graph_options import GraphOptions
 from controller.ssh.errors import SshError
 from controller.store import RunRecord, Store, sha256_file
 
@@ -60,8 +61,10 @@ class DeviceWorker:
         listener: ev.Listener,
         cancel: threading.Event,
         where: str,
+        options: Optional[GraphOptions] = None,
     ) -> None:
         self.device = device
+        self.options = options if options is not None else campaign.options  # the device's effective ones
         self.runner = runner
         self.campaign = campaign
         self.store = store
@@ -230,7 +233,7 @@ class DeviceWorker:
         # whatever an earlier, unfinished or superseded attempt left here is not this run's
         shutil.rmtree(self.store.run_dir(rid), ignore_errors=True)
         inputs = {k: v for k, v in shas.items() if k != "model"}
-        spec = plan.build_spec(self.campaign, planned, self.runner, shas["model"], inputs, self.device)
+        spec = plan.build_spec(self.campaign, planned, self.runner, shas["model"], inputs, self.device, self.options)
         rec = RunRecord(
             run_id=rid,
             device=self.device,
@@ -348,6 +351,8 @@ def _jsonable(value: Any) -> Any:
     """A dataclass dict as JSON holds it: string keys, lists for tuples."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, GraphOptions):  # every option, so run.json says what was off too
+        return value.model_dump()
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value

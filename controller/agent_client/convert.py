@@ -99,6 +99,7 @@ def spec_to_proto(spec: RunSpec) -> "pb.RunSpec":
         env=dict(spec.env),
         timeout_s=spec.timeout_s,
         label=spec.label,
+        options=pb.GraphOptions(**spec.options.to_proto_fields()),
     )
     if spec.iter is not None:
         msg.iter = spec.iter

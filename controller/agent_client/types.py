@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Union
 
 from analysis.dump_names import DumpRecord
+from controller.graph_options import GraphOptions
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class RunSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float = 0.0
     label: str = ""
+    options: GraphOptions = field(default_factory=GraphOptions)  # the device's graph options
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,10 @@ def test_both_runners_put_the_options_on_the_command_line(tmp_path, kind):
     assert argv[-3:] == ("--enable-nchw44", "--weight-preprocess", "--workspace-limit=67108864")
 
 
+def test_a_zero_workspace_limit_is_a_limit_not_off(tmp_path):
+    assert prepare(tmp_path, "lite", GraphOptions(workspace_limit=0))[-1] == "--workspace-limit=0"
+
+
 def test_load_and_run_takes_what_lar_lite_refuses(tmp_path):
     opts = GraphOptions(enable_chwn4=True, disable_mem_opt=True, layout_transform="cuda")
     argv = prepare(tmp_path, "load_and_run", opts)
