@@ -96,7 +96,7 @@ def run_campaign(
         model=campaign.model,
         tolerance=campaign.tolerance,
         checks_asked=tuple(campaign.checks),
-        devices=tuple(_summary(farm, o) for o in outcomes),
+        devices=tuple(_summary(farm, o, campaign) for o in outcomes),
         checks=tuple(checks),
         store=str(store.root),
         started_at=started,
@@ -193,7 +193,7 @@ def _guard(kind: str, devices: tuple, campaign: Campaign, make) -> CheckResult:
         return CheckResult(kind, devices, (), campaign.tolerance, "skipped", note=f"could not compare: {exc}")
 
 
-def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
+def _summary(farm: Farm, o: DeviceOutcome, campaign: Campaign) -> DeviceSummary:
     dev = farm.device(o.device)
     return DeviceSummary(
         name=o.device,
@@ -205,6 +205,7 @@ def _summary(farm: Farm, o: DeviceOutcome) -> DeviceSummary:
         runs=tuple(r.run_id for r in o.records.values()),
         facts=_small_facts(o.facts),
         attempts=o.attempts,
+        options=dev.options.over(campaign.options).given(),
     )
 
 

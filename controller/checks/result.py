@@ -107,6 +107,7 @@ class DeviceSummary:
     runs: Tuple[str, ...] = ()
     facts: Dict[str, Any] = dataclasses.field(default_factory=dict)
     attempts: int = 0
+    options: Dict[str, Any] = dataclasses.field(default_factory=dict)  # effective graph options that are on
 
 
 @dataclasses.dataclass(frozen=True)

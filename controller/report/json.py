@@ -75,6 +75,7 @@ def report_json(report: CampaignReport) -> Dict[str, Any]:
                 "runs": list(d.runs),
                 "facts": d.facts,
                 "attempts": d.attempts,
+                "options": d.options,
             }
             for d in report.devices
         ],

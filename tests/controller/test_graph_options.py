@@ -111,6 +111,11 @@ def test_a_campaign_runs_each_device_with_its_deployed_options(tmp_path, megengi
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
     root = tmp_path / "out" / "opt"
+    report = json.loads((root / "report.json").read_text())
+    assert {d["name"]: d["options"] for d in report["devices"]} == {
+        "host-a": {"weight_preprocess": True},
+        "host-b": {"enable_nchw44": True, "weight_preprocess": True},
+    }
     for dev, given, nbin in (
         ("host-a", {"weight_preprocess": True}, 17),
         ("host-b", {"enable_nchw44": True, "weight_preprocess": True}, 22),
