@@ -11,6 +11,7 @@ NCHW88 and the plain (N, C/c, c, H, W) intermediate).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -126,6 +127,12 @@ def _numel(shape: Shape) -> int:
 
 def alignments(shape_a: Shape, fmt_a: Optional[str], shape_b: Shape, fmt_b: Optional[str]) -> List[Alignment]:
     """Ways to read var a and var b as one logical tensor, best first (empty: they cannot be one tensor)."""
+    return list(_alignments(tuple(shape_a), fmt_a, tuple(shape_b), fmt_b))
+
+
+@functools.lru_cache(maxsize=4096)
+def _alignments(shape_a: Shape, fmt_a: Optional[str], shape_b: Shape, fmt_b: Optional[str]) -> Tuple[Alignment, ...]:
+    # Graphs repeat a few shapes many times: the readings are computed once per pair of shapes.
     va, vb = views(shape_a, fmt_a), views(shape_b, fmt_b)
     found: List[Alignment] = []
     seen = set()
@@ -154,7 +161,7 @@ def alignments(shape_a: Shape, fmt_a: Optional[str], shape_b: Shape, fmt_b: Opti
             if found:
                 break
     found.sort(key=lambda al: al.rank)
-    return found
+    return tuple(found)
 
 
 def _reshaper(shape: Shape) -> Callable[[np.ndarray], np.ndarray]:

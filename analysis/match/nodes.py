@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from analysis.dump_bin import DumpFolder, list_dump_folder, read_header
+from analysis.dump_bin import DumpFile, DumpFolder, list_dump_folder, read_header
 from analysis.errors import AnalysisError, PathLike
 from analysis.title import parse_title
 
@@ -72,8 +72,10 @@ class MatchVar:
 class RunVars:
     """The vars of one run with alias groups and consumers; read-only once built."""
 
-    def __init__(self, vars: Iterable[MatchVar]) -> None:
+    def __init__(self, vars: Iterable[MatchVar], headers: Optional[Mapping[int, DumpFile]] = None) -> None:
         self.vars: Dict[int, MatchVar] = {v.id: v for v in sorted(vars, key=lambda v: v.id)}
+        #: The dump headers read to build this (from_dump_folder), so a compare need not read them again.
+        self.headers: Mapping[int, DumpFile] = headers or {}
         self.order: List[int] = list(self.vars)  # ids grow in construction (topological) order
         consumers: Dict[int, List[int]] = {}
         for v in self.vars.values():
@@ -124,6 +126,7 @@ class RunVars:
     def from_dump_folder(cls, folder: Union[PathLike, DumpFolder]) -> RunVars:
         """Read every output dump's title (``-inpK`` copies skipped); unreadable files are left out."""
         out = []
+        headers: Dict[int, DumpFile] = {}
         for entry in list_dump_folder(folder).outputs:
             try:
                 header = read_header(entry.path)
@@ -131,6 +134,7 @@ class RunVars:
             except AnalysisError:
                 continue  # compare reports the unreadable file; the matcher just cannot use it
             info = title.var
+            headers[info.id] = header
             out.append(
                 MatchVar(
                     id=info.id,
@@ -143,4 +147,4 @@ class RunVars:
                     dtype=info.dtype,
                 )
             )
-        return cls(out)
+        return cls(out, headers)
