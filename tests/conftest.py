@@ -32,6 +32,11 @@ MARKER_OF_FIXTURE: Dict[str, str] = {
 #: test-fast` leaves them out. A node id here matches that test and its parametrizations.
 SLOW = (
     "tests/agent/test_safety.py",
+    "tests/agent/test_streams.py",
+    "tests/agent/test_quota_margin.py",
+    "tests/agent/test_fork_quiet.py",
+    "tests/agent/test_numbers.py::test_no_spec_outlives_the_agents_cap",
+    "tests/analysis/test_special_files.py::test_ctrl_c_stops_analysis_with_one_line",
     "tests/analysis/test_readers_fuzz.py",
     "tests/controller/test_config_fuzz.py",
     "tests/controller/test_faults.py",
