@@ -11,6 +11,7 @@ hashes the complete files and may take longer.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -20,6 +21,8 @@ from typing import Callable, Iterable, Optional
 from agent.errors import QuotaExceeded
 from agent.manifest import BIN_DIR, FileEntry, Hasher
 from agent.quota import Quota
+
+log = logging.getLogger(__name__)
 
 
 class DumpWatcher:
@@ -134,7 +137,12 @@ class RunWatch:
 
     def _report(self) -> None:
         while not self._stop.wait(REPORT_EVERY_S):
-            for entry in self.watcher.poll()[0]:
+            try:
+                new = self.watcher.poll()[0]
+            except OSError as err:  # a file swapped for something odd: the final manifest decides
+                log.warning("%s: cannot report a dump file yet: %s", self.what, err)
+                continue
+            for entry in new:
                 self.emit(entry)
 
     def finish(self) -> Optional[str]:
