@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from agent.adb_config import AdbSettings, parse_adb
 from agent.errors import ConfigError
-from agent.files import read_regular_file
+from agent.files import FileRefused, read_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,8 @@ def parse_size(value: Any, where: str) -> int:
 def _load_text(path: Path) -> dict:
     try:
         text = read_regular_file(path).decode("utf-8")
+    except FileRefused as err:
+        raise ConfigError(str(path), f"cannot read: {err}") from None
     except OSError as err:
         raise ConfigError(str(path), f"cannot read: {err.strerror}") from None
     except UnicodeDecodeError:
@@ -317,6 +319,8 @@ def read_token_file(path: Path) -> str:
     """The token is the file's first line; an empty file is an error, not 'no token'."""
     try:
         token = read_regular_file(path).decode("utf-8", errors="replace").strip().splitlines()
+    except FileRefused as err:
+        raise ConfigError(str(path), f"cannot read token file: {err}") from None
     except OSError as err:
         raise ConfigError(str(path), f"cannot read token file: {err.strerror}") from None
     if not token or not token[0].strip():

@@ -11,24 +11,26 @@ import stat
 from pathlib import Path
 from typing import Union
 
+from agent.errors import AgentError
+
 #: agent.yaml and the token file: far above any real one
 CONFIG_LIMIT = 1024 * 1024
 
 
-class FileRefused(OSError):
-    """The path is not a regular file, or is larger than the limit; strerror says which."""
+class FileRefused(AgentError):
+    """The path is not a regular file, or is larger than the limit; str() says which (callers add the path)."""
 
 
 def read_regular_file(path: Union[str, Path], limit: int = CONFIG_LIMIT) -> bytes:
-    """The bytes of `path`, a regular file of at most `limit` bytes; OSError (FileRefused) otherwise."""
+    """The bytes of `path`, a regular file of at most `limit` bytes; OSError or FileRefused otherwise."""
     # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one
     fd = os.open(str(path), os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileRefused(0, "not a regular file", str(path))
+            raise FileRefused("not a regular file")
         if st.st_size > limit:
-            raise FileRefused(0, f"larger than {limit} bytes", str(path))
+            raise FileRefused(f"larger than {limit} bytes")
         data = b""
         while len(data) <= limit:
             chunk = os.read(fd, min(limit + 1 - len(data), 1 << 20))
@@ -36,7 +38,7 @@ def read_regular_file(path: Union[str, Path], limit: int = CONFIG_LIMIT) -> byte
                 break
             data += chunk
         if len(data) > limit:
-            raise FileRefused(0, f"larger than {limit} bytes", str(path))
+            raise FileRefused(f"larger than {limit} bytes")
         return data
     finally:
         os.close(fd)

@@ -12,6 +12,8 @@ import stat
 from pathlib import Path
 from typing import Union
 
+from controller.errors import ControllerError
+
 #: farm.yaml and campaign.yaml: a farm of thousands of devices stays far below this
 CONFIG_LIMIT = 4 * 1024 * 1024
 #: a token file: one line
@@ -20,8 +22,8 @@ TOKEN_LIMIT = 64 * 1024
 REPORT_LIMIT = 512 * 1024 * 1024
 
 
-class FileRefused(Exception):
-    """The path is not a regular file or is too large; str() says which and why (no path)."""
+class FileRefused(ControllerError):
+    """The path is not a regular file or is too large; str() says which and why (callers add the path)."""
 
 
 def read_regular_file(path: Union[str, Path], limit: int) -> bytes:
