@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from controller.errors import ControllerError
+from controller.errors import EXIT_INTERRUPTED, describe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -49,9 +49,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         root = Path(report.store)
         write_report_json(report, root / "report.json")
         html = write_report_html(report, root / "report.html")
-    except ControllerError as exc:
-        output.error(str(exc))
-        return 2
+    except Exception as exc:  # noqa: BLE001 - worded by the controller's one table, as `controller` does
+        failure = describe(exc)
+        output.error(failure.line, failure.hint)
+        return failure.exit_code
+    except KeyboardInterrupt as exc:
+        output.error(describe(exc).line)
+        return EXIT_INTERRUPTED
     render(report, output.out)
     verdict = "differences found (controller run would exit 1)" if not report.clean else "all checks within tolerance"
     output.out.print(f"demo: {verdict}", highlight=False)
