@@ -30,8 +30,13 @@ def field_path(loc: Sequence[Any]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + printable(str(part))
     return out
+
+
+def printable(text: str) -> str:
+    """`text`, or its repr when it holds a newline or another control character (a message stays one line)."""
+    return text if text.isprintable() else repr(text)
 
 
 def line_of(node: Optional[yaml.Node], loc: Sequence[Any]) -> Optional[int]:
@@ -133,7 +138,9 @@ def _no_duplicate_keys(node: yaml.MappingNode, shown: str) -> None:
             continue  # `<<: *base` may be overridden by the keys beside it, as YAML intends
         line = k.start_mark.line + 1
         if k.value in seen:
-            raise ConfigError(shown, line, str(k.value), f"key written twice (first on line {seen[k.value]})")
+            raise ConfigError(
+                shown, line, printable(str(k.value)), f"key written twice (first on line {seen[k.value]})"
+            )
         seen[k.value] = line
 
 

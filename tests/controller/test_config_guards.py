@@ -153,3 +153,11 @@ def test_other_megengine_model_headers_are_accepted(tmp_path: Path) -> None:
     for magic in (b"mgb0001", b"mgb0000a", b"MGBS", b"MGBC", b"mgbtest0", b"packed_model"):
         (tmp_path / "m.mge").write_bytes(magic + b"\0" * 32)
         assert load_campaign(write(tmp_path, "c.yaml", "name: c\nmodel: m.mge\n")).model == "m.mge"
+
+
+def test_a_key_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
+    """Found by test_config_fuzz: an unknown key holding a newline split the message over two lines."""
+    (tmp_path / "m.mge").write_bytes(FAKE_MODEL)
+    path = write(tmp_path, "c.yaml", 'name: c\nmodel: m.mge\ninputs:\n  data: {shape: [2], "d\\nx": 1}\n')
+    message = refused(load_campaign, path)
+    assert "\n" not in message and message.endswith(":4: inputs.data.'d\\nx': unknown field"), message
