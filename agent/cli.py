@@ -51,7 +51,7 @@ def is_loopback(host: str) -> bool:
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (as every other error), not the usage block and a line."""
 
-    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

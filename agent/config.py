@@ -9,7 +9,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from types import ModuleType
+from typing import Any, Dict, Optional, Set
 
 from agent.adb_config import AdbSettings, parse_adb
 from agent.errors import ConfigError
@@ -105,6 +106,7 @@ def _load_text(path: Path) -> dict:
         raise ConfigError(str(path), f"cannot read: {err.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(str(path), "cannot read: not UTF-8 text") from None
+    yaml: Optional[ModuleType]
     try:
         import yaml  # optional on boards: JSON is valid YAML, so a JSON config works everywhere
     except ImportError:
@@ -131,7 +133,7 @@ def _load_text(path: Path) -> dict:
     return data
 
 
-def _strict_yaml(yaml, text: str):
+def _strict_yaml(yaml: Any, text: str) -> Any:
     """yaml.safe_load, refusing aliases (an alias bomb is a few lines) and keys written twice."""
     loader = yaml.SafeLoader(text)
     try:
@@ -139,7 +141,7 @@ def _strict_yaml(yaml, text: str):
         if node is None:
             return None
         todo = [node]
-        visited = set()
+        visited: Set[int] = set()
         while todo:
             n = todo.pop()
             if id(n) in visited:  # the composer hands an alias back as its anchor's very node
@@ -148,7 +150,7 @@ def _strict_yaml(yaml, text: str):
                 )
             visited.add(id(n))
             if isinstance(n, yaml.MappingNode):
-                seen = {}
+                seen: Dict[str, int] = {}
                 for k, v in n.value:
                     if isinstance(k, yaml.ScalarNode):
                         if k.value in seen:

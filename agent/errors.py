@@ -3,6 +3,8 @@ that words them on the command line."""
 
 from __future__ import annotations
 
+from typing import Dict, Optional, Tuple
+
 
 class AgentError(Exception):
     """Root of every error the agent raises on purpose; str() is one clear line."""
@@ -53,7 +55,7 @@ EXIT_INTERRUPTED = 130
 BUG_HINT = "a bug in the agent; rerun with --debug for the traceback and report it"
 
 #: exception class -> (exit code, hint); the nearest class on an exception's MRO decides
-EXIT_TABLE = {
+EXIT_TABLE: Dict[type, Tuple[int, Optional[str]]] = {
     AgentError: (EXIT_USAGE, None),
     InternalError: (EXIT_INTERNAL, BUG_HINT),
     OSError: (EXIT_USAGE, None),
@@ -62,7 +64,7 @@ EXIT_TABLE = {
 }
 
 
-def describe(exc: BaseException) -> "tuple":
+def describe(exc: BaseException) -> Tuple[str, Optional[str], int]:
     """(one line, hint or None, exit code) for `exc`, by EXIT_TABLE."""
     code, hint = next(EXIT_TABLE[k] for k in type(exc).__mro__ if k in EXIT_TABLE)
     if isinstance(exc, KeyboardInterrupt):

@@ -13,11 +13,13 @@ from typing import Any, Dict, List, Literal, Optional, Tuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from controller.yaml_loader import field_path, line_of, load_yaml, validate
 from controller.errors import ConfigError
 from controller.graph_options import GraphOptions
+from controller.yaml_loader import field_path, line_of, load_yaml, validate
 
 CHECKS = ("naive", "shake", "cross", "thresholds")
+CheckName = Literal["naive", "shake", "cross", "thresholds"]
+ALL_CHECKS: Tuple[CheckName, ...] = ("naive", "shake", "cross", "thresholds")
 INPUT_SUFFIXES = (".npy", ".ppm", ".pgm", ".json")
 DTYPES = ("float32", "float16", "int32", "int8", "uint8", "int16")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -75,7 +77,7 @@ class InputSpec(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_source(self) -> "InputSpec":
+    def _one_source(self) -> InputSpec:
         if (self.file is None) == (self.shape is None):
             raise ValueError("give either a file path or {shape, dtype, seed}")
         if self.file is not None and not self.file.lower().endswith(INPUT_SUFFIXES):
@@ -103,9 +105,7 @@ class Campaign(BaseModel):
     name: str
     model: str
     inputs: Dict[str, InputSpec] = Field(default_factory=dict)
-    checks: List[Literal["naive", "shake", "cross", "thresholds"]] = Field(
-        default_factory=lambda: ["naive", "shake", "cross", "thresholds"]
-    )
+    checks: List[CheckName] = Field(default_factory=lambda: list(ALL_CHECKS))
     tolerance: float = Field(DEFAULT_TOLERANCE, ge=0)  # as `python -m analysis --tolerance`: finite, >= 0
     repeats: int = Field(3, ge=2, le=100)
     baseline: Optional[str] = None

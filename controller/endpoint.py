@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from controller.agent_client import AgentClient, TlsConfig
-from controller.errors import ConfigError
+from controller.errors import ConfigError, InternalError
 from controller.farm import Device, Farm
 from controller.files import TOKEN_LIMIT, FileRefused, read_regular_file
 from controller.local_agent import LocalAgents
@@ -80,6 +80,9 @@ def open_endpoint(farm: Farm, device: Device, local_agents: LocalAgents) -> Iter
         return
     # ssh: the SSH part forwards a local port to the board's agent
     from controller.ssh.agent_tunnel import open_agent_tunnel  # imported late: paramiko is heavy
+
+    if device.ssh is None:  # farm.yaml's validation lets no device through without a way to reach it
+        raise InternalError(f"device {device.name} has no address, local or ssh")
 
     with open_agent_tunnel(device.name, device.ssh, Path(farm.base_dir or ".")) as ep:
         # messages name the board by its SSH address, never the tunnel's loopback end

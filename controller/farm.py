@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from controller.adb import AdbTarget
 from controller.campaign import Campaign, campaign_from
-from controller.yaml_loader import line_of, load_yaml, validate
 from controller.errors import ConfigError
 from controller.graph_options import GraphOptions
 from controller.ssh.config import SshTarget
+from controller.yaml_loader import line_of, load_yaml, validate
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -58,7 +58,7 @@ class TlsConfig(BaseModel):
     server_name: Optional[str] = None
 
     @model_validator(mode="after")
-    def _pair(self) -> "TlsConfig":
+    def _pair(self) -> TlsConfig:
         if (self.cert is None) != (self.key is None):
             raise ValueError("cert and key go together")
         return self
@@ -109,7 +109,7 @@ class Device(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _one_way(self) -> "Device":
+    def _one_way(self) -> Device:
         ways = [
             w
             for w, on in (

@@ -8,8 +8,8 @@ import time
 from typing import Any, Dict, Optional
 
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+from rich.text import Text
 
 from controller import events as ev
 
@@ -38,7 +38,7 @@ class Output:
         sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
         sys.stdout.flush()
 
-    def progress(self) -> "DeviceProgress":
+    def progress(self) -> DeviceProgress:
         return DeviceProgress(self.err, enabled=not self.json_mode)
 
 
@@ -64,7 +64,7 @@ class DeviceProgress:
             transient=False,
         )
 
-    def __enter__(self) -> "DeviceProgress":
+    def __enter__(self) -> DeviceProgress:
         if self.live:
             self._progress.start()
         return self

@@ -39,6 +39,7 @@ SLOW = (
     "tests/analysis/test_special_files.py::test_ctrl_c_stops_analysis_with_one_line",
     "tests/analysis/test_readers_fuzz.py",
     "tests/controller/test_config_fuzz.py",
+    "tests/controller/test_cli_shell.py",
     "tests/controller/test_faults.py",
     "tests/agent/test_auth.py::test_tls_server",
     "tests/agent/test_lifecycle.py::test_queue_limit_and_age_limit",

@@ -48,7 +48,7 @@ EXIT_TABLE = {
 }
 
 
-def describe(exc: BaseException) -> "tuple[str, str | None, int]":
+def describe(exc: BaseException) -> tuple[str, str | None, int]:
     """(one line, hint or None, exit code) for `exc`, by EXIT_TABLE."""
     code, hint = next(EXIT_TABLE[k] for k in type(exc).__mro__ if k in EXIT_TABLE)
     if isinstance(exc, KeyboardInterrupt):

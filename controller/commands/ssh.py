@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
             base, targets = _ssh_devices(devices, device)
             results = _each(targets, jobs, lambda n, t: status(n, t, base), _debug(ctx))
             bad = 0
-            for name, target, st, err in results:
+            for name, _target, st, err in results:
                 if err is not None:
                     bad += 1
                     _board_error(name, err)
