@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Union
 
+from agent.errors import RequestError
+
 OptionValue = Union[bool, int, str]
 
 #: The one-at-a-time layout options (load_and_run: "invalid options of layout transform").
@@ -101,8 +103,11 @@ LITE_REFUSED: dict[str, str] = {
 }
 
 
-class OptionError(ValueError):
-    """An option value or combination load_and_run would reject; str() names the option."""
+class OptionError(RequestError):
+    """An option value or combination load_and_run would reject; str() names the option.
+
+    A RequestError, so it has its place in the agent's one error tree (lar-lite turns it into its UsageError).
+    """
 
 
 def flag(name: str) -> str:
