@@ -50,7 +50,7 @@ class GraphOptions(BaseModel):
     record_comp_seq: bool = False
     record_comp_seq2: bool = False
     disable_mem_opt: bool = False
-    workspace_limit: int | None = Field(None, ge=0, le=(1 << 64) - 1)
+    workspace_limit: int | None = Field(default=None, ge=0, le=(1 << 64) - 1)  # default= keyword: type checkers see it
     layout_transform: Literal["", "cpu", "cuda"] = ""
     enable_jit: bool = False
 
