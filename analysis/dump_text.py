@@ -4,8 +4,11 @@ Each record (formats spec §2.2) is a HEAD line ``varN produced: name=...
 layout=... owner_opr=OPR{TYPE} oprM``, then `` deps:`` with one line per
 dependency and `` val: [preview]min=.. max=.. mean=.. l2=.. sd=.. s``.
 Several forwards append records with no separator (§2.5): a new iteration
-starts when the first var of the current one comes round again. The lazy
-(record) form (§2.4) is read too.
+starts when a var of the current one comes round again. Under a layout option
+the weight chains folded at load time are written once, before the first
+forward (``fuse():...@N`` names var N of such a chain): they are kept apart as
+``load_time``. The lazy (record) form (§2.4, ``--record-comp-seq``) and NHWCD4
+layouts (``{... @ I2D{2,1} Float32}``) are read too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from analysis.errors import PathLike, TextDumpError
 from analysis.files import open_regular
@@ -27,7 +30,12 @@ _DEP = re.compile(r"  (?:\[i(\d{1,20})\])?var(\d{1,20}): (.*)$")
 _STATS = re.compile(r"min=(\S+) max=(\S+) mean=(\S+) l2=(\S+) sd=(\S+)(?: ([sd]))?(?:  <[^>]*>)?$")
 _LAZY_OPR = re.compile(r"#(\d{1,20}): opr(\d{1,20}) (.*)\{([^{}]*)\}$")
 _LAZY_VAR = re.compile(r"  var(\d{1,20}): name=(.*)$")
-_LAYOUT = re.compile(r"\{(?:\d{1,20}\(-?\d{1,20}\)(?:,\d{1,20}\(-?\d{1,20}\))*)?(?: @ [^{}]*)? [A-Za-z][A-Za-z0-9_]*\}")
+# the format after " @ " may carry its own braces: "@ I2D{2,1}" (NHWCD4)
+_LAYOUT = re.compile(
+    r"\{(?:\d{1,20}\(-?\d{1,20}\)(?:,\d{1,20}\(-?\d{1,20}\))*)?(?: @ [^{}]*(?:\{[^{}]*\})?)? [A-Za-z][A-Za-z0-9_]*\}"
+)
+#: "@N" at the end of a folded constant's name: the var whose value was folded at load time
+_FOLDED_FROM = re.compile(r"@(\d{1,20})$")
 _LAZY = "<see lazy value below>"
 _BEGIN_LAZY = "==== begin lazy value recording"
 _RECORDED = "==== recorded values"
@@ -64,6 +72,7 @@ class TextVar:
     storage: Optional[str]
     values_truncated: bool = False  # the preview ends in "..."
     line: int = 0  # 1-based line of the HEAD
+    layout_format: Optional[str] = None  # what follows " @ " in the layout, e.g. "I2D{2,1}" (NHWCD4)
 
     @property
     def input_ids(self) -> Tuple[int, ...]:
@@ -94,6 +103,12 @@ class TextDump:
     #: set when ``partial=True`` dropped an unfinished last record (a dump still being written)
     cut_at_line: Optional[int] = None
     oprs: Dict[int, Tuple[str, str]] = field(default_factory=dict)  # lazy form: opr id -> (name, type)
+    #: records written once while loading (folded weight chains), before the first forward
+    load_time: List[TextVar] = field(default_factory=list)
+
+    def dumped(self) -> List[TextVar]:
+        """What a binary dump of the same run holds: the load-time records and the last forward."""
+        return self.load_time + self.last
 
     @property
     def last(self) -> List[TextVar]:
@@ -169,9 +184,15 @@ class _Parser:
                     break
             else:
                 raise self.error(i + 1, f"expected 'varN produced:' here, got {_clip(line)!r}")
-        iterations = self.apply_lazy(_split_iterations(self.records))
+        load_time, forwards = _split_iterations(self.records)
+        iterations = self.apply_lazy([load_time, *forwards])
         return TextDump(
-            path=self.path, iterations=iterations, lazy=self.lazy, oprs=self.oprs, cut_at_line=self.cut_at_line
+            path=self.path,
+            iterations=iterations[1:],
+            lazy=self.lazy,
+            oprs=self.oprs,
+            cut_at_line=self.cut_at_line,
+            load_time=iterations[0],
         )
 
     def record(self, lines: List[str], i: int) -> int:
@@ -190,7 +211,9 @@ class _Parser:
             if i >= len(lines) or not lines[i].startswith(" val: "):
                 raise self.error(i + 1, f"var{head['id']}: expected ' val: ' after the deps")
             val = lines[i][len(" val: ") :]
-            if val.rstrip() != _LAZY:
+            if val.startswith(_LAZY):  # "<see lazy value below> s": the value comes later
+                storage = val[len(_LAZY) :].strip() or None
+            else:
                 values, truncated, stats, storage = self.val(val, i + 1)
             i += 1
         self.records.append(
@@ -210,7 +233,7 @@ class _Parser:
         if split is None:
             raise self.error(lineno, "cannot find ' layout=...' and ' owner_opr=' in the record head")
         name, layout, owner = split
-        shape, dtype = _layout_shape(layout)
+        shape, dtype, fmt = _layout_shape(layout)
         return dict(
             id=int(match.group(1)),
             name=name,
@@ -221,6 +244,7 @@ class _Parser:
             owner_type=tail.group(1),
             opr_id=int(tail.group(2)),
             line=lineno,
+            layout_format=fmt,
         )
 
     def dep(self, line: str, lineno: int) -> TextDep:
@@ -302,18 +326,50 @@ def _is_last_record(lines: List[str], start: int) -> bool:
     return True
 
 
-def _split_iterations(records: List[TextVar]) -> List[List[TextVar]]:
-    """Split on the first var id of the current iteration coming round again (spec §2.5)."""
-    iterations: List[List[TextVar]] = []
+def _split_iterations(records: List[TextVar]) -> Tuple[List[TextVar], List[List[TextVar]]]:
+    """(load-time records, forwards): a forward ends where one of its var ids comes round again.
+
+    The load-time records lead the first chunk: those before the second
+    forward's first var, or, with one forward, the leading records that a
+    folded constant's ``@N`` reaches through its inputs.
+    """
+    chunks: List[List[TextVar]] = []
     current: List[TextVar] = []
+    seen: set = set()
     for rec in records:
-        if current and rec.id == current[0].id:
-            iterations.append(current)
-            current = []
+        if rec.id in seen:
+            chunks.append(current)
+            current, seen = [], set()
         current.append(rec)
+        seen.add(rec.id)
     if current:
-        iterations.append(current)
-    return iterations
+        chunks.append(current)
+    if not chunks:
+        return [], []
+    first = chunks[0]
+    if len(chunks) > 1:
+        ids = [r.id for r in first]
+        lead = ids.index(chunks[1][0].id) if chunks[1][0].id in ids else 0
+    else:
+        folded = _folded_chains(first)
+        lead = 0
+        while lead < len(first) - 1 and first[lead].id in folded:
+            lead += 1
+    return first[:lead], [first[lead:], *chunks[1:]]
+
+
+def _folded_chains(records: List[TextVar]) -> set:
+    """Ids of the recorded vars whose values were folded into ``fuse():...@N`` constants, and their inputs."""
+    by_id = {r.id: r for r in records}
+    todo = [int(m.group(1)) for r in records for m in [_FOLDED_FROM.search(r.name)] if m]
+    out: set = set()
+    while todo:
+        vid = todo.pop()
+        if vid in out or vid not in by_id:
+            continue
+        out.add(vid)
+        todo.extend(by_id[vid].input_ids)
+    return out
 
 
 def _split_head(body: str) -> Optional[Tuple[str, str, str]]:
@@ -350,15 +406,15 @@ def _brace_end(text: str, pos: int) -> Optional[int]:
     return None
 
 
-def _layout_shape(layout: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str]]:
-    """Shape and dtype of a printed layout ``{1(8192),8(1024) Float32}``; None for <invalid>.
+def _layout_shape(layout: str) -> Tuple[Optional[Tuple[int, ...]], Optional[str], Optional[str]]:
+    """Shape, dtype and format of a printed layout ``{1(8192),8(1024) Float32}``; Nones for <invalid>.
 
     The caller has already matched the layout against _LAYOUT, so it parses.
     """
     if not layout.startswith("{"):
-        return None, None
-    shape, _, _, dtype = parse_layout(layout, "layout", 0)
-    return shape, dtype
+        return None, None, None
+    shape, _, fmt, dtype = parse_layout(layout, "layout", 0)
+    return shape, dtype, fmt
 
 
 def _dep_kind(rest: str) -> Tuple[Optional[str], str]:
@@ -413,3 +469,40 @@ def _clip(text: str, limit: int = 60) -> str:
 def is_nan_negative(value: float) -> bool:
     """True for the ``-nan`` glibc prints (sign bit set on a NaN)."""
     return math.isnan(value) and math.copysign(1.0, value) < 0
+
+
+def other_graph(dump: TextDump, dumped: Mapping[int, Tuple[str, Optional[Tuple[int, ...]]]]) -> Optional[str]:
+    """Why ``dump`` describes another graph than a binary dump of the same run, or None when it does not.
+
+    ``dumped`` maps each binary dump file's var id to its title's (name, shape);
+    it may be a subset (files not fetched). lar-lite writes the two dumps from
+    two networks in one process; under the global layout transform each picks
+    layouts by timing, so the two can describe different graphs, and merging
+    them would pair unrelated vars.
+    """
+    text = {r.id: r for r in dump.dumped()}
+    missing = sorted(v for v in dumped if v not in text)
+    differ = sorted(
+        v
+        for v, (name, shape) in dumped.items()
+        if v in text
+        and (
+            text[v].name != name or (shape is not None and text[v].shape is not None and text[v].shape != tuple(shape))
+        )
+    )
+    if not missing and not differ:
+        return None
+    parts = (
+        [f"{len(missing)} of the {len(dumped)} dumped vars are not in it (first: var {missing[0]})"] if missing else []
+    )
+    if differ:
+        v = differ[0]
+        parts.append(
+            f"{len(differ)} have another name or shape (first: var {v}, {dumped[v][0]!r} in the binary dump, "
+            f"{text[v].name!r} in the text)"
+        )
+    return (
+        f"the text dump describes another graph than the binary dump: {'; '.join(parts)}; its forward has "
+        f"{len(dump.last)} vars (as when lar-lite's two networks pick different layouts under the global "
+        "layout transform)"
+    )

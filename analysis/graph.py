@@ -271,7 +271,8 @@ class VarGraph:
         if not dump.iterations:
             return cls(nodes={})
         nodes = {}
-        records = dump.iterations[iteration]
+        # the weight chains folded at load time belong to every forward's graph (the binary dump holds them)
+        records = dump.load_time + dump.iterations[iteration]
         for rec in records:
             slots = rec.input_slots
             nodes[rec.id] = VarNode(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from analysis.dump_names import BIN_DIR
+from analysis.dump_text import TextDump, other_graph, parse_text_dump
 from analysis.errors import AnalysisError
 from analysis.graph import VarGraph
 
@@ -32,11 +33,13 @@ class RunGraph:
 def read_run_graph(run_dir: Path) -> RunGraph:
     """The var graph of a stored run: the text dump's, completed with the titles of the files in the store."""
     graph: Optional[VarGraph] = None
+    dump: Optional[TextDump] = None
     source = "titles"
     text = run_dir / TEXT_DUMP
     if text.is_file():
         try:
-            graph = VarGraph.from_text_dump(text)
+            dump = parse_text_dump(text)
+            graph = VarGraph.from_text_dump(dump)
             source = f"text dump {text}"
         except AnalysisError as exc:
             log.warning("%s: text dump unusable, using binary titles only (%s)", text, exc)
@@ -44,6 +47,10 @@ def read_run_graph(run_dir: Path) -> RunGraph:
     if bin_dir.is_dir() and any(bin_dir.iterdir()):
         try:
             titles = VarGraph.from_dump_folder(bin_dir)
+            other = other_graph(dump, {v: (n.name, n.shape) for v, n in titles.nodes.items()}) if dump else None
+            if other is not None:  # two graphs: merging them would pair unrelated vars
+                log.warning("%s: %s; using binary titles only", text, other)
+                graph, source = None, f"titles ({text}: {other})"
             graph = graph.merge(titles) if graph is not None and graph.nodes else titles
         except AnalysisError as exc:
             log.warning("%s: titles unusable (%s)", bin_dir, exc)
