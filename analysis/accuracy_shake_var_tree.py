@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from analysis.files import open_regular
 
@@ -145,7 +145,7 @@ def get_dependence(string: str, src_info: str) -> Optional[varNode]:
     return varNode(f"id:{var}", [f"id:{i}" for i in inputs], src_info)
 
 
-def split_records(lines: Sequence[str]) -> List[Tuple[str, str, str]]:
+def split_records(lines: Iterable[str]) -> List[Tuple[str, str, str]]:
     """(title A, title B, message line) per record of a compare_binary_iodump output.
 
     Titles are rejoined like MegEngine does (stripped lines, no separator), so
@@ -174,8 +174,8 @@ def parse(filename: str) -> Dict[str, varNode]:
     """Build the tree of differing vars from a compare output; returns the roots by key."""
     varNode.clear()
     with open_regular(filename, "r", encoding="utf-8", errors="replace") as f:
-        lines = f.readlines()
-    for title0, title1, message in split_records(lines):
+        records = split_records(f)  # line by line: a diff of many gigabytes is never held whole
+    for title0, title1, message in records:
         if title0.startswith("inp"):
             continue
         get_dependence(title0, title0 + "\n" + title1 + "\n" + message)
