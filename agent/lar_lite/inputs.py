@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
@@ -77,7 +79,18 @@ def read_item(name: str, spec: str) -> Dict[str, InputValue]:
     return {name: read_literal(spec)}
 
 
+def _refuse_special(path: str) -> None:
+    """A FIFO or device given as an input would block open() or read for ever: refuse it up front."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # the read reports what is wrong with the path itself
+    if not stat.S_ISREG(mode):
+        raise InputSpecError(f"--input: {path}: not a regular file")
+
+
 def _read_bytes(path: str) -> bytes:
+    _refuse_special(path)
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -139,6 +152,7 @@ def read_npy(path: str) -> np.ndarray:
     load_and_run ignores byte order and ``fortran_order`` and supports only
     f4, i1, i2, i4, u1 and u2; anything else is an error here.
     """
+    _refuse_special(path)
     try:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:

@@ -229,3 +229,15 @@ def test_lar_lite_corrupt_input_is_one_line(tmp_path: Path, argv: List[str], env
         env={**_env(None), **env},
     )
     assert_one_line(proc, code, says, "lar-lite: error: ")
+
+
+def test_lar_lite_refuses_a_fifo_or_device_as_input(tmp_path: Path) -> None:
+    """open() of a FIFO with no writer blocks for ever; lar-lite says so instead."""
+    from agent.lar_lite.errors import InputSpecError
+    from agent.lar_lite.inputs import read_netpbm, read_npy
+
+    os.mkfifo(tmp_path / "x.npy")
+    (tmp_path / "z.ppm").symlink_to("/dev/zero")
+    for read, name in ((read_npy, "x.npy"), (read_netpbm, "z.ppm")):
+        with pytest.raises(InputSpecError, match="not a regular file"):
+            read(str(tmp_path / name))
