@@ -119,6 +119,8 @@ def _load_text(path: Path) -> dict:
             line = f":{mark.line + 1}" if mark is not None else ""
             problem = getattr(err, "problem", None) or "not valid YAML"
             raise ConfigError(f"{path}{line}", problem) from None
+        except RecursionError:  # thousands of nested brackets: PyYAML's composer recurses per level
+            raise ConfigError(str(path), "not valid YAML: nested too deeply") from None
     else:
         try:
             data = json.loads(text)
@@ -126,6 +128,8 @@ def _load_text(path: Path) -> dict:
             raise ConfigError(
                 f"{path}:{err.lineno}", f"{err.msg} (PyYAML is not installed, so the config must be JSON)"
             ) from None
+        except RecursionError:
+            raise ConfigError(str(path), "not valid JSON: nested too deeply") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -203,6 +203,13 @@ def test_agent_corrupt_input_is_one_line(tmp_path: Path, command: str) -> None:
     assert_one_line(proc, code, says, "agent: error: ")
 
 
+def test_agent_config_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
+    """PyYAML's composer recurses per level: a RecursionError was an 'internal error' (exit 70)."""
+    _write(tmp_path, {"agent.yaml": "a: " + "[" * 5000 + "]" * 5000 + "\n"})
+    proc = _run(["-m", "agent", "facts", "--config", "agent.yaml"], tmp_path)
+    assert_one_line(proc, 2, "agent.yaml: not valid YAML: nested too deeply", "agent: error: ")
+
+
 def test_agent_refuses_a_fifo_config_and_token(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo")
     for argv in (["facts", "--config", "fifo"], ["serve", "--listen", "127.0.0.1:0", "--token-file", "fifo"]):

@@ -161,3 +161,9 @@ def test_a_key_with_a_newline_stays_on_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "c.yaml", 'name: c\nmodel: m.mge\ninputs:\n  data: {shape: [2], "d\\nx": 1}\n')
     message = refused(load_campaign, path)
     assert "\n" not in message and message.endswith(":4: inputs.data.'d\\nx': unknown field"), message
+
+
+def test_yaml_nested_too_deeply_is_one_error(tmp_path: Path) -> None:
+    """PyYAML's composer recurses per level: thousands of brackets were a RecursionError traceback."""
+    path = write(tmp_path, "farm.yaml", "devices: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "invalid YAML: nested too deeply" in refused(load_farm, path)
