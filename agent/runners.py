@@ -143,10 +143,10 @@ class Runner:
         for flag in req.extra_flags:
             if not self.flag_allowed(flag):
                 raise RequestError(f"runner {self.cfg.name}: flag {flag[:60]!r} is not in extra_flags_allow")
-        for key, value in req.env:
+        for key, env_value in req.env:
             if key != DBG_ENV and key not in self.cfg.env_allow:
                 raise RequestError(f"runner {self.cfg.name}: environment variable {key[:60]!r} is not in env_allow")
-            if "\x00" in value or len(value) > 4096:
+            if "\x00" in env_value or len(env_value) > 4096:
                 raise RequestError(f"environment variable {key}: value has NUL or is longer than 4096")
         if key_dbg := dict(req.env).get(DBG_ENV):
             if key_dbg not in ("0", "1", "2"):

@@ -87,10 +87,10 @@ class TextVar:
     @property
     def input_slots(self) -> Tuple[int, ...]:
         """The input index K of each id in ``input_ids``."""
-        return tuple(d.input_index for d in self._input_deps())
+        return tuple(d.input_index for d in self._input_deps() if d.input_index is not None)
 
     def _input_deps(self) -> List[TextDep]:
-        return sorted((d for d in self.deps if d.input_index is not None), key=lambda d: d.input_index)
+        return sorted((d for d in self.deps if d.input_index is not None), key=lambda d: d.input_index or 0)
 
 
 @dataclass
@@ -294,11 +294,11 @@ class _Parser:
             open_ = rest.rfind(" [", 0, close + 1) if close >= 0 else -1
             if open_ < 0:
                 raise self.error(i + 1, "recorded value line has no '[values]min=' part")
-            values, truncated = _values(rest[open_ + 2 : close], lambda r: self.error(i + 1, r))
+            values, truncated = _values(rest[open_ + 2 : close], lambda r, at=i + 1: self.error(at, r))
             stats_match = _STATS.match(rest, close + 1)
             if stats_match is None:
                 raise self.error(i + 1, "recorded value line has no statistics")
-            stats = _stats(stats_match, lambda r: self.error(i + 1, r))
+            stats = _stats(stats_match, lambda r, at=i + 1: self.error(at, r))
             self.lazy_values[int(var.group(1))] = (values, truncated, stats)
             i += 1
         return i
@@ -455,9 +455,9 @@ def _number(text: str, error) -> Number:
         raise error(f"value {text!r} is not a number") from None
 
 
-def _stats(match: "re.Match[str]", error) -> Dict[str, Optional[float]]:
+def _stats(match: re.Match[str], error) -> Dict[str, Optional[float]]:
     out: Dict[str, Optional[float]] = {}
-    for key, text in zip(("min", "max", "mean", "l2", "sd"), match.groups()[:5]):
+    for key, text in zip(("min", "max", "mean", "l2", "sd"), match.groups()[:5], strict=False):
         out[key] = None if text == "N/A" else float(_number(text, error))
     return out
 

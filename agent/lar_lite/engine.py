@@ -66,7 +66,7 @@ def load_lite(home: Optional[Path] = None) -> ModuleType:
             # pkg_resources (used by the binding's environment check) warns
             # that it is deprecated; that is not the user's business.
             warnings.simplefilter("ignore")
-            import megenginelite as lite  # type: ignore[import-not-found]
+            import megenginelite as lite
     except ImportError as exc:
         raise EngineError(f"cannot import megenginelite from {home}: {exc}") from exc
     except OSError as exc:

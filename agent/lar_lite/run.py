@@ -10,6 +10,7 @@ network that runs every execution beside the first (untimed).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
@@ -133,7 +134,7 @@ class LarRun:
         self.lite = lite
         self.out = out
         self.err = err
-        self.nets: List[object] = []
+        self.nets: List[Any] = []  # megenginelite networks (the binding has no types)
         #: "name {shape} dtype" of what the model declares and what was fed,
         #: to explain a forward that fails on a wrong input shape.
         self.declared: List[str] = []
@@ -143,13 +144,13 @@ class LarRun:
         self.out.write(text + "\n")
         self.out.flush()
 
-    def _engine(self, what: str, call: Callable[[], object], hint: str = "") -> object:
+    def _engine(self, what: str, call: Callable[[], Any], hint: str = "") -> Any:
         try:
             return call()
         except RuntimeError as exc:
             raise EngineError(f"{what}: {engine_message(exc)}{hint}") from None
 
-    def _make_network(self, dump: str) -> object:
+    def _make_network(self, dump: str) -> Any:
         """A network with lar-lite's options and at most one dump plugin, model loaded."""
         lite, opts = self.lite, self.opts
         config, said = graph_options.lite_config(lite, opts.graph)
@@ -183,7 +184,7 @@ class LarRun:
         self.nets.append(net)
         return net
 
-    def _io(self, net: object, phase: str) -> List[Tuple[str, object]]:
+    def _io(self, net: Any, phase: str) -> List[Tuple[str, Any]]:
         lite = self.lite
         if phase == "input":
             names = self._engine("reading the model's inputs", net.get_all_input_name)
@@ -191,9 +192,12 @@ class LarRun:
         else:
             names = self._engine("reading the model's outputs", net.get_all_output_name)
             kind = lite.LiteTensorPhase.LITE_OUTPUT
-        return [(n, self._engine(f"{phase} {n}", lambda n=n: net.get_io_tensor(n, kind))) for n in names]
+        out: List[Tuple[str, Any]] = []
+        for n in names:
+            out.append((n, self._engine(f"{phase} {n}", functools.partial(net.get_io_tensor, n, kind))))
+        return out
 
-    def _feed(self, net: object, values: Dict[str, input_forms.InputValue]) -> None:
+    def _feed(self, net: Any, values: Dict[str, input_forms.InputValue]) -> None:
         tensors = dict(self._io(net, "input"))
         if not self.declared:
             self.declared = [_describe(n, t.layout.shapes, t.layout.dtype) for n, t in tensors.items()]
@@ -205,13 +209,13 @@ class LarRun:
             tensor = tensors[name]
             dtype = np.dtype(tensor.layout.dtype)
             arr = input_forms.fit_to_model(name, value, dtype)
-            self._engine(f"setting input {name}", lambda: tensor.set_data_by_copy(arr))
+            self._engine(f"setting input {name}", functools.partial(tensor.set_data_by_copy, arr))
             if len(self.fed) < len(values):
                 self.fed.append(_describe(name, arr.shape, arr.dtype))
 
-    def _model_info(self, net: object) -> None:
-        def rows(phase: str) -> List[Tuple[str, List[int], str]]:
-            result = []
+    def _model_info(self, net: Any) -> None:
+        def rows(phase: str) -> List[Tuple[str, Sequence[int], str]]:
+            result: List[Tuple[str, Sequence[int], str]] = []
             for name, tensor in self._io(net, phase):
                 layout = tensor.layout
                 result.append((name, list(layout.shapes), np.dtype(layout.dtype).name))
@@ -219,7 +223,7 @@ class LarRun:
 
         self._say(report.model_info(rows("input"), rows("output")) + "\n")
 
-    def _execute(self, net: object) -> Tuple[float, float]:
+    def _execute(self, net: Any) -> Tuple[float, float]:
         """One forward + wait; returns (host ms, end-to-end ms)."""
         try:
             start = time.perf_counter()
@@ -338,7 +342,7 @@ def _save_npz(path: str, outputs: List[Tuple[str, np.ndarray]]) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            np.savez(f, **dict(outputs))
+            np.savez(f, **dict(outputs))  # type: ignore[arg-type]  # numpy's stub reads a name as allow_pickle
         os.replace(tmp, path)
     except OSError as exc:
         raise UsageError(f"--output-npz: cannot write {path}: {exc.strerror or exc}") from None
