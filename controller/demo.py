@@ -1,4 +1,5 @@
-"""`make demo`: two local agents running lar-lite on the bundled tiny_cnn, naive + shake + cross checks.
+"""`make demo`: two local agents running lar-lite on the bundled tiny_cnn, naive + shake + cross checks; host-b runs
+with `enable_nchw44` (an ARM board's deployment), so cross pairs the two graphs' vars by graph.
 
 Prints the findings and where report.html is. Exits 0 once the campaign ran,
 even though naive finds differences (that is the point of the demo);
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from controller.checks.result import CampaignReport
 from controller.errors import EXIT_INTERRUPTED, describe
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -57,11 +59,33 @@ def main(argv: Optional[List[str]] = None) -> int:
         output.error(describe(exc).line)
         return EXIT_INTERRUPTED
     render(report, output.out)
+    for line in matching_lines(report):
+        output.out.print(line, highlight=False)
     verdict = "differences found (controller run would exit 1)" if not report.clean else "all checks within tolerance"
     output.out.print(f"demo: {verdict}", highlight=False)
     output.out.print(f"report.json: {(root / 'report.json').resolve()}", highlight=False)
     output.out.print(f"report.html: {html.resolve()}", highlight=False)
     return 0
+
+
+def matching_lines(report: CampaignReport) -> List[str]:
+    """One line per comparison whose two graphs differ: how analysis paired their vars."""
+    lines = []
+    seen = set()
+    for check in report.checks:
+        for cmp in check.comparisons:
+            diff = cmp.diff
+            if diff.matching != "graph" or cmp.runs in seen:
+                continue  # the thresholds check shows cross's comparisons again
+            seen.add(cmp.runs)
+            a, b = cmp.devices[0], cmp.devices[-1]
+            reasons = sorted({reason.split(" var ")[0] for _, reason in diff.unmatched_a})
+            lines.append(
+                f"{check.kind} {a} vs {b}: graphs differ (options), vars paired by graph: {len(diff.pairs)} pairs; "
+                f"{len(diff.unmatched_a)} of {a}'s and {len(diff.unmatched_b)} of {b}'s vars have no counterpart"
+                + (f" ({'; '.join(reasons)})" if reasons else "")
+            )
+    return lines
 
 
 if __name__ == "__main__":

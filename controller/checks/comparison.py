@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Tuple
 
 from analysis import thresholds
 from analysis.compare import compare_runs
+from analysis.compare_matched import compare_graph_matched, graphs_differ
 from analysis.dump_names import BIN_DIR
 from analysis.results import RunDiff
 from analysis.thresholds import ThresholdReport
@@ -34,16 +35,20 @@ def compare_stored(
     Raises StoreError when a dump the comparison needs is missing or unreadable
     in the store (never a silent zero).
     """
-    graph = (graphs or RunGraphs()).pair(a.run_id, dir_a, b.run_id, dir_b)
-    diff = compare_runs(
-        dir_a / BIN_DIR,
-        dir_b / BIN_DIR,
-        tolerance,
-        records_a=a.dump_records(),
-        records_b=b.dump_records(),
-        graph=graph.graph,
-        graph_source=graph.source,
-    )
+    if _whole(a, dir_a) and _whole(b, dir_b) and graphs_differ(dir_a / BIN_DIR, dir_b / BIN_DIR):
+        # other graph options (layouts, fusion): vars paired by analysis.match, layouts undone
+        diff = compare_graph_matched(dir_a / BIN_DIR, dir_b / BIN_DIR, tolerance)
+    else:
+        graph = (graphs or RunGraphs()).pair(a.run_id, dir_a, b.run_id, dir_b)
+        diff = compare_runs(
+            dir_a / BIN_DIR,
+            dir_b / BIN_DIR,
+            tolerance,
+            records_a=a.dump_records(),
+            records_b=b.dump_records(),
+            graph=graph.graph,
+            graph_source=graph.source,
+        )
     bad = diff.errors()
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -52,6 +57,12 @@ def compare_stored(
             f"or unreadable: {bad[0].error}{more}"
         )
     return diff, thresholds.analyse(diff)
+
+
+def _whole(run: RunRecord, folder: Path) -> bool:
+    """True when every dump file of the run's manifest is in the store (digest-first may leave some out)."""
+    names = [r.name for r in run.dump_records()]
+    return bool(names) and all((folder / name).is_file() for name in names)
 
 
 def compare_pair(

@@ -38,6 +38,11 @@ def test_demo_runs_the_example_campaign(demo) -> None:
     assert kinds == ["cross", "naive", "shake", "thresholds"]
     assert [d["name"] for d in data["devices"]] == ["host-a", "host-b"]
     assert all(d["healthy"] for d in data["devices"])
+    # host-b is deployed with enable_nchw44: cross pairs the two graphs' vars by graph
+    assert [d["options"] for d in data["devices"]] == [{}, {"enable_nchw44": True}]
+    (cross,) = [c for c in data["checks"] if c["kind"] == "cross"]
+    assert cross["comparisons"][0]["analysis"]["matching"] == "graph"
+    assert "cross host-a vs host-b: graphs differ (options), vars paired by graph" in stdout
 
 
 @pytest.mark.browser
