@@ -49,15 +49,18 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 # Re-resolve every dependency (all extras) at its newest allowed version, in a scratch virtualenv,
-# and pin the result in constraints.txt; then run `make lint typecheck test` and commit both files.
+# and pin the result in constraints.txt for this Python's minor version (CI's); another Python
+# resolves within pyproject.toml's bounds. Then run `make lint typecheck test`; commit both files.
 RESOLVE := $(VENV)-resolve
 upgrade-deps:
 	rm -rf $(RESOLVE) && $(PYTHON) -m venv $(RESOLVE)
 	$(RESOLVE)/bin/python -m pip install -q --upgrade pip
 	$(RESOLVE)/bin/python -m pip install -q '.[test,lite,dev]'
+	pyv=$$($(RESOLVE)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	{ echo "# Versions CI tested: make test/demo install with pip -c. Written by make upgrade-deps"; \
-	  echo "# with $$($(RESOLVE)/bin/python -V) on $$(date -u +%Y-%m-%d); edit pyproject.toml's bounds, not this file."; \
-	  $(RESOLVE)/bin/python -m pip freeze --all --exclude larfarm --exclude pip; } > $(CONSTRAINTS)
+	  echo "# with Python $$pyv on $$(date -u +%Y-%m-%d); edit pyproject.toml's bounds, not this file."; \
+	  $(RESOLVE)/bin/python -m pip freeze --all --exclude larfarm --exclude pip \
+	    | sed "s/\$$/ ; python_version == \"$$pyv\"/"; } > $(CONSTRAINTS)
 	rm -rf $(RESOLVE)
 
 demo: $(STAMP) lite-runtime
