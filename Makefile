@@ -61,7 +61,7 @@ upgrade-deps:
 	  echo "# with Python $$pyv on $$(date -u +%Y-%m-%d); edit pyproject.toml's bounds, not this file."; \
 	  $(RESOLVE)/bin/python -m pip freeze --all --exclude larfarm --exclude pip \
 	    | sed "s/\$$/ ; python_version == \"$$pyv\"/"; } > $(CONSTRAINTS)
-	rm -rf $(RESOLVE)
+	rm -rf $(RESOLVE) build  # pip built the wheel in the tree
 
 demo: $(STAMP) lite-runtime
 	$(PY) -m controller.demo
