@@ -206,7 +206,9 @@ class LoadAndRunRunner(Runner):
         dumping = req.bin_io_dump or req.io_dump
         # One forward per dump: every execution overwrites the bin files and appends to the text one.
         iters = req.iter if req.iter is not None else (1 if dumping else None)
-        warmup = req.warmup_iter if req.warmup_iter is not None else (0 if dumping else None)
+        # With fake_first the first execution computes nothing (and dumps nothing): let it be the warm-up.
+        fake = 1 if req.options.fake_first else 0
+        warmup = req.warmup_iter if req.warmup_iter is not None else (fake if dumping else None)
         if iters is not None:
             out += ["--iter", str(iters)]
         if warmup is not None:

@@ -267,6 +267,12 @@ class LarRun:
         if opts.model_info:
             self._model_info(main)
 
+        if opts.graph.fake_first and opts.iter + opts.warmup_iter == 1:
+            # MegEngine's fake first execution only allocates: no dump, garbage outputs.
+            self.err.write(
+                "lar-lite: warning: --fake-first: the only execution is the fake one (it computes and dumps "
+                "nothing); add --warmup-iter 1\n"
+            )
         prepare = time.perf_counter()
         for i in range(opts.warmup_iter):
             self._say(f"=== prepare: {(time.perf_counter() - prepare) * 1e3:.3f}ms; going to warmup\n")
@@ -293,7 +299,7 @@ class LarRun:
                 result.dump_networks_agree = all(
                     a.tobytes() == b.tobytes() for (_, a), b in zip(result.outputs, side_out)
                 )
-                if not result.dump_networks_agree:
+                if not result.dump_networks_agree and not opts.graph.fake_first:
                     self.err.write(
                         "lar-lite: warning: the --io-dump network's outputs differ bitwise "
                         "from the --bin-io-dump network's (non-deterministic algorithms?)\n"

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import grpc
 import pytest
 
 from agent import graph_options
@@ -18,6 +19,7 @@ from agent.runners import LiteRunner, LoadAndRunRunner
 from agent.service import options_from_msg
 from agent.spec import RunRequest
 from larfarm.agent.v1 import agent_pb2 as pb
+from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 
 
 def runner(kind: str):
@@ -88,3 +90,47 @@ def test_lar_lite_runner_refuses_a_cuda_layout_transform(tmp_path):
 def test_combinations_no_program_takes_are_refused(tmp_path, kind, opts, pattern):
     with pytest.raises(RequestError, match=pattern):
         prepare(tmp_path, kind, opts)
+
+
+def test_a_fake_first_execution_is_the_warm_up_of_a_dumping_run(tmp_path):
+    # MegEngine's fake first execution computes and dumps nothing: the dumped forward must come after it
+    argv = prepare(tmp_path, "lite", GraphOptions(fake_first=True), bin_io_dump=True)
+    assert argv[argv.index("--warmup-iter") + 1] == "1" and argv[argv.index("--iter") + 1] == "1"
+    assert "--fake-first" in argv
+
+
+@pytest.mark.parametrize(
+    "runner,options,named",
+    [
+        ("lite", pb.GraphOptions(enable_chwn4=True), "enable_chwn4"),
+        ("lite", pb.GraphOptions(disable_mem_opt=True), "disable_mem_opt"),
+        ("load_and_run", pb.GraphOptions(enable_nchw44=True, enable_nchw88=True), "--enable-nchw88"),
+    ],
+)
+def test_over_grpc_a_refused_option_is_invalid_argument_naming_it(shared_agent, model_sha, runner, options, named):
+    ch = grpc.insecure_channel(shared_agent.address)
+    md = (("authorization", f"Bearer {shared_agent.token}"),)
+    try:
+        spec = pb.RunSpec(runner=runner, model_sha256=model_sha, bin_io_dump=True, options=options)
+        with pytest.raises(grpc.RpcError) as err:
+            list(pb_grpc.AgentStub(ch).Run(spec, timeout=20, metadata=md))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        assert named in err.value.details()
+    finally:
+        ch.close()
+
+
+def test_over_grpc_the_options_reach_the_programs_command_line(shared_agent, model_sha):
+    ch = grpc.insecure_channel(shared_agent.address)
+    md = (("authorization", f"Bearer {shared_agent.token}"),)
+    try:
+        opts = pb.GraphOptions(enable_nchw88=True, workspace_limit=1024, layout_transform="cpu")
+        spec = pb.RunSpec(runner="lite", model_sha256=model_sha, bin_io_dump=True, options=opts)
+        started = [e.started for e in pb_grpc.AgentStub(ch).Run(spec, timeout=60, metadata=md) if e.HasField("started")]
+        assert started and list(started[0].argv[-3:]) == [
+            "--enable-nchw88",
+            "--workspace-limit=1024",
+            "--layout-transform=cpu",
+        ]
+    finally:
+        ch.close()

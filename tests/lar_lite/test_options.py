@@ -134,6 +134,7 @@ def test_const_shape_keeps_the_vars_but_shifts_ids(run_model, tmp_path):
             ],
         ),
         (["--workspace-limit", "67108864"], ["set workspace limit to 67108864"]),
+        (["--record-comp-seq"], ["set record_comp_seq_level to 1"]),
     ],
 )
 def test_graph_preserving_options_log_and_keep_every_title(run_model, tmp_path, flags, lines):
@@ -154,3 +155,17 @@ def test_a_workspace_limit_the_engine_cannot_set_any_more_is_one_line(run_model)
     flags = ["--no-sanity-check", "--record-comp-seq2", "--workspace-limit=0"]
     proc = run_model("tiny_cnn", *flags, *ONE_FORWARD)
     assert_one_error(proc, r"--workspace-limit: .*ExecutionPolicy.*compiled the graph at load", code=1)
+
+
+def test_fake_first_dumps_the_execution_after_the_fake_one(run_model, tmp_path):
+    lone, after = tmp_path / "lone", tmp_path / "after"
+    lone.mkdir()
+    after.mkdir()
+    proc = run_model("tiny_cnn", "--fake-first", "--bin-io-dump", lone, *ONE_FORWARD)
+    assert proc.returncode == 0, proc.stderr
+    assert "enable fake-first optimization" in proc.stdout.splitlines()
+    assert "the only execution is the fake one" in proc.stderr
+    assert list(lone.iterdir()) == []  # MegEngine computed nothing
+    proc = run_model("tiny_cnn", "--fake-first", "--bin-io-dump", after, "--iter", "1", "--warmup-iter", "1")
+    assert proc.returncode == 0 and "fake one" not in proc.stderr
+    assert len(list(after.iterdir())) == 17
