@@ -7,6 +7,7 @@ asks for an sshd or the Lite runtime is marked without anyone remembering to; a 
 reaches such a thing another way marks itself, as the browser tests do.
 """
 
+import signal
 from pathlib import Path
 from typing import Dict, List
 
@@ -78,6 +79,15 @@ def _is_slow(nodeid: str) -> bool:
     return any(
         nodeid.startswith(s) if s.endswith("/") else nodeid == s or nodeid.startswith((s + "::", s + "[")) for s in SLOW
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts pytest in the background (or a CI runner that does) hands it SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: _thread.interrupt_main()
+    # does nothing and the Ctrl-C tests wait out their timeouts. Ctrl-C means KeyboardInterrupt
+    # here however the suite was started, as it does for the controller (controller.cli.main).
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
