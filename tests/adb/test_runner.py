@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -163,3 +164,49 @@ def test_every_word_reaches_the_phone_as_written(adb: Adb, phones) -> None:
     words = ["a b", "it's", "$HOME", "$$", "`id`", ";rm -rf /", "&&", "x|y", "\\n", '"q"', "", "--", "é"]
     code, out, _err = AdbPhone(adb.program, phone.serial).shell(["echo", *words])
     assert code == 0 and out.decode() == " ".join(words) + "\n"
+
+
+#: A load_and_run with a worker child, both deaf to SIGTERM: only SIGKILL of the whole group on the phone ends them.
+STUBBORN = [
+    sys.executable,
+    "-c",
+    "import signal, subprocess, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)'])\n"
+    "print('child', child.pid, flush=True)\n"
+    "time.sleep(120)\n",
+]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+
+
+@pytest.mark.parametrize("how", ["cancel", "timeout"])
+def test_cancel_and_timeout_kill_load_and_runs_children_too(adb: Adb, phones, agent_for, megengine_fixtures, how):
+    phone = phones(programs={"load_and_run": STUBBORN})
+    adb.connect(phone)
+    client = agent_for(phone).client()
+    spec = upload(client, megengine_fixtures)
+    if how == "timeout":
+        spec = RunSpec(**{**spec.__dict__, "timeout_s": 4.0})
+    child = 0
+    for event in client.run(spec):
+        if isinstance(event, LogLine) and event.text.startswith("child "):
+            child = int(event.text.split()[1])
+            if how == "cancel":
+                client.cancel(event.run_id)
+        if isinstance(event, Finished):
+            break
+    assert child and event.state == ("cancelled" if how == "cancel" else "timed_out")
+    procs = list(phone.pids._procs.values())
+    deadline = time.monotonic() + 5
+    while (_alive(child) or any(p.poll() is None for p in procs)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert procs and all(p.poll() is not None for p in procs), "load_and_run survived on the phone"
+    assert not _alive(child), "load_and_run's child survived on the phone"
