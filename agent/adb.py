@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from agent.errors import StateError
@@ -170,18 +171,32 @@ class Phone:
             raise explain(self.serial, (err or out).decode("utf-8", "replace"))
 
 
-def phone_facts(phone: Phone, workdir: str) -> dict[str, object]:
-    """What `controller devices --adb` and the run records say about a phone."""
+@dataclass(frozen=True)
+class PhoneFacts:
+    """What a phone is (the agent's Facts.phone, `controller devices --adb`, run.json)."""
+
+    serial: str
+    model: str
+    abi: str  # ro.product.cpu.abi
+    android_version: str
+    sdk: str
+    soc: str  # ro.soc.model (Android 12+), else empty
+    platform: str  # ro.board.platform
+    workdir_free_bytes: int  # 0 when df could not say
+
+
+def phone_facts(phone: Phone, workdir: str) -> PhoneFacts:
+    """Ask the phone for its facts (getprop, df of the work folder's parent, which exists before the first run)."""
     phone.require()
     props = phone.getprops()
     free = phone.free_bytes(workdir.rsplit("/", 1)[0] or "/")
-    return {
-        "serial": phone.serial,
-        "model": props.get("ro.product.model", ""),
-        "abi": props.get("ro.product.cpu.abi", ""),
-        "android": props.get("ro.build.version.release", ""),
-        "sdk": props.get("ro.build.version.sdk", ""),
-        "soc": props.get("ro.soc.model", ""),
-        "platform": props.get("ro.board.platform", ""),
-        "free_bytes": free if free is not None else 0,
-    }
+    return PhoneFacts(
+        serial=phone.serial,
+        model=props.get("ro.product.model", ""),
+        abi=props.get("ro.product.cpu.abi", ""),
+        android_version=props.get("ro.build.version.release", ""),
+        sdk=props.get("ro.build.version.sdk", ""),
+        soc=props.get("ro.soc.model", ""),
+        platform=props.get("ro.board.platform", ""),
+        workdir_free_bytes=free if free is not None else 0,
+    )

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import agent
-from agent.adb import Phone, PhoneError, phone_facts
+from agent.adb import Phone, PhoneError, PhoneFacts, phone_facts
 from agent.blobs import BlobStore
 from agent.config import AgentConfig, RunnerConfig
 from agent.errors import ConfigError
@@ -22,7 +22,7 @@ from agent.spec import RunRequest
 
 #: Facts of a phone are asked for before every run of a campaign; getprop is not free.
 FACTS_TTL_S = 10.0
-_facts_cache: dict[tuple[str, str], tuple[float, dict[str, object]]] = {}
+_facts_cache: dict[tuple[str, str], tuple[float, PhoneFacts]] = {}
 
 
 class AdbRunner(LoadAndRunRunner):
@@ -57,7 +57,7 @@ def phone_of(config: AgentConfig) -> RunnerConfig | None:
     return next((r for r in config.runners if r.type == "adb"), None)
 
 
-def facts_of(runner: RunnerConfig) -> dict[str, object]:
+def facts_of(runner: RunnerConfig) -> PhoneFacts:
     """The phone's facts (PhoneError naming it when it cannot be reached), cached for a few seconds."""
     settings = runner.adb
     if settings is None:

@@ -8,9 +8,10 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from agent import __version__
+from agent.adb import PhoneFacts
 from agent.config import AgentConfig, RunnerConfig
 from agent.manifest import sha256_of
 
@@ -37,6 +38,7 @@ class DeviceFacts:
     disk_free_bytes: int
     python_version: str
     runners: tuple[RunnerFacts, ...]
+    phone: Optional[PhoneFacts] = None  # set when the agent drives a phone over adb
 
 
 def cpu_model() -> str:
@@ -115,19 +117,20 @@ def gather(config: AgentConfig) -> DeviceFacts:
     )
 
 
-def _phone_facts(config: AgentConfig, phone: dict) -> DeviceFacts:
-    """A phone's facts in the board's fields: serial and model, ABI, Android release, SoC, free space."""
+def _phone_facts(config: AgentConfig, phone: PhoneFacts) -> DeviceFacts:
+    """The phone's own facts, and the board fields as far as they apply (the target's ABI, OS, SoC, free space)."""
     return DeviceFacts(
         agent_version=__version__,
-        hostname=f"{phone['model']} ({phone['serial']})",
-        arch=str(phone["abi"]),
+        hostname=socket.gethostname(),  # the PC the phone hangs off: where this agent runs
+        arch=phone.abi,
         os="Android",
-        os_release=f"{phone['android']} (SDK {phone['sdk']})",
-        cpu_model=f"{phone['soc']} ({phone['platform']})" if phone["soc"] else str(phone["platform"]),
-        cpu_cores=0,
+        os_release=phone.android_version,
+        cpu_model=phone.soc or phone.platform,
+        cpu_cores=0,  # not asked of the phone
         mem_total_bytes=0,
         mem_available_bytes=0,
-        disk_free_bytes=int(phone["free_bytes"]),
+        disk_free_bytes=phone.workdir_free_bytes,
         python_version=platform.python_version(),
         runners=tuple(runner_version(r) for r in config.runners),
+        phone=phone,
     )

@@ -208,6 +208,7 @@ class AgentService(pb_grpc.AgentServicer):
             runners=[
                 pb.RunnerInfo(name=r.name, path=r.path, version=r.version, available=r.available) for r in f.runners
             ],
+            phone=pb.PhoneFacts(**dataclasses.asdict(f.phone)) if f.phone is not None else None,
         )
 
     @_abort_on_error

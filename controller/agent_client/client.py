@@ -30,6 +30,7 @@ from controller.agent_client.fetch import HashQueue, _data_payload, _PartialFile
 from controller.agent_client.types import (
     Facts,
     Finished,
+    PhoneFacts,
     RunEvent,
     RunInfo,
     RunnerInfo,
@@ -169,6 +170,7 @@ class AgentClient:
             used_bytes=f.used_bytes,
             python_version=f.python_version,
             runners=tuple(RunnerInfo(r.name, r.path, r.version, r.available) for r in f.runners),
+            phone=_phone(f.phone) if f.HasField("phone") else None,
         )
 
     def missing_blobs(self, shas: Iterable[str]) -> list[str]:
@@ -427,6 +429,11 @@ def check_spec(spec: RunSpec) -> None:
             isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 31 for d in dims
         ):
             raise AgentRequestError(f"run spec: input {item.name!r}: each shape dim must be between 1 and {1 << 31}")
+
+
+def _phone(p) -> PhoneFacts:
+    """Facts.phone off the wire."""
+    return PhoneFacts(p.serial, p.model, p.abi, p.android_version, p.sdk, p.soc, p.platform, p.workdir_free_bytes)
 
 
 def _read(path: Optional[Path]) -> Optional[bytes]:

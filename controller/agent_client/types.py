@@ -33,6 +33,20 @@ class RunnerInfo:
 
 
 @dataclass(frozen=True)
+class PhoneFacts:
+    """An Android phone that the agent drives over adb (see agent.proto's PhoneFacts)."""
+
+    serial: str
+    model: str
+    abi: str
+    android_version: str
+    sdk: str
+    soc: str
+    platform: str
+    workdir_free_bytes: int
+
+
+@dataclass(frozen=True)
 class Facts:
     """What a device is, as its agent reports it."""
 
@@ -51,6 +65,7 @@ class Facts:
     used_bytes: int
     python_version: str
     runners: tuple[RunnerInfo, ...]
+    phone: Optional[PhoneFacts] = None  # set for an agent serving a phone over adb
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -64,8 +65,12 @@ def test_run_on_phone_real_dumps(adb: Adb, phones, agent_for, megengine_fixtures
     agent = agent_for(phone)
     client = agent.client()
     facts = client.facts()
-    assert facts.arch == "arm64-v8a" and facts.os == "Android" and phone.serial in facts.hostname
-    assert "Pixel 7" in facts.hostname and facts.cpu_model == "SM8450 (taro)" and facts.disk_free_bytes > 0
+    assert facts.arch == "arm64-v8a" and facts.os == "Android" and facts.cpu_model == "SM8450"
+    assert facts.hostname == socket.gethostname() and facts.disk_free_bytes > 0  # the PC the phone hangs off
+    # the phone's own facts in their own fields, not squeezed into the board's
+    assert facts.phone is not None and facts.phone.serial == phone.serial and facts.phone.model == "Pixel 7"
+    assert (facts.phone.abi, facts.phone.soc, facts.phone.platform) == ("arm64-v8a", "SM8450", "taro")
+    assert facts.phone.android_version == "13" and facts.phone.sdk and facts.phone.workdir_free_bytes > 0
     spec = upload(client, megengine_fixtures)
     events, done = finish(client, RunSpec(**{**spec.__dict__, "megdnn_dbg": 2}))
     assert done.state == "succeeded", done.error

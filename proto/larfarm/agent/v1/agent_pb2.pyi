@@ -53,7 +53,7 @@ class RunnerInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., path: _Optional[str] = ..., version: _Optional[str] = ..., available: bool = ...) -> None: ...
 
 class Facts(_message.Message):
-    __slots__ = ("agent_version", "protocol", "hostname", "arch", "os", "os_release", "cpu_model", "cpu_cores", "mem_total_bytes", "mem_available_bytes", "disk_free_bytes", "quota_bytes", "used_bytes", "python_version", "runners")
+    __slots__ = ("agent_version", "protocol", "hostname", "arch", "os", "os_release", "cpu_model", "cpu_cores", "mem_total_bytes", "mem_available_bytes", "disk_free_bytes", "quota_bytes", "used_bytes", "python_version", "runners", "phone")
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class Facts(_message.Message):
     USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     RUNNERS_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
     agent_version: str
     protocol: str
     hostname: str
@@ -84,7 +85,28 @@ class Facts(_message.Message):
     used_bytes: int
     python_version: str
     runners: _containers.RepeatedCompositeFieldContainer[RunnerInfo]
-    def __init__(self, agent_version: _Optional[str] = ..., protocol: _Optional[str] = ..., hostname: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., os_release: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores: _Optional[int] = ..., mem_total_bytes: _Optional[int] = ..., mem_available_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ..., quota_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., python_version: _Optional[str] = ..., runners: _Optional[_Iterable[_Union[RunnerInfo, _Mapping]]] = ...) -> None: ...
+    phone: PhoneFacts
+    def __init__(self, agent_version: _Optional[str] = ..., protocol: _Optional[str] = ..., hostname: _Optional[str] = ..., arch: _Optional[str] = ..., os: _Optional[str] = ..., os_release: _Optional[str] = ..., cpu_model: _Optional[str] = ..., cpu_cores: _Optional[int] = ..., mem_total_bytes: _Optional[int] = ..., mem_available_bytes: _Optional[int] = ..., disk_free_bytes: _Optional[int] = ..., quota_bytes: _Optional[int] = ..., used_bytes: _Optional[int] = ..., python_version: _Optional[str] = ..., runners: _Optional[_Iterable[_Union[RunnerInfo, _Mapping]]] = ..., phone: _Optional[_Union[PhoneFacts, _Mapping]] = ...) -> None: ...
+
+class PhoneFacts(_message.Message):
+    __slots__ = ("serial", "model", "abi", "android_version", "sdk", "soc", "platform", "workdir_free_bytes")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ABI_FIELD_NUMBER: _ClassVar[int]
+    ANDROID_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SDK_FIELD_NUMBER: _ClassVar[int]
+    SOC_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FREE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    model: str
+    abi: str
+    android_version: str
+    sdk: str
+    soc: str
+    platform: str
+    workdir_free_bytes: int
+    def __init__(self, serial: _Optional[str] = ..., model: _Optional[str] = ..., abi: _Optional[str] = ..., android_version: _Optional[str] = ..., sdk: _Optional[str] = ..., soc: _Optional[str] = ..., platform: _Optional[str] = ..., workdir_free_bytes: _Optional[int] = ...) -> None: ...
 
 class HaveBlobsRequest(_message.Message):
     __slots__ = ("sha256",)
