@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -220,4 +221,5 @@ def _small_facts(facts: Optional[Facts]) -> Dict[str, object]:
         "cpu_model": facts.cpu_model,
         "cpu_cores": facts.cpu_cores,
         "agent_version": facts.agent_version,
+        **({"phone": dataclasses.asdict(facts.phone)} if facts.phone is not None else {}),
     }

@@ -7,12 +7,20 @@ R.checks.forEach((c, ci) => c.comparisons.forEach((cmp, k) => cmps.push({id: 'cm
 const byId = new Map(cmps.map((x) => [x.id, x]));
 function link(parent, id, text){ const a = document.createElement('a'); a.href = '#' + id; a.textContent = text;
   a.dataset.cmp = id; parent.appendChild(a); return a; }
+// what a device is, from its agent's facts: a phone's own (model, ABI, Android, SoC, serial), else the board's
+function describe(f){
+  const p = f.phone;
+  if (p) return [p.model, p.abi, 'Android ' + p.android_version, p.soc || p.platform, 'serial ' + p.serial,
+    'via ' + f.hostname].filter((x) => x).join(' \u00b7 ');
+  return [f.hostname, f.arch, f.os, f.cpu_model, f.cpu_cores ? f.cpu_cores + ' cores' : ''].filter((x) => x).join(' \u00b7 ');
+}
 // device x check matrix: each cell links to the comparison that judged it
 const m = document.getElementById('matrix');
-const head = m.insertRow(); head.insertCell().outerHTML = '<th>device</th>';
+const head = m.insertRow(); head.insertCell().outerHTML = '<th>device</th><th>what it is</th>';
 R.checks_asked.forEach((k) => { const th = document.createElement('th'); th.textContent = k; head.appendChild(th); });
 R.devices.forEach((d) => { const row = m.insertRow(); row.dataset.device = d.name;
   row.insertCell().textContent = d.name + (d.healthy ? '' : ' (unhealthy)');
+  const facts = row.insertCell(); facts.className = 'facts'; facts.textContent = describe(d.facts || {});
   R.checks_asked.forEach((k) => { const cell = row.insertCell(); cell.dataset.check = k;
     const mine = R.checks.filter((c) => c.kind === k && c.devices.indexOf(d.name) >= 0);
     let st = 'none';

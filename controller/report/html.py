@@ -24,7 +24,7 @@ h1{font-size:1.4em} h2{font-size:1.15em;margin-top:1.4em}
 table.grid{border-collapse:collapse;margin:.5em 0}
 .grid td,.grid th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 td.ok{background:#dfd} td.differs{background:#fdd} td.skipped{background:#ffd} td.none{color:#999}
-td a{color:inherit}
+td a{color:inherit} td.facts{color:#555;font-size:12px}
 .note{color:#555} .unhealthy{color:#b00}
 .multiples{display:flex;flex-wrap:wrap;gap:.8em}
 .multiple{width:240px;cursor:pointer} .multiple .lg-root{width:240px;height:300px}

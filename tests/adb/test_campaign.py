@@ -63,6 +63,9 @@ def test_two_phones_and_a_host_find_what_local_devices_find(
     assert proc.returncode == 1, proc.stderr  # naive differs from default
     report = json.loads(proc.stdout)
     assert all(d["healthy"] for d in report["devices"]), report["devices"]
+    facts = {d["name"]: d["facts"] for d in report["devices"]}
+    assert facts["pa"]["phone"]["serial"] == pa.serial and facts["pb"]["phone"]["model"] == "Galaxy S22"
+    assert facts["pa"]["arch"] == "arm64-v8a" and "phone" not in facts["host"]
     local = setup(tmp_path / "local", megengine_fixtures)
     (local / "farm.yaml").write_text(
         yaml.safe_dump({"devices": [{"name": n, "local": True} for n in ("host", "pa", "pb")]})

@@ -16,6 +16,27 @@ from controller.store import Store
 from tests.controller.storeruns import stored_run
 from tests.support import browser
 
+#: report.json's device facts (campaign_run._small_facts) for an agent serving a phone and for a board.
+PHONE_FACTS = {
+    "hostname": "labpc",
+    "arch": "arm64-v8a",
+    "os": "Android",
+    "cpu_model": "SM8450",
+    "cpu_cores": 0,
+    "agent_version": "0.1.0",
+    "phone": {
+        "serial": "R58M123ABC",
+        "model": "Galaxy S22",
+        "abi": "arm64-v8a",
+        "android_version": "14",
+        "sdk": "34",
+        "soc": "SM8450",
+        "platform": "taro",
+        "workdir_free_bytes": 1 << 30,
+    },
+}
+BOARD_FACTS = {"hostname": "rk3588", "arch": "aarch64", "os": "Linux", "cpu_model": "Cortex-A76", "cpu_cores": 8}
+
 
 @pytest.fixture
 def report(tmp_path: Path, megengine_fixtures: Path) -> CampaignReport:
@@ -31,8 +52,8 @@ def report(tmp_path: Path, megengine_fixtures: Path) -> CampaignReport:
         cross_check("phone-a", a[plan.DEFAULT], "board-b", b_default, store, 1e-7),
     )
     devices = (
-        DeviceSummary("phone-a", "local", "lite", {"soc": "x"}, True),
-        DeviceSummary("board-b", "10.1.2.3:50051", "load_and_run", {}, True),
+        DeviceSummary("phone-a", "local", "lite", {"soc": "x"}, True, facts=PHONE_FACTS),
+        DeviceSummary("board-b", "10.1.2.3:50051", "load_and_run", {}, True, facts=BOARD_FACTS),
         DeviceSummary("gone-c", "10.9.9.9:50051", "lite", {}, False, "agent at 10.9.9.9:50051 is unreachable"),
     )
     return CampaignReport("tiny", "tiny_cnn.mge", 1e-7, ("naive", "cross"), devices, checks, str(store.root), 0.0, 1.0)
@@ -68,6 +89,11 @@ def test_chromium_shows_matrix_multiples_and_graphs(tmp_path: Path, report: Camp
         assert re.fullmatch(r"differs \(\d+\)", naive_cell.inner_text())
         assert page.locator('tr[data-device="board-b"] td[data-check="naive"]').get_attribute("class") == "none"
         assert "gone-c (unhealthy)" in page.locator('tr[data-device="gone-c"]').inner_text()
+        # what each device is: a phone by its own facts, a board by its agent's
+        phone_row = page.locator('tr[data-device="phone-a"] td.facts').inner_text()
+        assert phone_row == "Galaxy S22 · arm64-v8a · Android 14 · SM8450 · serial R58M123ABC · via labpc"
+        board_row = page.locator('tr[data-device="board-b"] td.facts').inner_text()
+        assert board_row == "rk3588 · aarch64 · Linux · Cortex-A76 · 8 cores"
         assert "10.9.9.9:50051" in page.content()
         assert page.locator("tr.check-row").evaluate_all("rs => rs.map(r => r.dataset.kind)") == ["naive", "cross"]
         # the viewer opens on the first differing comparison: naive, whose root is the first conv
