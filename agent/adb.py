@@ -87,6 +87,8 @@ class Phone:
             )
         except FileNotFoundError:
             raise PhoneError(f"phone {self.serial}: the adb program {self.adb} is not there") from None
+        except OSError as err:  # not executable, a folder, a foreign binary
+            raise PhoneError(f"phone {self.serial}: the adb program {self.adb} cannot run: {err.strerror}") from None
         except subprocess.TimeoutExpired:
             raise PhoneError(f"phone {self.serial}: adb {args[0]} did not answer in {timeout:g} s") from None
         return proc.returncode, proc.stdout, proc.stderr

@@ -7,6 +7,7 @@ adb, connecting Wi-Fi serials, and the facts `controller devices --adb` shows.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -53,7 +54,11 @@ def adb_program(target: AdbTarget | None, base: Path = Path(".")) -> Path:
     """The adb program to use: the farm's, else the one on PATH."""
     if target is not None and target.adb:
         path = Path(target.adb).expanduser()
-        return path if path.is_absolute() else (base / path).resolve()
+        path = path if path.is_absolute() else (base / path).resolve()
+        # checked here: a local agent would run a non-executable runner path as a Python script
+        if path.exists() and not (path.is_file() and os.access(path, os.X_OK)):
+            raise DeviceUnreachable("adb", "local", f"the adb program {path} cannot run: not an executable file")
+        return path
     found = shutil.which("adb")
     if found is None:
         raise DeviceUnreachable("adb", "local", "the adb program is not installed (apt-get install adb)")
@@ -71,6 +76,8 @@ def _adb(program: Path, *args: str, timeout: float = TIMEOUT_S) -> subprocess.Co
         )
     except FileNotFoundError:
         raise DeviceUnreachable("adb", "local", f"the adb program {program} is not there") from None
+    except OSError as err:  # not executable, a folder, a foreign binary
+        raise DeviceUnreachable("adb", "local", f"the adb program {program} cannot run: {err.strerror}") from None
     except subprocess.TimeoutExpired:
         raise DeviceUnreachable("adb", "local", f"adb {args[0]} did not answer in {timeout:g} s") from None
 

@@ -59,3 +59,26 @@ def test_unauthorized_phone_in_a_campaign_says_what_to_do(adb: Adb, phones, tmp_
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "o"], tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert phone.serial in proc.stderr and "RSA key prompt" in proc.stderr, proc.stderr
+
+
+def test_an_adb_program_that_cannot_run_is_one_line_naming_it(tmp_path: Path) -> None:
+    from agent.adb import Phone, PhoneError
+
+    not_a_program = tmp_path / "adb"
+    not_a_program.write_text("not a program\n")  # no exec bit: PermissionError, not FileNotFoundError
+    proc = run_controller(["devices", "--adb", "--adb-program", str(not_a_program)], tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"the adb program {not_a_program} cannot run" in proc.stderr and "Errno" not in proc.stderr
+    # in farm.yaml: refused before a local agent is started with it
+    (tmp_path / "m.mge").write_bytes(FAKE_MODEL)
+    (tmp_path / "campaign.yaml").write_text("name: c\nmodel: m.mge\ninputs: {}\nchecks: [shake]\nretries: 0\n")
+    phone = {"serial": "R58M123ABC", "adb": str(not_a_program)}
+    (tmp_path / "farm.yaml").write_text(yaml.safe_dump({"devices": [{"name": "p", "adb": phone}]}))
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "o"], tmp_path)
+    assert proc.returncode == 2 and f"the adb program {not_a_program} cannot run" in proc.stderr, proc.stderr
+    try:
+        Phone(str(not_a_program), "R58M123ABC").state()
+    except PhoneError as err:
+        assert f"the adb program {not_a_program} cannot run" in str(err) and "R58M123ABC" in str(err)
+    else:
+        raise AssertionError("a non-executable adb program was run")
