@@ -14,6 +14,13 @@ function describe(f){
     'via ' + f.hostname].filter((x) => x).join(' \u00b7 ');
   return [f.hostname, f.arch, f.os, f.cpu_model, f.cpu_cores ? f.cpu_cores + ' cores' : ''].filter((x) => x).join(' \u00b7 ');
 }
+// roots can run to hundreds (a device whose every kernel differs): name a few, count the rest
+function few(items, text, none){
+  const n = 5;
+  if (!items.length) return none;
+  const shown = items.slice(0, n).map(text).join(', ');
+  return items.length > n ? shown + ' and ' + (items.length - n) + ' more' : shown;
+}
 // device x check matrix: each cell links to the comparison that judged it
 const m = document.getElementById('matrix');
 const head = m.insertRow(); head.insertCell().outerHTML = '<th>device</th><th>what it is</th>';
@@ -36,7 +43,7 @@ const st = document.getElementById('summary');
 st.innerHTML = '<tr><th>check</th><th>devices</th><th>status</th><th>differing</th><th>first var</th><th>roots</th><th>threshold</th><th>note</th></tr>';
 R.checks.forEach((c) => { const row = st.insertRow(); row.dataset.kind = c.kind; row.className = 'check-row';
   const first = c.first === null ? '-' : 'var' + c.first + (c.first_opr ? ' ' + c.first_opr.type : '');
-  const roots = c.roots.map((r) => 'var' + r.id + ' ' + r.type).join(', ') || '-';
+  const roots = few(c.roots, (r) => 'var' + r.id + ' ' + r.type, '-');
   [c.kind, c.devices.join(' vs '), c.status, c.differing.length, first, roots,
    c.threshold === null ? '-' : Number(c.threshold).toPrecision(3), c.note]
     .forEach((v, i) => { const cell = row.insertCell(); cell.textContent = String(v); if (i === 2) cell.className = c.status; }); });
@@ -45,7 +52,7 @@ const list = document.getElementById('comparisons');
 cmps.forEach((x) => { const A = x.cmp.analysis, li = document.createElement('li'); li.dataset.cmp = x.id;
   link(li, x.id, x.check.kind + ': ' + x.cmp.label);
   li.appendChild(document.createTextNode(' \u2014 ' + A.differing.length + ' of ' + A.stats.compared +
-    ' vars over tolerance; roots: ' + (A.roots.map((r) => 'var ' + r).join(', ') || 'none')));
+    ' vars over tolerance; roots: ' + few(A.roots, (r) => 'var ' + r, 'none')));
   list.appendChild(li); });
 // cross: the same graph per device against the baseline
 const crosses = cmps.filter((x) => x.check.kind === 'cross');
@@ -56,7 +63,7 @@ if (crosses.length) {
   crosses.forEach((x) => { const A = x.cmp.analysis, box = document.createElement('div');
     box.className = 'multiple'; box.dataset.cmp = x.id;
     const cap = document.createElement('div'); cap.className = 'cap';
-    cap.textContent = x.cmp.label + ': ' + A.differing.length + ' over, roots ' + (A.roots.map((r) => 'var ' + r).join(', ') || 'none');
+    cap.textContent = x.cmp.label + ': ' + A.differing.length + ' over, roots ' + few(A.roots, (r) => 'var ' + r, 'none');
     box.appendChild(cap);
     const area = document.createElement('div'); box.appendChild(area); grid.appendChild(box);
     box.addEventListener('click', () => { location.hash = x.id; });

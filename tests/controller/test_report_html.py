@@ -162,3 +162,30 @@ def test_cross_small_multiples_show_the_odd_device_out(tmp_path: Path, megengine
         assert "board-c" in page.locator("#viewer-title").inner_text()
         page.screenshot(path=str(tmp_path / "cross.png"), full_page=True)
         assert errors == []
+
+
+@pytest.mark.browser
+def test_hundreds_of_roots_are_named_a_few_and_counted(tmp_path: Path) -> None:
+    """A device whose every input differs has a root per block: captions and lists stay one short line."""
+    from tests.support import graph_net
+
+    browser.require()
+    base, _ = graph_net.write_runs(tmp_path / "x" / "bin", tmp_path / "x2" / "bin", n_vars=200, seed=0)
+    other, _ = graph_net.write_runs(tmp_path / "y" / "bin", tmp_path / "y2" / "bin", n_vars=200, seed=1)
+    store = Store(tmp_path / "out", "many")
+    a = stored_run(store, base.parent, "phone-a", plan.DEFAULT)
+    b = stored_run(store, other.parent, "board-b", plan.DEFAULT)
+    check = cross_check("phone-a", a, "board-b", b, store, graph_net.TOLERANCE)
+    roots = check.comparisons[0].to_json()["roots"]
+    assert len(roots) > 20
+    devices = tuple(DeviceSummary(n, "local", "lite", {}, True) for n in ("phone-a", "board-b"))
+    report = CampaignReport("many", "net.mge", 1e-4, ("cross",), devices, (check,), str(store.root), 0.0, 1.0)
+    path = write_report_html(report, tmp_path / "report.html")
+    with browser.chromium() as context:
+        page, errors = _open(context, path)
+        few = ", ".join(f"var {r}" for r in roots[:5]) + f" and {len(roots) - 5} more"
+        assert page.locator(".multiple .cap").inner_text().endswith("roots " + few)
+        assert page.locator("#comparisons li").inner_text().endswith("roots: " + few)
+        row = page.locator("tr.check-row td").nth(5).inner_text()
+        assert row.count("var") == 5 and row.endswith(f" and {len(check.roots) - 5} more")
+        assert errors == []
