@@ -317,8 +317,38 @@ class LarRun:
 
     def close(self) -> None:
         """Destroy the networks: MegEngine closes the dump files only then."""
+        both = len(self.nets) == 2
         while self.nets:
             self.nets.pop()
+        if both and self.opts.graph.layout_transform:
+            why = two_graphs(self.opts.io_dump, self.opts.bin_io_dump)
+            if why:
+                self.err.write(f"lar-lite: warning: --layout-transform: {why}\n")
+
+
+def two_graphs(text_dump: str, bin_dir: str) -> str:
+    """Why the two networks' dumps describe different graphs ("" when they do not).
+
+    The global layout transform picks layouts by timing, separately in each
+    network, so --io-dump and --bin-io-dump may come from two different graphs.
+    """
+    try:
+        with open(text_dump, encoding="utf-8", errors="replace") as f:
+            text_ids = {int(m.group(1)) for m in _TEXT_VAR.finditer(f.read())}
+        bin_ids = {int(m.group(1), 16) for m in map(_BIN_NAME.fullmatch, os.listdir(bin_dir)) if m}
+    except OSError:
+        return ""
+    if text_ids == bin_ids:
+        return ""
+    return (
+        f"the two networks chose different layouts: {text_dump} describes {len(text_ids)} vars, "
+        f"{bin_dir} holds {len(bin_ids)} ({len(bin_ids - text_ids)} not in the text dump); "
+        "compare the binary dump's titles, not the text dump's graph"
+    )
+
+
+_TEXT_VAR = re.compile(r"^var(\d{1,20}) produced: ", re.MULTILINE)
+_BIN_NAME = re.compile(r"([0-9a-f]{6,16})(?:-inp\d+)?")
 
 
 def _describe(name: str, shape, dtype) -> str:

@@ -169,3 +169,15 @@ def test_fake_first_dumps_the_execution_after_the_fake_one(run_model, tmp_path):
     proc = run_model("tiny_cnn", "--fake-first", "--bin-io-dump", after, "--iter", "1", "--warmup-iter", "1")
     assert proc.returncode == 0 and "fake one" not in proc.stderr
     assert len(list(after.iterdir())) == 17
+
+
+def test_the_two_networks_of_a_layout_transform_run_are_told_apart(megengine_fixtures):
+    from agent.lar_lite.run import two_graphs
+
+    options = megengine_fixtures / "options"
+    two = options / "text" / "big_conv__layout_transform__two_networks"
+    why = two_graphs(str(two / "io.txt"), str(two / "bin"))
+    assert "the two networks chose different layouts" in why and "holds 7" in why
+    for config in ("layout_transform", "nchw88", "nhwcd4"):
+        same = options / "runs" / "tiny_cnn" / config
+        assert two_graphs(str(same / "io.txt"), str(same / "bin")) == "", config
