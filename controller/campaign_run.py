@@ -72,7 +72,7 @@ def run_campaign(
                 device.runner,
                 campaign,
                 store,
-                connect=functools.partial(open_endpoint, farm, device, local),
+                open_endpoint=functools.partial(open_endpoint, farm, device, local),
                 blobs=blobs,
                 listener=emit,
                 cancel=cancel,

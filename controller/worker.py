@@ -41,7 +41,7 @@ class DeviceOutcome:
 
 
 class Endpointish(Protocol):
-    """What a connect() context yields (controller.endpoint.Endpoint)."""
+    """What an open_endpoint() context yields (controller.endpoint.Endpoint)."""
 
     client: AgentClient
     address: str
@@ -56,7 +56,7 @@ class DeviceWorker:
         runner: str,
         campaign: Campaign,
         store: Store,
-        connect: Callable[[], ContextManager[Endpointish]],
+        open_endpoint: Callable[[], ContextManager[Endpointish]],
         blobs: Mapping[str, Path],
         listener: ev.Listener,
         cancel: threading.Event,
@@ -68,7 +68,7 @@ class DeviceWorker:
         self.runner = runner
         self.campaign = campaign
         self.store = store
-        self.connect = connect
+        self.open_endpoint = open_endpoint  # a connected AgentClient for this device, for one attempt
         self.blobs = blobs  # "model" and input names -> host files
         self.emit = listener
         self.cancel_event = cancel
@@ -114,7 +114,7 @@ class DeviceWorker:
             self.where = self.configured_where
             try:
                 self._event(ev.CONNECTING, self.where)
-                with self.connect() as endpoint:
+                with self.open_endpoint() as endpoint:
                     self.where = endpoint.address
                     outcome = self._attempt(endpoint.client)
                     outcome.attempts = attempt
