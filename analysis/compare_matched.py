@@ -19,8 +19,9 @@ import numpy as np
 from analysis.compare_tensors import DEFAULT_WORKERS, compare_dumps, ordered_map
 from analysis.dump_bin import DumpEntry, list_dump_folder, read_header
 from analysis.errors import AnalysisError, PathLike
-from analysis.layouts import EXACT, alignments, best_alignments
+from analysis.layouts import EXACT
 from analysis.match import Matching, RunVars, folder_loader, pair_by_id, pair_runs
+from analysis.match.pairing import candidate_alignments
 from analysis.metrics import TensorMetrics, tensor_metrics
 from analysis.results import COMPARED, ERROR, RunDiff, Tolerance, VarDiff
 
@@ -157,13 +158,13 @@ def _compare_pair(job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], 
         opr_type_b=vb.type,
         secondary=job.secondary,
     )
-    aligns = best_alignments(alignments(va.shape, va.fmt, vb.shape, vb.fmt))
+    aligns = candidate_alignments(va, vb)
     if not aligns:
         return VarDiff(status=COMPARED, shape_a=va.shape, shape_b=vb.shape, **base)
     try:
         ha = ra.headers.get(job.a) or read_header(job.entry_a.path)
         hb = rb.headers.get(job.b) or read_header(job.entry_b.path)
-        if aligns[0].rank == EXACT:
+        if len(aligns) == 1 and aligns[0].rank == EXACT:
             metrics = compare_dumps(ha, hb, tolerance)
             return VarDiff(status=COMPARED, shape_a=va.shape, shape_b=vb.shape, metrics=metrics, **base)
         xa = np.asarray(ha.load()).reshape(va.shape)

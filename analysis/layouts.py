@@ -89,7 +89,8 @@ def views(shape: Shape, fmt: Optional[str] = None) -> List[View]:
     elif not fmt:
         if n == 5 and shape[4] in BLOCKS:
             N, C, H, W, c = shape
-            out.append(View(f"nchw{c}{c}", (N, C * c, H, W), _t((0, 1, 4, 2, 3), (N, C * c, H, W))))
+            # Padded: the global layout transform pads 3 input channels to 4 (and the first filter with them).
+            out.append(View(f"nchw{c}{c}", (N, C * c, H, W), _t((0, 1, 4, 2, 3), (N, C * c, H, W)), padded=True))
             oc, fh, fw, ic, c = shape  # first-layer (hybrid) weight
             out.append(View(f"hybrid_weight{c}", (oc * c, ic, fh, fw), _t((0, 4, 3, 1, 2), (oc * c, ic, fh, fw))))
         if n == 5 and shape[2] in BLOCKS:
@@ -98,7 +99,7 @@ def views(shape: Shape, fmt: Optional[str] = None) -> List[View]:
         if n == 6 and shape[4] == shape[5] and shape[5] in BLOCKS:
             oc, ic, fh, fw, c, _ = shape
             dense: Shape = (oc * c, ic * c, fh, fw)
-            out.append(View(f"dense_weight{c}", dense, _t((0, 5, 1, 4, 2, 3), dense)))
+            out.append(View(f"dense_weight{c}", dense, _t((0, 5, 1, 4, 2, 3), dense), padded=True))
         if n == 6 and shape[1] == shape[2] == 1 and shape[5] in BLOCKS:
             G, _, _, FH, FW, c = shape
             dw: Shape = (G * c, 1, 1, FH, FW)

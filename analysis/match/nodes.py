@@ -97,7 +97,18 @@ class RunVars:
         src = v.folded_from
         if src is not None and src in self.vars and src != v.id:
             return src
+        if v.type == "Concat" and len(v.inputs) == 2 and v.inputs[0] in self.vars and self._constant(v.inputs[1]):
+            # The global layout transform pads channels: concat(data, broadcast(const 0)) is data, padded.
+            return v.inputs[0]
         return None
+
+    def _constant(self, vid: int) -> bool:
+        v = self.vars.get(vid)
+        if v is None:
+            return False
+        if v.type == "Broadcast" and v.inputs:
+            v = self.vars.get(v.inputs[0], v)
+        return v.is_const
 
     def _root_of(self, vid: int) -> int:
         seen = set()

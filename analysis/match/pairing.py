@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from analysis.layouts import Alignment, alignments, best_alignments
+from analysis.layouts import EXACT, LAYOUT, Alignment, alignments, best_alignments
 from analysis.match.nodes import CONV_TYPES, INPUT_TYPE, MatchVar, RunVars
 from analysis.metrics import megengine_error
 
@@ -61,9 +61,25 @@ class Pairing:
         va, vb = self.a.vars[a], self.b.vars[b]
         return alignments(va.shape, va.fmt, vb.shape, vb.fmt)
 
+    def _group_distance(self, a: int, b: int) -> float:
+        """Smallest distance between a var of a's group and a var of b's that read as one tensor."""
+        return min(
+            (
+                self.distance(x, y)
+                for x in self.a.groups[self.a.root[a]]
+                for y in self.b.groups[self.b.root[b]]
+                if self.aligns(x, y)
+            ),
+            default=math.inf,
+        )
+
+    def group_aligns(self, a: int, b: int) -> bool:
+        """True when some var of a's alias group and some var of b's read as one tensor."""
+        return any(self.aligns(x, y) for x in self.a.groups[self.a.root[a]] for y in self.b.groups[self.b.root[b]])
+
     def distance(self, a: int, b: int) -> float:
         """Smallest max error (MegEngine's metric) over the best readings; inf when unknown or unalignable."""
-        aligns = best_alignments(self.aligns(a, b))
+        aligns = candidate_alignments(self.a.vars[a], self.b.vars[b])
         xa, xb = self.values("a", a), self.values("b", b)
         if not aligns or xa is None or xb is None:
             return math.inf
@@ -100,7 +116,7 @@ class Pairing:
         kb = _unique_keys(self.b)
         for key, b in kb.items():
             a = ka.get(key)
-            if a is None or not self.aligns(a, b):
+            if a is None or not self.group_aligns(a, b):
                 continue
             self.link(a, b)
 
@@ -141,10 +157,26 @@ class Pairing:
         va = self.a.vars[a]
         if va.type != vb.type and {va.type, vb.type} == set(CONV_TYPES):
             return self._fuse(a, b)
-        if not self.aligns(a, b):
+        if not self.group_aligns(a, b):
             return False
         self.link(a, b)
+        self._pair_constant_inputs(a, b)
         return True
+
+    def _pair_constant_inputs(self, a: int, b: int) -> None:
+        """Paired oprs of one type take their constants (filter, bias) at the same input positions."""
+        for x, y in zip(self.a.vars[a].inputs, self.b.vars[b].inputs, strict=False):
+            if x not in self.a.vars or y not in self.b.vars:
+                continue
+            rx, ry = self.a.root[x], self.b.root[y]
+            if (
+                self.a.vars[rx].is_const
+                and self.b.vars[ry].is_const
+                and self.free_a(rx)
+                and self.free_b(ry)
+                and self.group_aligns(rx, ry)
+            ):
+                self.link(rx, ry)
 
     def _score(self, a: int, b: int) -> Optional[int]:
         va, vb = self.a.vars[a], self.b.vars[b]
@@ -236,7 +268,7 @@ class Pairing:
             if x not in run_chain.vars or y not in run_cb.vars:
                 continue
             a, b = (x, y) if chain_is_a else (y, x)
-            if self.free_a(a) and self.free_b(b) and self.aligns(self.a.root[a], self.b.root[b]):
+            if self.free_a(a) and self.free_b(b) and self.group_aligns(a, b):
                 self.link(a, b)
 
     # -- constants by value, names last ---------------------------------------
@@ -250,9 +282,9 @@ class Pairing:
                 continue
             best: Tuple[float, int] = (math.inf, -1)
             for a in free_a:
-                if not self.free_a(a) or not self.aligns(a, b):
+                if not self.free_a(a) or not self.group_aligns(a, b):
                     continue
-                best = min(best, (self.distance(a, b), a))
+                best = min(best, (self._group_distance(a, b), a))
             if best[0] <= CONST_EQUAL:
                 self.link(best[1], b)
 
@@ -267,7 +299,7 @@ class Pairing:
             if self.b.is_alias(b) or not self.free_b(b) or not vb.stable_name:
                 continue
             cands = [a for a in by_name.get(vb.name, ()) if self.free_a(a) and _types_fit(self.a.vars[a], vb)]
-            if len(cands) == 1 and self.aligns(cands[0], b):
+            if len(cands) == 1 and self.group_aligns(cands[0], b):
                 self.link(cands[0], b)
 
     # -- members of paired groups ---------------------------------------------
@@ -285,7 +317,7 @@ class Pairing:
             if ra is None:
                 un_b[b] = NONE.format(run="A") if rb == b else ORPHAN.format(root=rb, run="A")
                 continue
-            a = ra if rb == b else self._member_partner(ra, b)
+            a = ra if rb == b and self.aligns(ra, b) else self._member_partner(ra, b)
             if a is None:
                 un_b[b] = RELAYOUT.format(root=rb, run="A")
                 continue
@@ -320,6 +352,16 @@ class Pairing:
         # The member read as the same tensor by a known layout beats a plain reshape; the root wins ties.
         ranked = [(al[0].rank, a != ra, a) for a in group for al in [self.aligns(a, b)] if al]
         return min(ranked)[2] if ranked else None
+
+
+def candidate_alignments(va: MatchVar, vb: MatchVar) -> List[Alignment]:
+    """The readings to try for a pair: the best ones, and where the vars come from different oprs
+    (a Dimshuffle's (N, C/c, c, H, W) has the shape of an NCHWc var) the layout readings too."""
+    aligns = alignments(va.shape, va.fmt, vb.shape, vb.fmt)
+    best = best_alignments(aligns)
+    if best and best[0].rank == EXACT and va.type != vb.type:
+        return [al for al in aligns if al.rank <= LAYOUT]
+    return best
 
 
 def _chain(run: RunVars, conv: int) -> List[int]:

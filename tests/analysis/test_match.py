@@ -20,6 +20,8 @@ from tests.analysis.match_quality import all_pairs
 
 RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "megengine" / "options" / "runs"
 TINY = RUNS / "tiny_cnn"
+# Models of this matching work (residual + depthwise; activations and branches): ../fixtures/megengine/match
+MORE = Path(__file__).resolve().parents[1] / "fixtures" / "megengine" / "match" / "runs"
 
 
 @pytest.mark.parametrize("model", ["tiny_cnn", "mlp"])
@@ -32,6 +34,29 @@ def test_precision_and_recall_for_every_pair_of_configurations(model):
     # The layout configurations really change the graph (otherwise this test proves little).
     if model == "tiny_cnn":
         assert len(RunVars.from_dump_folder(TINY / "nchw88" / "bin").vars) == 22
+
+
+@pytest.mark.parametrize(("model", "runs"), [("res_dw", 30), ("conv_act", 12)])
+def test_precision_and_recall_on_residual_depthwise_and_activation_models(model, runs):
+    results = all_pairs(MORE, model)
+    assert len(results) == runs  # the configurations the engine could run (see index.json there)
+    for (x, y), q in results.items():
+        assert not q.wrong, f"{model} {x} vs {y}: pairs holding different tensors {q.wrong}"
+        assert q.recall >= 0.98, f"{model} {x} vs {y}: recall {q.recall:.3f}, missed B vars {q.missed}"
+
+
+def test_matched_compare_finds_where_nhwcd4_goes_wrong_on_the_residual_net(capsys):
+    """MegEngine 1.13's NHWCD4 pass changes res_dw's logits; the matched compare names the first bad opr."""
+    res = MORE / "res_dw"
+    code = cli.main([str(res / "default" / "bin"), str(res / "nhwcd4" / "bin"), "-e", "1e-4", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["matching"] == "graph"
+    ra = RunVars.from_dump_folder(res / "default" / "bin")
+    (root,) = data["roots"]
+    assert ra.vars[root].name == "RELU[2]"  # relu(residual add + bias), right after the residual ConvBias
+    by_id = {v["var_id"]: v for v in data["vars"] if not v.get("secondary")}
+    before = [v for v in by_id.values() if v["var_id"] < root and v["max_err"] is not None]
+    assert before and all(v["max_err"] <= 1e-4 for v in before)  # everything before it agrees after the undo
 
 
 def test_conv_fused_into_conv_bias_is_unmatched_with_reason_and_the_chain_end_pairs():
