@@ -33,7 +33,7 @@ CONTROLLER_CASES: Dict[str, Case] = {
     "deploy": (["deploy", "--devices", "farm.yaml"], CORRUPT_FARM, 2, "farm.yaml:5: invalid YAML"),
     "status": (["status", "--devices", "farm.yaml"], CORRUPT_FARM, 2, "farm.yaml:5: invalid YAML"),
     "stop": (["stop", "--devices", "farm.yaml"], CORRUPT_FARM, 2, "farm.yaml:5: invalid YAML"),
-    "devices": (["devices", "--adb", "--adb-program", "adb"], {"adb": "not a program"}, 2, "adb: Permission denied"),
+    "devices": (["devices", "--adb", "--adb-program", "adb"], {"adb": "not a program"}, 2, "cannot run"),
 }
 
 
