@@ -17,9 +17,10 @@ from controller.errors import ConfigError
 from controller.graph_options import GraphOptions
 from controller.yaml_loader import field_path, line_of, load_yaml, validate
 
-CHECKS = ("naive", "shake", "cross", "thresholds")
-CheckName = Literal["naive", "shake", "cross", "thresholds"]
-ALL_CHECKS: Tuple[CheckName, ...] = ("naive", "shake", "cross", "thresholds")
+CHECKS = ("naive", "shake", "cross", "thresholds", "options")
+CheckName = Literal["naive", "shake", "cross", "thresholds", "options"]
+#: options: only devices with graph options take part (their deployed configuration vs none).
+ALL_CHECKS: Tuple[CheckName, ...] = ("naive", "shake", "cross", "thresholds", "options")
 INPUT_SUFFIXES = (".npy", ".ppm", ".pgm", ".json")
 DTYPES = ("float32", "float16", "int32", "int8", "uint8", "int16")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, cast
+from typing import Dict, List, Mapping, Optional, cast
 
 from analysis.errors import AnalysisError
 from controller import events as ev
@@ -18,6 +18,7 @@ from controller.campaign import Campaign, materialize_inputs
 from controller.checks.cross import cross_check
 from controller.checks.graphs import RunGraphs
 from controller.checks.naive import naive_check
+from controller.checks.options_check import options_check
 from controller.checks.result import CampaignReport, CheckResult, DeviceSummary
 from controller.checks.shake import shake_check
 from controller.checks.thresholds_check import thresholds_checks
@@ -91,7 +92,8 @@ def run_campaign(
     if not healthy:
         reasons = "; ".join(f"{o.device} ({o.address}): {o.reason}" for o in outcomes)
         raise CampaignFailed(f"no device could run the campaign: {reasons}")
-    checks = make_checks(campaign, store, outcomes, baseline)
+    options_of = {d.name: d.options.over(campaign.options).given() for d in farm.devices}
+    checks = make_checks(campaign, store, outcomes, baseline, options_of)
     return CampaignReport(
         campaign=campaign.name,
         model=campaign.model,
@@ -109,8 +111,16 @@ def run_campaign(
     )
 
 
-def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome], baseline: str) -> List[CheckResult]:
+def make_checks(
+    campaign: Campaign,
+    store: Store,
+    outcomes: List[DeviceOutcome],
+    baseline: str,
+    options_of: Optional[Mapping[str, Mapping[str, object]]] = None,
+) -> List[CheckResult]:
     """Every asked check over the healthy devices; unhealthy ones appear as skipped.
+
+    ``options_of`` gives each device's effective graph options that are on (for the options check).
 
     One graph cache for the whole campaign: each run's text dump and titles are
     parsed once, though the default run takes part in naive, cross and every shake repeat.
@@ -180,8 +190,35 @@ def make_checks(campaign: Campaign, store: Store, outcomes: List[DeviceOutcome],
                     ),
                 )
             )
+    if "options" in campaign.checks:
+        made += _options_checks(campaign, store, outcomes, graphs, options_of or {})
     if "thresholds" in campaign.checks:
         made += thresholds_checks(made, campaign.tolerance)
+    return made
+
+
+def _options_checks(
+    campaign: Campaign,
+    store: Store,
+    outcomes: List[DeviceOutcome],
+    graphs: RunGraphs,
+    options_of: Mapping[str, Mapping[str, object]],
+) -> List[CheckResult]:
+    """One options check per device that ran a plain run beside its deployed one (devices with graph options)."""
+    made: List[CheckResult] = []
+    for o in outcomes:
+        plain = o.records.get(plan.PLAIN)
+        if not o.healthy or plain is None:
+            continue
+        given = options_of.get(o.device, {})
+        made.append(
+            _guard(
+                "options",
+                (o.device,),
+                campaign,
+                lambda o=o, given=given: options_check(o.device, given, o.records, store, campaign.tolerance, graphs),
+            )
+        )
     return made
 
 

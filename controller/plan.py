@@ -19,6 +19,8 @@ from controller.store import RunRecord
 DEFAULT = "default"
 NAIVE = "naive"
 NAIVE_DBG_LEVEL = 2  # MGB_USE_MEGDNN_DBG=2: MegDNN's naive reference kernels
+#: The options check's run: the device with no graph options at all (its deployed run is DEFAULT).
+PLAIN = "plain"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +30,7 @@ class PlannedRun:
     role: str
     megdnn_dbg: Optional[int] = None
     reproducible: bool = False
+    plain: bool = False  # run without any graph option (the options check's reference)
 
 
 def run_id(device: str, role: str) -> str:
@@ -43,9 +46,16 @@ def repro_role(k: int) -> str:
     return f"reproducible-{k}"
 
 
-def base_runs(campaign: Campaign) -> List[PlannedRun]:
-    """The runs every device makes before any decision: default, naive, repeats."""
+def base_runs(campaign: Campaign, options: Optional[GraphOptions] = None) -> List[PlannedRun]:
+    """The runs every device makes before any decision: default, naive, repeats, and plain for the options check.
+
+    ``options`` are the device's effective graph options: with some on, the options check
+    adds a run of the same device without them.
+    """
     runs = [PlannedRun(DEFAULT, reproducible=campaign.reproducible)]
+    effective = options if options is not None else campaign.options
+    if "options" in campaign.checks and effective.given():
+        runs.append(PlannedRun(PLAIN, reproducible=campaign.reproducible, plain=True))
     if "naive" in campaign.checks:
         runs.append(PlannedRun(NAIVE, megdnn_dbg=NAIVE_DBG_LEVEL, reproducible=campaign.reproducible))
     if "shake" in campaign.checks:
@@ -93,7 +103,7 @@ def build_spec(
         env=dict(campaign.env),
         timeout_s=campaign.timeout_s,
         label=f"{campaign.name}/{run_id(device, planned.role)}",
-        options=options if options is not None else campaign.options,
+        options=GraphOptions() if planned.plain else options if options is not None else campaign.options,
     )
 
 
@@ -122,8 +132,11 @@ def needed_files(campaign: Campaign, records: Mapping[str, RunRecord]) -> Dict[s
             names |= set(rec.bin_digests())
         need[role] = names
     default = records.get(DEFAULT)
-    if default is not None and "cross" in campaign.checks:
+    if default is not None and ("cross" in campaign.checks or PLAIN in records):
         need[DEFAULT] |= set(default.bin_digests())
+    plain = records.get(PLAIN)
+    if plain is not None:  # other graphs: matching by graph reads every file of both
+        need[PLAIN] |= set(plain.bin_digests())
     for role, rec in records.items():
         ref_role = repro_role(1) if role.startswith("reproducible-") else DEFAULT
         ref = records.get(ref_role)

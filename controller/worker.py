@@ -79,7 +79,7 @@ class DeviceWorker:
         self._lock = threading.Lock()
         self._client: Optional[AgentClient] = None
         self._agent_run: Optional[str] = None
-        self._runs_total = len(plan.base_runs(campaign))
+        self._runs_total = len(plan.base_runs(campaign, self.options))
         self._runs_done = 0
 
     # -- cancellation, called from another thread
@@ -110,7 +110,7 @@ class DeviceWorker:
         for attempt in range(1, attempts + 1):
             if self.cancel_event.is_set():
                 raise Cancelled("cancelled")
-            self._runs_done, self._runs_total = 0, len(plan.base_runs(self.campaign))
+            self._runs_done, self._runs_total = 0, len(plan.base_runs(self.campaign, self.options))
             self.where = self.configured_where
             try:
                 self._event(ev.CONNECTING, self.where)
@@ -167,7 +167,7 @@ class DeviceWorker:
         shas = self._upload(client)
         records: Dict[str, RunRecord] = {}
         fresh: Dict[str, RunRecord] = {}
-        todo = plan.base_runs(self.campaign)
+        todo = plan.base_runs(self.campaign, self.options)
         self._run_all(client, todo, shas, facts, records, fresh)
         if "shake" in self.campaign.checks:
             default = records[plan.DEFAULT]
@@ -308,7 +308,7 @@ class DeviceWorker:
         With digest-first fetching a complete run holds only what the earlier checks
         needed; the rest lived on an agent that may be gone, so such a run is made again.
         """
-        planned = {p.role: p for p in plan.base_runs(self.campaign) + plan.repro_runs(self.campaign)}
+        planned = {p.role: p for p in plan.base_runs(self.campaign, self.options) + plan.repro_runs(self.campaign)}
         for _ in range(len(planned)):
             need = plan.needed_files(self.campaign, records)
             stale = [r for r, rec in records.items() if r not in fresh and not need[r] <= set(rec.fetched)]

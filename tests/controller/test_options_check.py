@@ -1,0 +1,62 @@
+"""The options check: a device's deployed graph options against the same device with none, vars matched by graph."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from controller import plan
+from controller.campaign import Campaign
+from controller.graph_options import GraphOptions
+from tests.controller.campaigns import run_controller
+
+
+def _write(tmp: Path, name: str, text: str) -> None:
+    (tmp / name).write_text(text)
+
+
+def test_only_devices_with_options_make_a_plain_run_and_it_has_none():
+    camp = Campaign.model_validate({"name": "c", "model": "m.mge", "inputs": {"data": {"shape": [1]}}})
+    assert "options" in camp.checks
+    assert [p.role for p in plan.base_runs(camp, GraphOptions())].count(plan.PLAIN) == 0
+    runs = plan.base_runs(camp, GraphOptions(enable_nchw44=True))
+    (plain,) = [p for p in runs if p.role == plan.PLAIN]
+    spec = plan.build_spec(camp, plain, "lite", "a" * 64, {}, "dev", GraphOptions(enable_nchw44=True))
+    assert spec.options.given() == {}
+    deployed = plan.build_spec(camp, runs[0], "lite", "a" * 64, {}, "dev", GraphOptions(enable_nchw44=True))
+    assert deployed.options.given() == {"enable_nchw44": True}
+
+
+def test_options_check_in_a_campaign(tmp_path, megengine_fixtures, lite_runtime):
+    shutil.copyfile(megengine_fixtures / "models" / "tiny_cnn.mge", tmp_path / "tiny_cnn.mge")
+    shutil.copyfile(megengine_fixtures / "inputs" / "tiny_cnn__data.npy", tmp_path / "data.npy")
+    _write(
+        tmp_path,
+        "farm.yaml",
+        "devices:\n  - name: host-a\n    local: true\n"
+        "  - name: host-b\n    local: true\n    options: {enable_nchw44: true}\n",
+    )
+    _write(
+        tmp_path,
+        "campaign.yaml",
+        "name: o\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [options]\ntolerance: 1e-9\n",
+    )
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    root = tmp_path / "out" / "o"
+    assert not (root / "host-a.plain").exists()  # no options: nothing to compare against
+    plain = json.loads((root / "host-b.plain" / "run.json").read_text())
+    assert not any(v for v in plain["spec"]["options"].values() if v not in (False, None, ""))
+    report = json.loads((root / "report.json").read_text())
+    (check,) = [c for c in report["checks"] if c["kind"] == "options"]
+    assert check["devices"] == ["host-b"]
+    analysis = check["comparisons"][0]["analysis"]
+    assert analysis["matching"] == "graph"
+    assert sorted(u["var_id"] for u in analysis["unmatched_a"]) == [9, 20]  # the convs fused into ConvBias
+    assert all("fused into ConvBias" in u["reason"] for u in analysis["unmatched_a"])
+    assert not analysis["unmatched_b"]
+    assert "enable_nchw44" in check["note"] and "paired by graph" in check["note"]
+    for r in check["roots"]:
+        assert r["type"] not in ("Reshape", "Dimshuffle", "RelayoutFormat"), r
+    assert "options" in proc.stdout
