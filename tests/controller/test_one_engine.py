@@ -146,7 +146,7 @@ def test_each_run_graph_is_parsed_once_per_campaign(tmp_path: Path, monkeypatch:
     real = VarGraph.from_text_dump.__func__
 
     def counting(cls, dump, iteration=-1):
-        parsed.append(str(dump))
+        parsed.append(str(getattr(dump, "path", dump)))  # a path, or a TextDump already read
         return real(cls, dump, iteration)
 
     monkeypatch.setattr(VarGraph, "from_text_dump", classmethod(counting))
