@@ -84,6 +84,9 @@ class Phone:
                 capture_output=True,
                 timeout=timeout,
                 check=False,
+                # the agent signals its runner's whole process group on cancel and timeout: that is for
+                # agent.adb_run to act on, and a call cut short would read as "phone gone" mid-kill
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise PhoneError(f"phone {self.serial}: the adb program {self.adb} is not there") from None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -215,3 +217,53 @@ def test_cancel_and_timeout_kill_load_and_runs_children_too(adb: Adb, phones, ag
         time.sleep(0.1)
     assert procs and all(p.poll() is not None for p in procs), "load_and_run survived on the phone"
     assert not _alive(child), "load_and_run's child survived on the phone"
+
+
+def test_the_agents_sigterm_to_the_runner_group_does_not_cut_its_adb_calls(adb: Adb, phones, tmp_path: Path) -> None:
+    """The agent signals agent.adb_run's whole process group; an adb call in flight then must finish, not die.
+
+    The wrapper holds `adb get-state` (the runner's check that the phone is still there) open while
+    SIGTERM arrives; cut short, it read as "phone gone": the run ended `disconnected` and load_and_run
+    went on running on the phone.
+    """
+    phone = phones(programs={"load_and_run": SLEEPER})
+    adb.connect(phone)
+    mark, inflight = tmp_path / "slow", tmp_path / "inflight"
+    wrapper = tmp_path / "adb"
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$3" = get-state ] && [ -e {mark} ]; then touch {inflight}; sleep 1.5; fi\n'
+        f'exec {adb.program} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    program = tmp_path / "load_and_run"
+    program.write_bytes(b"\x7fELF stand-in\n")
+    run_dir = tmp_path / "run-1"
+    (run_dir / "in").mkdir(parents=True)
+    (run_dir / "out").mkdir()
+    (run_dir / "in" / "model.mge").write_bytes(b"model")
+    argv = [sys.executable, "-m", "agent.adb_run", "--adb", str(wrapper), "--serial", phone.serial]
+    argv += ["--program-local", str(program), "--workdir", "/data/local/tmp/larfarm"]
+    argv += ["--program", "/data/local/tmp/load_and_run", "--", "in/model.mge"]
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    proc = subprocess.Popen(
+        argv, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"running\n"
+        mark.touch()
+        deadline = time.monotonic() + 10
+        while not inflight.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert inflight.exists()
+        time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)  # what agent.process does on cancel and timeout
+        mark.unlink()
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert b"disconnected" not in err, err
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    procs = list(phone.pids._procs.values())
+    assert procs and all(p.poll() is not None for p in procs), "load_and_run survived on the phone"
