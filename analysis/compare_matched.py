@@ -72,9 +72,10 @@ def compare_graph_matched(
     by_a = {e.var_id: e for e in list_a.outputs}
     by_b = {e.var_id: e for e in list_b.outputs}
     primary = _primaries(matching, rb)
+    # A var's inputs seen through the vars that were not compared, so the graph stays connected.
+    feeds = _through_uncompared(ra, set(primary))
     jobs = [_PairJob(x, y, by_a[x], by_b[y], primary.get(x) != y) for x, y in matching.pairs if x in by_a and y in by_b]
-    diffs = tuple(ordered_map(lambda job: _compare_pair(job, ra, rb, tol), jobs, workers))
-    compared = {d.var_id for d in diffs if not d.secondary}
+    diffs = tuple(ordered_map(lambda job: _compare_pair(job, ra, rb, tol, feeds), jobs, workers))
     default_tol = (
         tolerance.default
         if isinstance(tolerance, Tolerance)
@@ -87,7 +88,7 @@ def compare_graph_matched(
         b=str(b),
         tolerance=default_tol,
         vars=diffs,
-        inputs_of=_through_uncompared(ra, compared),
+        inputs_of=feeds,
         order=tuple(ra.order),
         graph_source="titles",
         stray_a=list_a.stray,
@@ -138,7 +139,9 @@ def _through_uncompared(ra: RunVars, compared: Set[int]) -> Dict[int, Tuple[int,
     return result
 
 
-def _compare_pair(job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], float]) -> VarDiff:
+def _compare_pair(
+    job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], float], feeds: Dict[int, Tuple[int, ...]]
+) -> VarDiff:
     va, vb = ra.vars[job.a], rb.vars[job.b]
     tolerance = tol(job.a)
     base: Dict[str, Any] = dict(
@@ -149,7 +152,7 @@ def _compare_pair(job: _PairJob, ra: RunVars, rb: RunVars, tol: Callable[[int], 
         opr_name=va.opr,
         opr_type=va.type,
         var_name=va.name,
-        inputs=va.inputs,
+        inputs=feeds.get(job.a, va.inputs),
         dtype_a=va.dtype or None,
         dtype_b=vb.dtype or None,
         var_id_b=job.b,

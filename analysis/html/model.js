@@ -79,6 +79,7 @@
     const vars = new Map();
     for (const v of cmp.vars || []) {
       if (v.input_index !== null && v.input_index !== undefined) continue;  // -inpK files repeat another var
+      if (v.secondary) continue;  // graph matching: another B var (a relayout copy) of an A var already drawn
       vars.set(v.var_id, v);
     }
     const ids = Array.from(vars.keys()).sort((a, b) => a - b);

@@ -10,7 +10,9 @@
     panel.dataset.panelVar = String(id);
     h('h3', {}, panel, `var ${id} \u00b7 ${v.opr_type || '?'}`);
     h('div', { class: 'lg-names' }, panel, `opr ${v.opr_name || '-'}; var ${v.var_name || '-'}`);
-    const other = v.match || null;  // names on side B, when the graphs were matched
+    // names on side B, when the graphs were matched (analysis's var_id_b/opr_name_b/var_name_b)
+    const other = v.match || (v.var_id_b !== undefined && v.var_id_b !== null && (v.var_id_b !== v.var_id || v.var_name_b !== v.var_name)
+      ? { var_id: v.var_id_b, opr_name: v.opr_name_b, var_name: v.var_name_b } : null);
     if (other) h('div', { class: 'lg-names', 'data-field': 'names-b' }, panel,
       `in B: var ${other.var_id !== undefined ? other.var_id : '?'} opr ${other.opr_name || '-'}; var ${other.var_name || '-'}`);
     const tags = [n.kind === 'over' ? 'over tolerance' : n.kind === 'below' ? 'below tolerance' : n.kind === 'exact' ? 'exact' : v.status];

@@ -130,3 +130,24 @@ def test_nhwcd4_pairs_crop_padded_channels():
     assert first_conv["max_err"] <= 1e-5
     data_var = [v for v in data["vars"] if v["var_id"] == 5]
     assert any("nhwcd4" in v["layout"] for v in data_var)  # the input (3 channels) against its 4-channel relayout
+
+
+@pytest.mark.browser
+def test_graph_view_shows_b_names_beside_a_names(tmp_path, capsys):
+    from tests.analysis.test_graph_html import _open
+    from tests.support import browser
+
+    browser.require()
+    out = tmp_path / "matched.html"
+    cli.main([str(TINY / "naive" / "bin"), str(TINY / "nchw44" / "bin"), "-e", "1e-7", "--json", "--html", str(out)])
+    data = json.loads(capsys.readouterr().out)
+    relu1 = next(v for v in data["vars"] if v["var_id"] == 16 and not v["secondary"])
+    with browser.chromium() as context:
+        page, errors = _open(context, out)
+        drawn = page.eval_on_selector_all("[data-var-id]", "els => els.map(e => Number(e.dataset.varId))")
+        assert 16 in drawn and 9 not in drawn  # the conv fused away in B is not drawn; relu1 is, once
+        assert len(drawn) == len(set(drawn))
+        page.locator('[data-var-id="16"]').click()
+        names_b = page.locator('.lg-panel [data-field="names-b"]').inner_text()
+        assert f"in B: var {relu1['var_id_b']}" in names_b and "relu1.RELU" in names_b
+        assert errors == []
