@@ -1,4 +1,4 @@
-"""`make demo`: two local agents running lar-lite on the bundled tiny_cnn, naive + shake + cross checks; host-b runs
+"""`make demo`: two local agents running lar-lite on the bundled tiny_cnn, naive, shake, cross, options; host-b runs
 with `enable_nchw44` (an ARM board's deployment), so cross pairs the two graphs' vars by graph.
 
 Prints the findings and where report.html is. Exits 0 once the campaign ran,
@@ -78,7 +78,7 @@ def matching_lines(report: CampaignReport) -> List[str]:
             if diff.matching != "graph" or cmp.runs in seen:
                 continue  # the thresholds check shows cross's comparisons again
             seen.add(cmp.runs)
-            a, b = cmp.devices[0], cmp.devices[-1]
+            a, b = cmp.runs
             reasons = sorted({reason.split(" var ")[0] for _, reason in diff.unmatched_a})
             lines.append(
                 f"{check.kind} {a} vs {b}: graphs differ (options), vars paired by graph: {len(diff.pairs)} pairs; "

@@ -35,14 +35,15 @@ def test_demo_runs_the_example_campaign(demo) -> None:
     assert "differences found" in stdout
     data = json.loads((root / "report.json").read_text())
     kinds = sorted({c["kind"] for c in data["checks"]})
-    assert kinds == ["cross", "naive", "shake", "thresholds"]
+    assert kinds == ["cross", "naive", "options", "shake", "thresholds"]
     assert [d["name"] for d in data["devices"]] == ["host-a", "host-b"]
     assert all(d["healthy"] for d in data["devices"])
     # host-b is deployed with enable_nchw44: cross pairs the two graphs' vars by graph
     assert [d["options"] for d in data["devices"]] == [{}, {"enable_nchw44": True}]
     (cross,) = [c for c in data["checks"] if c["kind"] == "cross"]
     assert cross["comparisons"][0]["analysis"]["matching"] == "graph"
-    assert "cross host-a vs host-b: graphs differ (options), vars paired by graph" in stdout
+    assert "cross host-a.default vs host-b.default: graphs differ (options), vars paired by graph" in stdout
+    assert "options host-b.plain vs host-b.default: graphs differ (options)" in stdout
 
 
 @pytest.mark.browser

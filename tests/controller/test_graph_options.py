@@ -127,7 +127,9 @@ def test_a_campaign_runs_each_device_with_its_deployed_options(tmp_path, megengi
             assert len([f for f in rec["manifest"] if f["name"].startswith("bin/")]) == nbin
 
 
-def test_cross_between_a_plain_and_a_configured_device_pairs_vars_by_graph(tmp_path, megengine_fixtures, lite_runtime):
+def test_cross_and_options_checks_pair_the_vars_of_differently_configured_runs_by_graph(
+    tmp_path, megengine_fixtures, lite_runtime
+):
     shutil.copyfile(megengine_fixtures / "models" / "tiny_cnn.mge", tmp_path / "tiny_cnn.mge")
     shutil.copyfile(megengine_fixtures / "inputs" / "tiny_cnn__data.npy", tmp_path / "data.npy")
     write(
@@ -136,18 +138,32 @@ def test_cross_between_a_plain_and_a_configured_device_pairs_vars_by_graph(tmp_p
         "devices:\n  - name: host-a\n    local: true\n"
         "  - name: host-b\n    local: true\n    options: {enable_nchw44: true}\n",
     )
-    write(tmp_path, "campaign.yaml", "name: x\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [cross]\n")
+    write(
+        tmp_path, "campaign.yaml", "name: x\nmodel: tiny_cnn.mge\ninputs:\n  data: data.npy\nchecks: [cross, options]\n"
+    )
     proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
     assert proc.returncode in (0, 1), proc.stderr
     report = json.loads((tmp_path / "out" / "x" / "report.json").read_text())
     (cross,) = [c for c in report["checks"] if c["kind"] == "cross"]
-    analysis = cross["comparisons"][0]["analysis"]
+    # options: only host-b has any; its deployed run against a plain run of the same device
+    (opts,) = [c for c in report["checks"] if c["kind"] == "options"]
+    assert opts["devices"] == ["host-b"] and opts["runs"] == ["host-b.plain", "host-b.default"]
+    plain = json.loads((tmp_path / "out" / "x" / "host-b.plain" / "run.json").read_text())
+    assert not any(plain["spec"]["options"].values())
+    checked = [cross, opts]
+    for check in checked:
+        _pairs_by_graph(check)
+
+
+def _pairs_by_graph(check: dict) -> None:
+    """A comparison of default (A) vs nchw44 (B) tiny_cnn runs: paired by graph, kernel differences only."""
+    analysis = check["comparisons"][0]["analysis"]
     assert analysis["matching"] == "graph"
     # 17 vars of the default graph: the two convs fused into ConvBias have no var of their own in B
     assert len(analysis["pairs"]) >= 15 and not analysis["unmatched_b"]
     assert sorted(u["var_id"] for u in analysis["unmatched_a"]) == [9, 20]
     assert all("fused into ConvBias" in u["reason"] for u in analysis["unmatched_a"])
     # what differs is the convolutions' kernels (conv+bias+relu fused), never a relayout or a one-sided var
-    for root in cross["roots"]:
+    for root in check["roots"]:
         assert root["type"] not in ("Reshape", "Dimshuffle", "RelayoutFormat"), root
         assert root["name"].endswith(".RELU") or "conv" in root["name"], root
