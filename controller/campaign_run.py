@@ -192,9 +192,20 @@ def make_checks(
             )
     if "options" in campaign.checks:
         made += _options_checks(campaign, store, outcomes, graphs, options_of or {})
+    made = [_say_failed_runs(c, by_name) for c in made]
     if "thresholds" in campaign.checks:
         made += thresholds_checks(made, campaign.tolerance)
     return made
+
+
+def _say_failed_runs(check: CheckResult, by_name: Mapping[str, DeviceOutcome]) -> CheckResult:
+    """A check skipped for missing runs says which run its device's graph options made fail, and MegEngine's line."""
+    if check.status != "skipped" or check.note != "runs missing":
+        return check
+    failed = [
+        f"{d}.{role} failed: {why}" for d in check.devices if d in by_name for role, why in by_name[d].failed.items()
+    ]
+    return dataclasses.replace(check, note="; ".join(failed)) if failed else check
 
 
 def _options_checks(

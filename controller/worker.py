@@ -38,6 +38,9 @@ class DeviceOutcome:
     reason: str = ""
     attempts: int = 0
     facts: Optional[Facts] = None  # None when the agent never answered
+    # role -> one line: runs the program refused under the device's graph options (MegEngine's
+    # message); the device stays healthy and its checks needing those runs say why they are skipped
+    failed: Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class Endpointish(Protocol):
@@ -81,6 +84,7 @@ class DeviceWorker:
         self._agent_run: Optional[str] = None
         self._runs_total = len(plan.base_runs(campaign, self.options))
         self._runs_done = 0
+        self.failed: Dict[str, str] = {}
 
     # -- cancellation, called from another thread
 
@@ -168,8 +172,13 @@ class DeviceWorker:
         records: Dict[str, RunRecord] = {}
         fresh: Dict[str, RunRecord] = {}
         todo = plan.base_runs(self.campaign, self.options)
+        self.failed = {}
         self._run_all(client, todo, shas, facts, records, fresh)
-        if "shake" in self.campaign.checks:
+        if not records:
+            raise RunFailed(
+                self.device, plan.run_id(self.device, plan.DEFAULT), self.failed.get(plan.DEFAULT, "no run")
+            )
+        if "shake" in self.campaign.checks and plan.DEFAULT in records:
             default = records[plan.DEFAULT]
             shaking = any(
                 plan.differing(records[r], default) for r in plan.shake_roles(self.campaign) if r != plan.DEFAULT
@@ -185,7 +194,7 @@ class DeviceWorker:
                 client.release(rec.agent_run_id)
             except AgentClientError as exc:
                 log.debug("%s: release of %s: %s", self.device, rec.agent_run_id, exc)
-        return DeviceOutcome(self.device, self.where, records, facts=known)
+        return DeviceOutcome(self.device, self.where, records, facts=known, failed=dict(self.failed))
 
     def _upload(self, client: AgentClient) -> Dict[str, str]:
         """Upload model and inputs as blobs; only those the agent lacks move any bytes."""
@@ -221,7 +230,14 @@ class DeviceWorker:
                 log.info("%s: %s complete in the store, not redone", self.device, rid)
                 records[planned.role] = done
             else:
-                rec = self._run_one(client, planned, shas, facts)
+                try:
+                    rec = self._run_one(client, planned, shas, facts)
+                except OptionRunFailed as exc:
+                    # The same options fail the same way on a retry: report it, run the rest.
+                    self.failed[planned.role] = _one_line(exc.reason)
+                    self._event(ev.RUNNING, f"{planned.role} failed: {self.failed[planned.role]}")
+                    self._runs_done += 1
+                    continue
                 records[planned.role] = rec
                 fresh[planned.role] = rec
             self._runs_done += 1
@@ -288,6 +304,8 @@ class DeviceWorker:
             if overdue.is_set():
                 why = f"no result {self.campaign.timeout_s + DEADLINE_GRACE_S:g} s after it started; cancelled"
             # RunFailed already says "failed"; other end states (timed_out, cancelled) are named
+            if finished.state == "failed" and not planned.plain and self.options.given():
+                raise OptionRunFailed(self.device, rid, why)
             raise RunFailed(self.device, rid, why if finished.state == "failed" else f"{finished.state}: {why}")
         if not any(f.is_bin_dump for f in rec.manifest):
             rec.status = "failed"
@@ -345,6 +363,16 @@ class DeviceWorker:
         for rec in fresh.values():
             rec.status = "complete"
             self.store.save(rec)
+
+
+class OptionRunFailed(RunFailed):
+    """A run with graph options that the program itself failed (the model cannot take an option)."""
+
+
+def _one_line(text: str) -> str:
+    """The last non-empty line of a program's error (MegEngine's message), for reports."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
 
 
 def _jsonable(value: Any) -> Any:

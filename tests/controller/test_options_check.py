@@ -60,3 +60,33 @@ def test_options_check_in_a_campaign(tmp_path, megengine_fixtures, lite_runtime)
     for r in check["roots"]:
         assert r["type"] not in ("Reshape", "Dimshuffle", "RelayoutFormat"), r
     assert "options" in proc.stdout
+
+
+def test_an_option_the_model_cannot_take_fails_that_run_in_one_line_and_the_device_goes_on(tmp_path, lite_runtime):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "megengine" / "match"
+    shutil.copyfile(fixtures / "models" / "conv_act.mge", tmp_path / "conv_act.mge")
+    shutil.copyfile(fixtures / "inputs" / "conv_act__data.npy", tmp_path / "data.npy")
+    _write(
+        tmp_path,
+        "farm.yaml",
+        "devices:\n  - name: host-a\n    local: true\n"
+        "  - name: host-b\n    local: true\n    options: {enable_nhwcd4: true}\n",
+    )
+    _write(
+        tmp_path,
+        "campaign.yaml",
+        "name: f\nmodel: conv_act.mge\ninputs:\n  data: data.npy\nchecks: [cross, options]\nretries: 2\n",
+    )
+    proc = run_controller(["run", "--devices", "farm.yaml", "--campaign", "campaign.yaml", "--out", "out"], tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads((tmp_path / "out" / "f" / "report.json").read_text())
+    assert all(d["healthy"] for d in report["devices"])
+    host_b = next(d for d in report["devices"] if d["name"] == "host-b")
+    assert host_b["attempts"] == 1  # the same options fail the same way: no retry
+    checks = {c["kind"]: c for c in report["checks"]}
+    for kind in ("cross", "options"):
+        note = checks[kind]["note"]
+        assert checks[kind]["status"] == "skipped"
+        assert note.startswith("host-b.default failed: ") and "assertion" in note and "\n" not in note, note
+    # the plain run (no options) ran and is stored
+    assert json.loads((tmp_path / "out" / "f" / "host-b.plain" / "run.json").read_text())["status"] != "failed"
