@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -24,6 +25,10 @@ CONNECT_WAIT_S = 10.0
 
 class PhoneError(StateError):
     """The phone cannot be used now (unauthorized, offline, gone, full, noexec); names the phone."""
+
+
+class PhoneStopped(PhoneError):
+    """A call was cut short because its run was cancelled or timed out."""
 
 
 class PhoneDisconnected(PhoneError):
@@ -75,15 +80,19 @@ class Phone:
     def argv(self, *args: str) -> list[str]:
         return [self.adb, "-s", self.serial, *args]
 
-    def call(self, *args: str, timeout: float = CALL_TIMEOUT_S) -> tuple[int, bytes, bytes]:
-        """Run adb against this phone; (exit code, stdout, stderr). Raises PhoneError when adb cannot run."""
+    def call(
+        self, *args: str, timeout: float = CALL_TIMEOUT_S, interrupt: threading.Event | None = None
+    ) -> tuple[int, bytes, bytes]:
+        """Run adb against this phone; (exit code, stdout, stderr). Raises PhoneError when adb cannot run.
+
+        A set `interrupt` ends the call early (PhoneStopped): a long push when the run is cancelled.
+        """
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 self.argv(*args),
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 # the agent signals its runner's whole process group on cancel and timeout: that is for
                 # agent.adb_run to act on, and a call cut short would read as "phone gone" mid-kill
                 start_new_session=True,
@@ -92,9 +101,20 @@ class Phone:
             raise PhoneError(f"phone {self.serial}: the adb program {self.adb} is not there") from None
         except OSError as err:  # not executable, a folder, a foreign binary
             raise PhoneError(f"phone {self.serial}: the adb program {self.adb} cannot run: {err.strerror}") from None
-        except subprocess.TimeoutExpired:
-            raise PhoneError(f"phone {self.serial}: adb {args[0]} did not answer in {timeout:g} s") from None
-        return proc.returncode, proc.stdout, proc.stderr
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                out, said = proc.communicate(timeout=max(0.0, min(left, 0.1) if interrupt is not None else left))
+                return proc.returncode, out, said
+            except subprocess.TimeoutExpired:
+                stopped = interrupt is not None and interrupt.is_set()
+                if stopped or time.monotonic() >= deadline:
+                    proc.kill()
+                    proc.communicate()
+                    if stopped:
+                        raise PhoneStopped(f"phone {self.serial}: adb {args[0]} stopped: the run was stopped") from None
+                    raise PhoneError(f"phone {self.serial}: adb {args[0]} did not answer in {timeout:g} s") from None
 
     def connect(self) -> None:
         """`adb connect host:port` for a Wi-Fi serial (USB serials need nothing)."""
@@ -169,9 +189,11 @@ class Phone:
                 found[name] = digest
         return found
 
-    def push(self, local: Sequence[str], remote: str, timeout: float = 3600.0) -> None:
-        """`adb push` files (several go into the folder `remote/`)."""
-        code, out, err = self.call("push", *local, remote, timeout=timeout)
+    def push(
+        self, local: Sequence[str], remote: str, timeout: float = 3600.0, interrupt: threading.Event | None = None
+    ) -> None:
+        """`adb push` files (several go into the folder `remote/`); a set `interrupt` cuts it short."""
+        code, out, err = self.call("push", *local, remote, timeout=timeout, interrupt=interrupt)
         if code != 0:
             raise explain(self.serial, (err or out).decode("utf-8", "replace"))
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import IO, Sequence, cast
 
-from agent.adb import Phone, PhoneDisconnected, PhoneError, command, quote
+from agent.adb import Phone, PhoneDisconnected, PhoneError, PhoneStopped, command, quote
 
 #: How often the phone's presence is checked while load_and_run runs.
 MONITOR_S = 2.0
@@ -126,6 +126,8 @@ class PhoneRun:
             if (self.here / "out").is_dir() and not self.stop.is_set():  # a cancelled run's dumps are not wanted
                 self._fetch()
             return code
+        except PhoneStopped:  # a push cut short by cancel or timeout
+            return 128 + signal.SIGTERM
         finally:
             if not self._lost():
                 self.phone.shell(["rm", "-rf", self.remote], timeout=30)
@@ -174,9 +176,9 @@ class PhoneRun:
                 for d in missing:
                     os.link(by_sha[d], os.path.join(tmp, d))  # pushed under its digest: the phone's blob cache
                     names.append(os.path.join(tmp, d))
-                self.phone.push(names, self.blobs + "/")
+                self.phone.push(names, self.blobs + "/", interrupt=self.stop)
         if push_program and self.program_local:
-            self.phone.push([str(self.program_local)], self.program)
+            self.phone.push([str(self.program_local)], self.program, interrupt=self.stop)
             self.phone.shell(["chmod", "755", self.program])
         links = [
             command(["ln", "-s", "../" * rel.count("/") + f"../.blobs/{d}", f"{self.remote}/{rel}"])

@@ -267,3 +267,40 @@ def test_the_agents_sigterm_to_the_runner_group_does_not_cut_its_adb_calls(adb: 
     assert proc.returncode == 128 + signal.SIGTERM, err
     procs = list(phone.pids._procs.values())
     assert procs and all(p.poll() is not None for p in procs), "load_and_run survived on the phone"
+
+
+def test_cancel_mid_push_stops_the_push(adb: Adb, phones, tmp_path: Path, megengine_fixtures) -> None:
+    """A push of a big model over a slow cable is cut when the run is cancelled, not left running on its own."""
+    phone = phones()
+    adb.connect(phone)
+    pushing, pid_file = tmp_path / "pushing", tmp_path / "push.pid"
+    wrapper = tmp_path / "adb"  # a push that takes long: the wrapper waits before handing over to adb
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$3" = push ]; then echo $$ >{pid_file}; touch {pushing}; sleep 60; fi\n'
+        f'exec {adb.program} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    program = tmp_path / "load_and_run"
+    program.write_bytes(b"\x7fELF stand-in\n")
+    runner = {"type": "adb", "path": str(wrapper), "adb": {"serial": phone.serial, "program_local": str(program)}}
+    agent = start_agent(tmp_path / "agent", {"adb": runner})
+    try:
+        client = agent.client()
+        spec = upload(client, megengine_fixtures)
+        events = client.run(spec)
+        started = next(e for e in events if isinstance(e, Started))
+        deadline = time.monotonic() + 20
+        while not pushing.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pushing.exists()
+        t0 = time.monotonic()
+        client.cancel(started.run_id)
+        done = next(e for e in events if isinstance(e, Finished))
+        assert done.state == "cancelled" and time.monotonic() - t0 < 10
+        push = int(pid_file.read_text())
+        deadline = time.monotonic() + 5
+        while _alive(push) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(push), "the push went on after the run was cancelled"
+    finally:
+        agent.stop()
