@@ -117,6 +117,7 @@
     const found = h('span', { class: 'lg-found' }, bar);
     const btn = (label, fn) => { const b = h('button', { type: 'button' }, bar, label); b.addEventListener('click', fn); return b; };
     legend(bar, num(cmp.tolerance));
+    matching(bar, cmp);
     const body = h('div', { class: 'lg-body' }, root);
     const area = h('div', { class: 'lg-area' }, body);
     const panel = h('div', { class: 'lg-panel' }, body);
@@ -142,6 +143,19 @@
     });
     root.lgView = view;
     return view;
+  }
+  /* How the two runs' vars were paired; by graph: the vars left without a counterpart, and why. */
+  function matching(parent, cmp) {
+    if (!cmp.matching) return;
+    const ua = cmp.unmatched_a || [], ub = cmp.unmatched_b || [];
+    const d = h('details', { class: 'lg-matching', 'data-field': 'matching', 'data-matching': cmp.matching }, parent);
+    h('summary', {}, d, cmp.matching === 'graph'
+      ? `matched by graph: ${(cmp.pairs || []).length} pairs; ${ua.length} vars of A and ${ub.length} of B without a counterpart`
+      : `matched by var id`);
+    const list = h('ul', {}, d);
+    for (const [side, items] of [['A', ua], ['B', ub]]) {
+      for (const u of items) h('li', { 'data-unmatched': `${side}${u.var_id}` }, list, `${side} var ${u.var_id}: ${u.reason}`);
+    }
   }
   function legend(parent, tol) {
     const lg = h('span', { class: 'lg-legend' }, parent);

@@ -151,3 +151,22 @@ def test_graph_view_shows_b_names_beside_a_names(tmp_path, capsys):
         names_b = page.locator('.lg-panel [data-field="names-b"]').inner_text()
         assert f"in B: var {relu1['var_id_b']}" in names_b and "relu1.RELU" in names_b
         assert errors == []
+
+
+@pytest.mark.browser
+def test_graph_view_says_how_vars_were_matched(tmp_path, capsys):
+    from tests.analysis.test_graph_html import _open
+    from tests.support import browser
+
+    browser.require()
+    out = tmp_path / "matched.html"
+    cli.main([str(TINY / "default" / "bin"), str(TINY / "nhwcd4" / "bin"), "--html", str(out)])
+    capsys.readouterr()
+    with browser.chromium() as context:
+        page, errors = _open(context, out)
+        box = page.locator('[data-field="matching"]')
+        assert box.get_attribute("data-matching") == "graph"
+        assert "matched by graph" in box.locator("summary").inner_text()
+        box.locator("summary").click()
+        assert "fused into ConvBias" in page.locator('[data-unmatched="A9"]').inner_text()
+        assert errors == []
