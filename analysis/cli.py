@@ -20,6 +20,7 @@ from analysis import render, thresholds
 from analysis.compare import DEFAULT_WORKERS, compare_folders
 from analysis.compare_matched import choose_matching, compare_graph_matched
 from analysis.errors import AnalysisError, GraphError
+from analysis.stored_run import check_dump_folder
 
 PROG = "python -m analysis"
 EXIT_OK, EXIT_DIFF, EXIT_BAD = 0, 1, 2
@@ -144,6 +145,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
     text_error: Optional[AnalysisError] = None  # a bad text dump: compare with the titles' graph, then say so
     try:
+        for folder in (args.a, args.b):
+            check_dump_folder(folder)  # a digest-first store's run would read as one-sided vars
         try:
             inputs_of, order, source, graph = _graph(args)
         except AnalysisError as exc:
