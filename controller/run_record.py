@@ -27,6 +27,8 @@ RUN_SCHEMA = "larfarm.run.v1"
 RUN_STATUSES = ("pending", "complete", "failed")
 #: run.json (and campaign.json) are small; a bigger one is not ours (and is not read into memory).
 MAX_JSON_BYTES = 64 << 20
+#: No file a run writes is larger (an int64 file size): a bigger manifest size is damage, not data.
+MAX_FILE_BYTES = (1 << 63) - 1
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -104,6 +106,9 @@ class RunRecord:
             record = cls(**kwargs)
         except TypeError as exc:  # a required field is missing
             raise StoreError(f"{path}: {exc}") from None
+        if record.run_id in ("", ".", "..") or any(c in record.run_id for c in "/\\\x00"):
+            # it names the run's folder in the store: never a path that leaves it
+            raise StoreError(f"{path}: run_id {record.run_id!r} is not a run folder's name")
         if record.status not in RUN_STATUSES:
             raise StoreError(f"{path}: status {record.status!r} is none of {', '.join(RUN_STATUSES)}")
         return record
@@ -165,7 +170,7 @@ def _dump_record(path: Path, index: int, entry: Any) -> DumpRecord:
         raise StoreError(f"{where}: not an object")
     name = check_relname(path, entry.get("name"))
     size, sha256 = entry.get("size"), entry.get("sha256")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_BYTES:
         raise StoreError(f"{where} {name}: size {size!r} is not a byte count")
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise StoreError(f"{where} {name}: sha256 {sha256!r} is not a sha256")

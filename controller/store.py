@@ -121,10 +121,14 @@ class Store:
         if not path.exists():
             return None
         try:
-            return read_run_json(path)
+            record = read_run_json(path)
         except StoreError as exc:
             log.warning("%s; the run will be redone", exc)
             return None
+        if record.run_id != run_id:  # every later path is built from record.run_id
+            log.warning("%s: run_id %r is not its folder's name; the run will be redone", path, record.run_id)
+            return None
+        return record
 
     def load_complete(self, run_id: str) -> Optional[RunRecord]:
         """A complete run whose folder checks out against its run.json (as open_stored_run), else None."""

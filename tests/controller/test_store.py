@@ -151,3 +151,29 @@ def test_a_symlink_in_the_store_is_never_followed(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="missing after fetch"):
         store.verify(rec, ["bin/000001"])
     assert store.load_complete("d.default") is None
+
+
+@pytest.mark.parametrize("run_id", ["../../x", "..", "a/b", ""])
+def test_a_run_json_whose_run_id_leaves_the_store_is_refused(tmp_path: Path, run_id: str) -> None:
+    """Paths are built from the record's run_id: a damaged one must not point outside the store."""
+    store = Store(tmp_path, "c")
+    _record(store)
+    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id=run_id))
+    with pytest.raises(StoreError, match="not a run folder's name"):
+        open_stored_run(store.run_dir("d.default"))
+    assert store.load_complete("d.default") is None
+
+
+def test_resume_redoes_a_run_whose_run_json_names_another_run(tmp_path: Path) -> None:
+    store = Store(tmp_path, "c")
+    _record(store)
+    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id="d.naive"))
+    assert store.load("d.default") is None
+
+
+def test_a_manifest_size_no_file_can_have_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path, "c")
+    _record(store)
+    _edit_run_json(store.run_dir("d.default"), lambda d: d["manifest"][0].update(size=10**30))
+    with pytest.raises(StoreError, match="is not a byte count"):
+        open_stored_run(store.run_dir("d.default"))
