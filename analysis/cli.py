@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import math
 import sys
 from typing import Optional, Sequence
 
+from analysis import args as args_mod
 from analysis import render, thresholds
 from analysis.compare import DEFAULT_WORKERS, compare_folders
 from analysis.compare_matched import choose_matching, compare_graph_matched
@@ -28,28 +28,8 @@ EXIT_OK, EXIT_DIFF, EXIT_BAD = 0, 1, 2
 log = logging.getLogger(__name__)
 
 
-def _tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
 def _threshold(text: str) -> Optional[float]:
-    return None if text == "auto" else _tolerance(text)
+    return None if text == "auto" else args_mod.tolerance(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-e",
         "--tolerance",
-        type=_tolerance,
+        type=args_mod.tolerance,
         default=1e-3,
         help="max allowed error |a-b|/max(|a|,|b|,1), strict (default: 1e-3, as MegEngine)",
     )
@@ -84,9 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--html", metavar="FILE", help="also write the graph view of the comparison to FILE (one HTML file)")
-    p.add_argument("--limit", type=_count, default=None, help="print at most N differing vars (text)")
+    p.add_argument("--limit", type=args_mod.count, default=None, help="print at most N differing vars (text)")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    p.add_argument("--workers", type=_count, default=DEFAULT_WORKERS, help="threads comparing pairs")
+    p.add_argument("--workers", type=args_mod.workers, default=DEFAULT_WORKERS, help="threads comparing pairs")
     return p
 
 

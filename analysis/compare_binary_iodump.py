@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from analysis.args import tolerance
 from analysis.compare_tensors import DEFAULT_WORKERS, _as_float32, compare_dumps, ordered_map
 from analysis.dump_bin import DumpFile, read_header
 from analysis.errors import AnalysisError
@@ -165,17 +166,6 @@ def run(
     return status
 
 
-def _max_err(text: str) -> float:
-    """A finite tolerance >= 0: with NaN nothing ever compares as over it, so every run looked equal."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m analysis.{PROG}",
@@ -187,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("input0", help="dirname or filename")
     parser.add_argument("input1", help="dirname or filename")
-    parser.add_argument("-e", "--max-err", type=_max_err, default=1e-3, help="max allowed error")
+    parser.add_argument("-e", "--max-err", type=tolerance, default=1e-3, help="max allowed error")
     parser.add_argument(
         "-s", "--stop-on-error", action="store_true", help="stop at the first differing var (exit status 1)"
     )

@@ -193,3 +193,12 @@ def test_report_rows_for_shape_nan_and_limit(tmp_path: Path, capsys) -> None:
     assert "... 1 more (--limit)" in out
     data = json.loads(_cli(capsys, tmp_path / "A", tmp_path / "B", "--json")[1])
     assert data["vars"][0]["max_err"] == "inf" and data["vars"][1]["nan_b"] == 1
+
+
+@pytest.mark.parametrize("workers", ["99999999999999999999", "257"])
+def test_a_huge_worker_count_is_one_usage_error_not_a_traceback(capsys, workers: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(RUNS / "tiny_cnn/default/bin"), str(RUNS / "tiny_cnn/naive/bin"), "--workers", workers])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "--workers: at most 256" in err
