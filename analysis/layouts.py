@@ -86,6 +86,11 @@ def views(shape: Shape, fmt: Optional[str] = None) -> List[View]:
         oc4, fh, fw, ic, c = shape
         logical = (oc4 * c, ic, fh, fw)
         out.append(View("nhwcd4_weight", logical, _t((0, 4, 3, 1, 2), logical), padded=True))
+    elif fmt and fmt.startswith("I2D{1") and n == 5:
+        # NHWCD4 depthwise weight: (G/4, 1, FH, FW, 4).
+        g4, one, fh, fw, c = shape
+        dw4: Shape = (g4 * c, one, 1, fh, fw)
+        out.append(View("nhwcd4_depthwise_weight", dw4, _t((0, 4, 1, 2, 3), dw4), padded=True))
     elif not fmt:
         if n == 5 and shape[4] in BLOCKS:
             N, C, H, W, c = shape
@@ -154,15 +159,24 @@ def _alignments(shape_a: Shape, fmt_a: Optional[str], shape_b: Shape, fmt_b: Opt
                 found.append(cand)
     if not found:
         # A plain reshape (e.g. a bias (1,8,3,3,3) folded from (8,3,3,3)): same elements, C order.
-        for x in va:
-            for y in vb:
+        # A tensor with a format marker is never a plain reshape of its raw bytes: read it first.
+        for x in va[1:] if fmt_a else va:
+            for y in vb[1:] if fmt_b else vb:
                 if not x.padded and not y.padded and _numel(x.shape) == _numel(y.shape) and x.shape:
-                    found.append(Alignment(RESHAPED, x, View("reshape", x.shape, _reshaper(x.shape)), x.shape))
+                    found.append(Alignment(RESHAPED, x, _then_reshape(y, x.shape), x.shape))
                     break
             if found:
                 break
     found.sort(key=lambda al: al.rank)
     return tuple(found)
+
+
+def _then_reshape(view: View, shape: Shape) -> View:
+    """``view``'s reading, then a plain C-order reshape to ``shape``."""
+    if view.undo is None:
+        return View("reshape", shape, _reshaper(shape))
+    undo = view.undo
+    return View(f"{view.label}+reshape", shape, lambda arr: undo(arr).reshape(shape))
 
 
 def _reshaper(shape: Shape) -> Callable[[np.ndarray], np.ndarray]:

@@ -68,3 +68,10 @@ def test_same_shape_is_exact_and_unrelated_shapes_do_not_align():
     assert alignments((2, 3), None, (2, 3), None)[0].rank == EXACT
     assert alignments((2, 3), None, (5,), None) == []
     assert alignments((8, 3, 3, 3), None, (1, 8, 3, 3, 3), None)[0].rank == RESHAPED
+
+
+def test_nhwcd4_depthwise_weight():
+    w = rng.standard_normal((8, 1, 1, 3, 3)).astype(np.float32)
+    d4 = w.reshape(2, 4, 1, 3, 3).transpose(0, 2, 3, 4, 1).copy()  # (G/4, 1, FH, FW, 4)
+    outs, _ = _undo(w, None, d4, "I2D{1,1}")
+    assert any(np.array_equal(a, b) for a, b in outs)

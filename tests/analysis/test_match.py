@@ -36,7 +36,7 @@ def test_precision_and_recall_for_every_pair_of_configurations(model):
         assert len(RunVars.from_dump_folder(TINY / "nchw88" / "bin").vars) == 22
 
 
-@pytest.mark.parametrize(("model", "runs"), [("res_dw", 30), ("conv_act", 12)])
+@pytest.mark.parametrize(("model", "runs"), [("res_dw", 30), ("conv_act", 12), ("mobile_stack", 42)])
 def test_precision_and_recall_on_residual_depthwise_and_activation_models(model, runs):
     results = all_pairs(MORE, model)
     assert len(results) == runs  # the configurations the engine could run (see index.json there)
