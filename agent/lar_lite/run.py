@@ -68,7 +68,7 @@ def check_paths(opts: LarOptions) -> None:
     """Refuse, before loading anything, paths that would fail later with a vaguer error."""
     model = Path(opts.model)
     if not model.is_file():
-        what = "is a directory" if model.is_dir() else "does not exist"
+        what = "is a directory" if model.is_dir() else "is not a regular file" if model.exists() else "does not exist"
         raise UsageError(f"model file {opts.model} {what}")
     if opts.bin_io_dump and not Path(opts.bin_io_dump).is_dir():
         raise UsageError(

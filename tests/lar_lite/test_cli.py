@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -209,6 +210,8 @@ def test_missing_model(lar_lite_argv, tmp_path):
         run_lar_lite(lar_lite_argv, [tmp_path / "absent.mge"]), r"model file .*absent.mge does not exist$", code=2
     )
     assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path]), r"is a directory$", code=2)
+    os.mkfifo(tmp_path / "fifo.mge")  # it exists: "does not exist" sent the user looking for a typo
+    assert_one_error(run_lar_lite(lar_lite_argv, [tmp_path / "fifo.mge"]), r"fifo.mge is not a regular file$", code=2)
 
 
 def test_file_that_is_not_a_model(lar_lite_argv, megengine_fixtures):
