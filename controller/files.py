@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Union
 
+from analysis.files import kind  # one table of file kinds, in words
 from controller.errors import ControllerError
 
 #: farm.yaml and campaign.yaml: a farm of thousands of devices stays far below this
@@ -33,7 +34,7 @@ def read_regular_file(path: Union[str, Path], limit: int) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise FileRefused(f"not a regular file ({_kind(st.st_mode)})")
+            raise FileRefused(f"not a regular file ({kind(st.st_mode)})")
         if st.st_size > limit:
             raise FileRefused(f"too large ({st.st_size} bytes; the limit is {limit})")
         chunks = []
@@ -50,16 +51,3 @@ def read_regular_file(path: Union[str, Path], limit: int) -> bytes:
         return data
     finally:
         os.close(fd)
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "a special file"
