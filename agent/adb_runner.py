@@ -53,8 +53,15 @@ class AdbRunner(LoadAndRunRunner):
 
 
 def phone_of(config: AgentConfig) -> RunnerConfig | None:
-    """The adb runner of an agent that serves a phone, if it is one."""
-    return next((r for r in config.runners if r.type == "adb"), None)
+    """The adb runner of an agent that serves one phone and nothing else (the controller's local agents).
+
+    An agent with several runners (a USB hub of phones, or a phone beside the PC's own runner)
+    describes the PC: no one phone speaks for it, and a phone that is locked or unplugged must
+    not make GetFacts, and with it every other device of the agent, fail; its runs say so.
+    """
+    if len(config.runners) == 1 and config.runners[0].type == "adb":
+        return config.runners[0]
+    return None
 
 
 def facts_of(runner: RunnerConfig) -> PhoneFacts:

@@ -304,3 +304,29 @@ def test_cancel_mid_push_stops_the_push(adb: Adb, phones, tmp_path: Path, megeng
         assert not _alive(push), "the push went on after the run was cancelled"
     finally:
         agent.stop()
+
+
+def test_an_agent_serving_a_usb_hub_describes_the_pc_and_one_locked_phone_blocks_no_other(
+    adb: Adb, phones, tmp_path: Path, megengine_fixtures
+) -> None:
+    """Several adb runners (a hub of phones): facts are the PC's, and runs on a good phone go on."""
+    good, locked = phones(), phones(authorized=False)
+    adb.connect(good)
+    program = tmp_path / "load_and_run"
+    program.write_bytes(b"\x7fELF stand-in\n")
+    runners = {
+        name: {"type": "adb", "path": adb.program, "adb": {"serial": phone.serial, "program_local": str(program)}}
+        for name, phone in (("locked", locked), ("good", good))
+    }
+    agent = start_agent(tmp_path / "agent", runners)
+    try:
+        client = agent.client()
+        facts = client.facts()  # the locked phone does not make the whole agent unusable
+        assert facts.phone is None and facts.hostname == socket.gethostname() and facts.os == "Linux"
+        spec = upload(client, megengine_fixtures)
+        _events, done = finish(client, RunSpec(**{**spec.__dict__, "runner": "good"}))
+        assert done.state == "succeeded", done.error
+        _events, done = finish(client, RunSpec(**{**spec.__dict__, "runner": "locked"}))
+        assert done.state == "failed" and locked.serial in done.error and "RSA key" in done.error
+    finally:
+        agent.stop()
