@@ -59,12 +59,16 @@ def compare_graph_matched(
     full: bool = True,
     workers: int = DEFAULT_WORKERS,
     matching: Optional[Matching] = None,
+    by_rules: bool = False,
 ) -> RunDiff:
-    """Pair B's vars with A's by graph (unless ``matching`` is given) and compare each pair."""
+    """Pair B's vars with A's by graph (unless ``matching`` is given) and compare each pair.
+
+    Identical graphs pair by id at no cost unless ``by_rules`` (for measuring the rules).
+    """
     tol: Callable[[int], float] = Tolerance.of(tolerance)
     list_a, list_b = list_dump_folder(a), list_dump_folder(b)
     ra, rb = RunVars.from_dump_folder(list_a), RunVars.from_dump_folder(list_b)
-    if matching is None and ra.signature() == rb.signature():
+    if matching is None and not by_rules and ra.signature() == rb.signature():
         matching = pair_by_id(ra, rb)  # the same graph: ids are the pairing, at no cost
         matching = Matching("graph", matching.pairs, matching.unmatched_a, matching.unmatched_b)
     elif matching is None:
