@@ -122,6 +122,9 @@ def _check_text_graph(graph, run, path: str, folder: str) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.html is not None and not args.html.strip():
+        print("analysis: error: --html needs a file name", file=sys.stderr)
+        return EXIT_BAD
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="analysis: %(message)s")
     text_error: Optional[AnalysisError] = None  # a bad text dump: compare with the titles' graph, then say so
     try:

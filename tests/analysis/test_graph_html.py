@@ -45,6 +45,11 @@ def test_html_unwritable_path_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith(f"analysis: error: cannot write {bad}")
 
 
+def test_html_empty_file_name_is_one_line(capsys):
+    assert cli.main(TINY + ["--html", ""]) == 2  # was ignored: exit 0 and no page
+    assert capsys.readouterr().err.strip() == "analysis: error: --html needs a file name"
+
+
 def test_err_hist_in_json_counts_every_element(capsys):
     cli.main(TINY + ["--json"])
     for v in json.loads(capsys.readouterr().out)["vars"]:
