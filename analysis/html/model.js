@@ -29,14 +29,23 @@
     if (x === 0) return '0';
     if (Number.isNaN(x)) return 'nan';
     if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
-    const a = Math.abs(x);
-    return (a >= 1e-3 && a < 1e5) ? String(Number(x.toPrecision(3))) : x.toExponential(2);
+    return g3(x);
+  }
+  // Python's '%.3g' (analysis.render), so the page reads as the text and terminal reports do.
+  function g3(x) {
+    const s = x.toExponential(2); // rounded first: 999.7 -> "1.00e+3"
+    const exp = Number(s.slice(s.indexOf('e') + 1));
+    if (exp < -4 || exp >= 3) {
+      const mant = s.slice(0, s.indexOf('e')).replace(/\.?0+$/, '');
+      return mant + 'e' + (exp < 0 ? '-' : '+') + String(Math.abs(exp)).padStart(2, '0');
+    }
+    return String(Number(x.toFixed(Math.max(0, 2 - exp))));
   }
   function fmtAmp(a) {
     a = num(a);
     if (a === null || Number.isNaN(a)) return '';
     if (!Number.isFinite(a)) return 'new';
-    return '\u00d7' + Number(a.toPrecision(2));
+    return 'x' + g3(a);
   }
   function clip(s, n) { return s.length <= n ? s : s.slice(0, n - 1) + '\u2026'; }
   function el(tag, attrs, parent, text) {

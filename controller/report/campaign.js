@@ -43,9 +43,10 @@ const st = document.getElementById('summary');
 st.innerHTML = '<tr><th>check</th><th>devices</th><th>status</th><th>differing</th><th>first var</th><th>roots</th><th>threshold</th><th>note</th></tr>';
 R.checks.forEach((c) => { const row = st.insertRow(); row.dataset.kind = c.kind; row.className = 'check-row';
   const first = c.first === null ? '-' : 'var' + c.first + (c.first_opr ? ' ' + c.first_opr.type : '');
-  const roots = few(c.roots, (r) => 'var' + r.id + ' ' + r.type, '-');
-  [c.kind, c.devices.join(' vs '), c.status, c.differing.length, first, roots,
-   c.threshold === null ? '-' : Number(c.threshold).toPrecision(3), c.note]
+  // err, amplification and threshold worded by the graph view's formatters: as the terminal summary words them
+  const roots = few(c.roots, (r) => 'var' + r.id + ' ' + r.type + ' err=' + LarGraph.fmt(r.err) + ' amp=' +
+    (LarGraph.fmtAmp(r.amplification) || '-'), '-');
+  [c.kind, c.devices.join(' vs '), c.status, c.differing.length, first, roots, LarGraph.fmt(c.threshold), c.note]
     .forEach((v, i) => { const cell = row.insertCell(); cell.textContent = String(v); if (i === 2) cell.className = c.status; }); });
 // every comparison, listed with its roots
 const list = document.getElementById('comparisons');

@@ -102,7 +102,7 @@ def test_tiny_cnn_root_in_chromium(tmp_path, capsys):
         panel = page.locator(".lg-panel")
         assert panel.get_attribute("data-panel-var") == "9"
         assert panel.locator('[data-metric="count_over_tol"]').inner_text() == "698 / 8192"
-        assert panel.locator('[data-metric="max_err"]').first.inner_text() == "6.56e-7"
+        assert panel.locator('[data-metric="max_err"]').first.inner_text() == "6.56e-07"  # as the text report
         assert panel.locator('[data-metric="first_index"]').inner_text().startswith(str(v9["first_index"]))
         # inputs with their errors: the data (exact) and the folded weight
         rows = panel.locator('[data-field="inputs"] tr')

@@ -189,3 +189,42 @@ def test_hundreds_of_roots_are_named_a_few_and_counted(tmp_path: Path) -> None:
         row = page.locator("tr.check-row td").nth(5).inner_text()
         assert row.count("var") == 5 and row.endswith(f" and {len(check.roots) - 5} more")
         assert errors == []
+
+
+@pytest.mark.browser
+def test_roots_err_amplification_and_threshold_read_as_in_the_terminal(tmp_path: Path, report: CampaignReport) -> None:
+    """The summary's roots and threshold, and the graph's amplification labels, worded as the terminal words them."""
+    from rich.console import Console
+
+    from analysis.render import fmt_amp, fmt_err
+    from controller.report import terminal
+
+    browser.require()
+    console = Console(record=True, width=400)
+    terminal.render(report, console)
+    shown = console.export_text()
+    naive = report.checks[0]
+    root = naive.roots[0]
+    words = (
+        f"var{root.var_id} {root.opr_type} err={fmt_err(root.max_err)} amp={fmt_amp(naive.amplification[root.var_id])}"
+    )
+    assert words in shown and words == "var9 ConvolutionForward err=6.56e-07 amp=new"
+    amps = naive.comparisons[0].diff.amplification
+    with browser.chromium() as context:
+        page, errors = _open(context, write_report_html(report, tmp_path / "report.html"))
+        cells = page.locator('tr.check-row[data-kind="naive"] td')
+        assert cells.nth(5).inner_text() == words
+        assert cells.nth(6).inner_text() == fmt_err(naive.threshold)
+        # every amplification label of the viewer's graph, as the text report prints it
+        labels = page.locator("#viewer [data-var-id]").evaluate_all(
+            "ns => ns.map(n => [Number(n.dataset.varId), (n.querySelector('.lg-amp') || {}).textContent || ''])"
+        )
+        finite = [(vid, text) for vid, text in labels if text and text != "new"]
+        assert finite, labels
+        for vid, text in finite:
+            assert text == fmt_amp(amps[vid]), vid
+        formatted = page.evaluate(
+            "vs => vs.map(v => LarGraph.fmt(v))", [6.556510925292969e-07, 0.7272, 999.7, 12345, 0.0001234, 1e-5]
+        )
+        assert formatted == [fmt_err(x) for x in (6.556510925292969e-07, 0.7272, 999.7, 12345, 0.0001234, 1e-5)]
+        assert errors == []
