@@ -100,12 +100,15 @@ class PhoneInfo:
 
     serial: str
     state: str  # device, unauthorized, offline, ...
+    problem: str = ""
+    # the rest as the agent's Facts.phone names them (agent.proto's PhoneFacts)
     model: str = ""
     abi: str = ""
-    android: str = ""
-    soc: str = ""
-    free_bytes: int | None = None
-    problem: str = ""
+    android_version: str = ""
+    sdk: str = ""
+    soc: str = ""  # ro.soc.model (Android 12+)
+    platform: str = ""  # ro.board.platform
+    workdir_free_bytes: int | None = None  # free bytes under /data/local/tmp; None when unknown
 
 
 def _props(program: Path, serial: str) -> dict[str, str]:
@@ -156,9 +159,11 @@ def list_phones(program: Path, folder: str = "/data/local/tmp") -> list[PhoneInf
                 state,
                 model=p.get("ro.product.model", ""),
                 abi=p.get("ro.product.cpu.abi", ""),
-                android=p.get("ro.build.version.release", ""),
-                soc=p.get("ro.soc.model", "") or p.get("ro.board.platform", ""),
-                free_bytes=_free(program, serial, folder),
+                android_version=p.get("ro.build.version.release", ""),
+                sdk=p.get("ro.build.version.sdk", ""),
+                soc=p.get("ro.soc.model", ""),
+                platform=p.get("ro.board.platform", ""),
+                workdir_free_bytes=_free(program, serial, folder),
             )
         )
     return phones

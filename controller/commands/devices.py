@@ -32,8 +32,9 @@ def devices_command(adb: bool, program: Path | None, json_mode: bool) -> int:
             if p.state != "device":
                 typer.echo(f"{p.serial}  {p.state}: {p.problem}")
                 continue
-            free = f"{p.free_bytes / (1 << 30):.1f} GiB free" if p.free_bytes is not None else "free space unknown"
-            typer.echo(f"{p.serial}  {p.model}  {p.abi}  Android {p.android}  {p.soc}  {free}")
+            free = p.workdir_free_bytes
+            where = f"{free / (1 << 30):.1f} GiB free" if free is not None else "free space unknown"
+            typer.echo(f"{p.serial}  {p.model}  {p.abi}  Android {p.android_version}  {p.soc or p.platform}  {where}")
         usable = [p for p in phones if p.state == "device"]
         if usable:
             typer.echo("\nfarm.yaml:\ndevices:")

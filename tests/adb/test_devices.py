@@ -23,8 +23,10 @@ def test_devices_lists_phones_with_facts(adb: Adb, phones, tmp_path: Path) -> No
     assert proc.returncode == 0, proc.stderr
     listed = {p["serial"]: p for p in json.loads(proc.stdout)}
     assert listed[good.serial]["model"] == "Pixel 7" and listed[good.serial]["abi"] == "arm64-v8a"
-    assert listed[good.serial]["android"] == "13" and listed[good.serial]["soc"] == "SM8450"
-    assert listed[good.serial]["free_bytes"] > 0
+    # the same names as the agent's Facts.phone (run.json's and report.json's facts.phone)
+    assert listed[good.serial]["android_version"] == "13" and listed[good.serial]["sdk"] == "33"
+    assert (listed[good.serial]["soc"], listed[good.serial]["platform"]) == ("SM8450", "taro")
+    assert listed[good.serial]["workdir_free_bytes"] > 0
     assert listed[locked.serial]["state"] == "unauthorized" and "RSA" in listed[locked.serial]["problem"]
     text = run_controller(["devices", "--adb"], tmp_path).stdout
     assert f"{good.serial}  Pixel 7  arm64-v8a  Android 13  SM8450" in text
