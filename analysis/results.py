@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -334,6 +334,21 @@ class RunDiff:
 def exceeds(err: float, tolerance: float) -> bool:
     """MegEngine's test ``err > tolerance``, with the tolerance cast to float32 as numpy does."""
     return err > float(np.float32(tolerance))
+
+
+def spread(diffs: Iterable[RunDiff]) -> Dict[int, float]:
+    """Per var, the largest error any of ``diffs`` found; exact vars left out.
+
+    The shake check's measure: repeats of one configuration, each compared with
+    the first, say which vars jitter between identical runs and by how much.
+    """
+    out: Dict[int, float] = {}
+    for diff in diffs:
+        for v in diff.outputs():
+            err = v.max_err
+            if err is not None and err > 0:
+                out[v.var_id] = max(out.get(v.var_id, 0.0), err)
+    return out
 
 
 def json_float(x: Optional[float]) -> Union[None, float, str]:

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from analysis import results
 from controller import plan
 from controller.campaign import Campaign
 from controller.checks.comparison import compare_pair
 from controller.checks.graphs import RunGraphs
 from controller.checks.result import DIFFERS, OK, SKIPPED, CheckResult, Comparison
 from controller.store import RunRecord, Store
-
-
-def _spread(cmps: List[Comparison]) -> Dict[int, float]:
-    """Per var, the largest error (analysis's) of any repeat against the first one; exact vars left out."""
-    spread: Dict[int, float] = {}
-    for cmp in cmps:
-        for v in cmp.diff.outputs():
-            err = v.max_err
-            if err is not None and err > 0:
-                spread[v.var_id] = max(spread.get(v.var_id, 0.0), err)
-    return spread
 
 
 def _repeats(
@@ -53,7 +43,7 @@ def shake_check(
     if any(r not in records for r in roles):
         return CheckResult("shake", (device,), (), tol, SKIPPED, note="runs missing")
     cmps = _repeats(device, roles, records, store, tol, "repeat", graphs)
-    spread = _spread(cmps)
+    spread = results.spread(c.diff for c in cmps)
     runs = tuple(records[r].run_id for r in roles)
     if not spread and not any(c.differs for c in cmps):
         return CheckResult(
@@ -70,7 +60,7 @@ def shake_check(
     repro_cmps = (
         _repeats(device, repro, records, store, tol, "reproducible", graphs) if all(r in records for r in repro) else []
     )
-    repro_spread = _spread(repro_cmps)
+    repro_spread = results.spread(c.diff for c in repro_cmps)
     gone = bool(repro_cmps) and not repro_spread and not any(c.differs for c in repro_cmps)
     # which vars differ is analysis's verdict per repeat; the check only gathers them
     over = {v.var_id: v for c in reversed(cmps) for v in c.diff.differing()}
@@ -95,7 +85,7 @@ def shake_check(
         first=over[differing[0]] if differing else None,
         roots=roots,
         amplification={v.var_id: amp.get(v.var_id) for v in roots},
-        threshold=max(spread.values()) if spread else None,
+        threshold=max(spread.values(), default=None),  # the largest jitter analysis measured
         comparisons=tuple(cmps + repro_cmps),
         note=note,
         details={
