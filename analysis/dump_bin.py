@@ -425,5 +425,7 @@ def list_dump_folder(folder: Union[PathLike, DumpFolder], *, allow_empty: bool =
     entries.sort(key=dump_entry_key)
     if not entries and not allow_empty:
         extra = f" (only {len(stray)} other entries, e.g. {sorted(stray)[0]!r})" if stray else ""
+        if "bin/" in stray:  # a larfarm run folder or load_and_run's output folder: the dumps sit one level down
+            extra += f"; its dumps are probably in {path / 'bin'}"
         raise DumpFolderError(path, "holds no dump files" + extra)
     return DumpFolder(path=path, entries=tuple(entries), stray=tuple(sorted(stray)))

@@ -525,3 +525,12 @@ def test_errors_pickle_for_worker_processes(real_file):
         back = pickle.loads(pickle.dumps(err))
         assert type(back) is type(err) and str(back) == str(err)
     assert issubclass(DumpFolderError, AnalysisError)
+
+
+def test_a_run_folder_points_at_its_bin(tmp_path):
+    """A larfarm run folder (or load_and_run's output folder) given where its bin/ belongs: say where the dumps are."""
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "000001").write_bytes(b"")
+    (tmp_path / "run.json").write_text("{}")
+    with pytest.raises(DumpFolderError, match=r"its dumps are probably in .*/bin$"):
+        list_dump_folder(tmp_path)
