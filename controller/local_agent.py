@@ -202,11 +202,12 @@ def _owner_alive(folder: Path) -> Optional[bool]:
 
 
 def _processes_in(folder: Path) -> Dict[int, Optional[int]]:
-    """Live processes started on files of `folder`: its agent (`--config FOLDER/agent.json`) and
-    the programs the agent runs (their dump paths are in its workspace); pid -> start time.
+    """Live processes of `folder`'s agent: the agent (`--config FOLDER/agent.json`) and the
+    programs it runs (their dump paths are in FOLDER/workspace/); pid -> start time.
 
     Found by command line rather than by a pid file, which a controller killed right after
-    starting the agent never wrote, and which cannot name the agent's own children.
+    starting the agent never wrote, and which cannot name the agent's own children. Someone
+    reading the folder (`tail -f FOLDER/agent.log`) is not one of them.
     """
     if not _HAVE_PROC:
         try:
@@ -214,7 +215,8 @@ def _processes_in(folder: Path) -> Dict[int, Optional[int]]:
         except (OSError, ValueError):
             return {}
         return {pid: None} if _pid_exists(pid) else {}
-    needle = os.fsencode(str(folder)) + b"/"
+    root = os.fsencode(str(folder))
+    needles = (root + b"/agent.json", root + b"/workspace/")
     found: Dict[int, Optional[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -223,7 +225,7 @@ def _processes_in(folder: Path) -> Dict[int, Optional[int]]:
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if needle in cmdline:
+        if any(n in cmdline for n in needles):
             start = _process_start(int(entry.name))
             if start is not None:
                 found[int(entry.name)] = start

@@ -76,10 +76,11 @@ def test_killed_controllers_folder_goes_with_its_orphans(own_tempdir: Path, spaw
     agent = _sleeper(spawned, "serve", "--config", str(folder / "agent.json"))
     program = _sleeper(spawned, "--bin-io-dump", str(folder / "workspace" / "runs" / "r1"))
     stranger = _sleeper(spawned, str(folder) + "-not-it/agent.json")  # a longer name, not this folder
+    reader = _sleeper(spawned, "tail", "-f", str(folder / "agent.log"))  # someone reading the log
     assert remove_stale_folders() == [folder]
     assert not folder.exists()
     assert agent.wait(10) != 0 and program.wait(10) != 0  # killed, not left to write into a new folder
-    assert stranger.poll() is None
+    assert stranger.poll() is None and reader.poll() is None
 
 
 def test_live_controllers_folder_is_kept(own_tempdir: Path, spawned: List[subprocess.Popen]) -> None:
