@@ -137,6 +137,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if choose_matching(args.a, args.b, args.match) == "graph":
             # Ids name other vars in B: the graph is A's titles (a text dump of B cannot stand for it).
             run = compare_graph_matched(args.a, args.b, args.tolerance, workers=max(1, args.workers))
+            if args.txt_a or args.txt_b:
+                print(
+                    "analysis: note: graph matching reads the binary titles; the text dumps are not used",
+                    file=sys.stderr,
+                )
         else:
             compare = functools.partial(compare_folders, args.a, args.b, args.tolerance, workers=max(1, args.workers))
             run = compare(inputs_of=inputs_of, order=order, graph_source=source)

@@ -219,6 +219,10 @@ def _options_checks(
     made: List[CheckResult] = []
     for o in outcomes:
         plain = o.records.get(plan.PLAIN)
+        if not o.healthy and options_of.get(o.device):
+            note = f"device unhealthy: {o.reason}"
+            made.append(CheckResult("options", (o.device,), (), campaign.tolerance, "skipped", note=note))
+            continue
         if not o.healthy or plain is None:
             continue
         given = options_of.get(o.device, {})

@@ -90,3 +90,15 @@ def test_an_option_the_model_cannot_take_fails_that_run_in_one_line_and_the_devi
         assert note.startswith("host-b.default failed: ") and "assertion" in note and "\n" not in note, note
     # the plain run (no options) ran and is stored
     assert json.loads((tmp_path / "out" / "f" / "host-b.plain" / "run.json").read_text())["status"] != "failed"
+
+
+def test_an_unhealthy_device_with_options_has_its_options_check_skipped_with_the_reason(tmp_path):
+    from controller.campaign_run import make_checks
+    from controller.store import Store
+    from controller.worker import DeviceOutcome
+
+    camp = Campaign.model_validate({"name": "c", "model": "m.mge", "inputs": {"data": {"shape": [1]}}})
+    down = DeviceOutcome("b", "127.0.0.1:1", {}, healthy=False, reason="run b.default failed: timed_out")
+    checks = make_checks(camp, Store(tmp_path, "c"), [down], "b", {"b": {"enable_nchw88": True}})
+    (opt,) = [c for c in checks if c.kind == "options"]
+    assert opt.status == "skipped" and opt.note == "device unhealthy: run b.default failed: timed_out"
