@@ -82,7 +82,7 @@ class DumpRecord:
         return self.name.rpartition("/")[2]
 
     @classmethod
-    def of(cls, name: str, size: int, sha256: str) -> "DumpRecord":
+    def of(cls, name: str, size: int, sha256: str) -> DumpRecord:
         """A record whose var id and input index are read from ``name`` with the dump-name grammar."""
         head, _, base = name.rpartition("/")
         parsed = parse_dump_name(base) if head == BIN_DIR else None

@@ -64,7 +64,7 @@ class HashQueue:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fetch-sha256")
         self._slots = threading.BoundedSemaphore(limit)
 
-    def update(self, h: "hashlib._Hash", data: Union[bytes, memoryview]) -> None:
+    def update(self, h: hashlib._Hash, data: Union[bytes, memoryview]) -> None:
         self._slots.acquire()
 
         def run() -> None:
@@ -75,7 +75,7 @@ class HashQueue:
 
         self._pool.submit(run)
 
-    def submit(self, fn, *args) -> "Future":
+    def submit(self, fn, *args) -> Future:
         return self._pool.submit(fn, *args)
 
     def shutdown(self) -> None:
@@ -110,13 +110,13 @@ class _PartialFile:
         while view:  # an unbuffered write may be short
             view = view[self._f.write(view) :]
 
-    def commit(self, sha256: str, address: str) -> "Future[DumpRecord]":
+    def commit(self, sha256: str, address: str) -> Future[DumpRecord]:
         """Close the file and verify it once its hashing is done (on the hasher thread, in order),
         then rename it into place; the future raises FetchVerifyError on a mismatch."""
         self._f.close()
         if self._hasher is not None:
             return self._hasher.submit(self._verify, sha256, address)  # no wait: the next file goes on
-        done: "Future[DumpRecord]" = Future()
+        done: Future[DumpRecord] = Future()
         try:
             done.set_result(self._verify(sha256, address))
         except FetchVerifyError as err:

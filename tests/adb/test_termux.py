@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from controller.agent_client import AgentClient
 from controller.cli import app
-from controller.ssh.config import SshTarget
 from controller.ssh.agent_tunnel import open_agent_tunnel
+from controller.ssh.config import SshTarget
 from tests.support.sshd import free_port, need, sshd_missing, start_sshd, write_farm
 
 TERMUX_PORT = 8022

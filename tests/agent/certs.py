@@ -15,10 +15,11 @@ except ImportError:  # paramiko depends on it, so this is rare; in CI it is a fa
     if in_ci():
         pytest.fail("CI needs the cryptography package to make test certificates", pytrace=False)
     pytest.skip("the cryptography package makes the test certificates", allow_module_level=True)
+import ipaddress  # noqa: E402
+
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
-import ipaddress  # noqa: E402
 
 
 def _key():

@@ -7,8 +7,13 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.agent import PROGRAMS, RunningAgent, script_runner, start_agent
-from tests.support.agent import agent_factory  # noqa: F401  (a fixture, used by name)
+from tests.support.agent import (
+    PROGRAMS,
+    RunningAgent,
+    agent_factory,  # noqa: F401  (a fixture, used by name)
+    script_runner,
+    start_agent,
+)
 
 FAKE_DUMPER = PROGRAMS / "fake_dumper.py"
 

@@ -7,11 +7,12 @@ import signal
 
 import grpc
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import controller.agent_client as agent_client
-from controller.agent_client import fetch as fetch_mod
 from controller.agent_client import AgentQuotaError, AgentUnreachable, RunSpec
+from controller.agent_client import fetch as fetch_mod
 from larfarm.agent.v1 import agent_pb2 as pb
 from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 from tests.agent.conftest import FAKE_DUMPER, PROGRAMS, script_runner

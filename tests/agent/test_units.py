@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.blobs import BlobStore
 from agent.config import AgentConfig, RunnerConfig, load_config, parse_size

@@ -23,7 +23,7 @@ def _layout(shape: Sequence[int], dtype: str) -> str:
     for d in reversed(shape):
         strides.append(acc)
         acc *= d
-    dims = ",".join(f"{d}({s})" for d, s in zip(shape, reversed(strides)))
+    dims = ",".join(f"{d}({s})" for d, s in zip(shape, reversed(strides), strict=True))
     return f"{{{dims} {dtype}}}"
 
 

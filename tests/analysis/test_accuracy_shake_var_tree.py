@@ -167,7 +167,8 @@ def test_missing_file_is_one_line_exit_1(tmp_path: Path) -> None:
 
 def test_any_text_parses_without_crashing(megengine_fixtures: Path, tmp_path: Path) -> None:
     """Truncated, shuffled or garbled diffs never raise: bad records are just skipped."""
-    from hypothesis import given, settings, strategies as st
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
 
     lines = (megengine_fixtures / "diffs/mlp__default_vs_naive.diff.txt").read_text().splitlines(keepends=True)
 
@@ -177,7 +178,7 @@ def test_any_text_parses_without_crashing(megengine_fixtures: Path, tmp_path: Pa
         path = tmp_path / "fuzz.txt"
         path.write_text("".join(picked), encoding="utf-8", errors="surrogatepass")
         roots = tree.parse(str(path))
-        for key, node in roots.items():
+        for node in roots.values():
             assert node.is_root and not any(not d.vitrual for d in node.get_dependence_list())
 
     check()

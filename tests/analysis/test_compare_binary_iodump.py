@@ -15,7 +15,8 @@ from typing import Optional
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import compare_binary_iodump as cbi
 from analysis.compare import CHUNK_ELEMS

@@ -322,7 +322,7 @@ def test_formatted_text_dumps_parse_back(records, repeat):
     dump = parse_text_dump_lines(lines)
     assert len(dump.iterations) == repeat
     names_are_plain = all(" layout=" not in r["name"] and " owner_opr=" not in r["opr"] for r in records)
-    for rec, got in zip(records, dump.last):
+    for rec, got in zip(records, dump.last, strict=True):  # every record comes back
         assert got.id == rec["var_id"] and got.opr_id == rec["opr_id"] and got.owner_type == rec["opr_type"]
         assert (
             got.name + " layout=" + got.layout + " owner_opr=" + got.owner_opr

@@ -63,7 +63,10 @@ def main() -> int:
             if args.delay:
                 time.sleep(args.delay)
     if args.io_dump:
-        text = "var5 produced: name=data layout={4(1) Float32} owner_opr=data{Host2DeviceCopy} opr4\n deps:\n val: [1, 2, 3, 4]min=1 max=4 mean=2.5 l2=2.74 sd=1.29 s\n"
+        text = (
+            "var5 produced: name=data layout={4(1) Float32} owner_opr=data{Host2DeviceCopy} opr4\n"
+            " deps:\n val: [1, 2, 3, 4]min=1 max=4 mean=2.5 l2=2.74 sd=1.29 s\n"
+        )
         with open(args.io_dump, "w") as f:
             f.write(text)
         print(f"wrote io.txt {hashlib.sha256(text.encode()).hexdigest()}", flush=True)

@@ -25,6 +25,10 @@ from tests.support.adbd.words import ShellSyntaxError, split
 Write = Callable[[bytes], None]
 
 
+def _discard(_data: bytes) -> None:
+    """What a redirection to /dev/null writes to."""
+
+
 class Pids:
     """The phone's process table: its own pids mapped to the host processes they stand for."""
 
@@ -127,7 +131,7 @@ class Shell:
         it = iter(words)
         for w in it:
             if w in ("2>/dev/null",):
-                err = lambda _d: None
+                err = _discard
             elif w == "2>&1":
                 err = out
             elif w in (">", "1>"):
@@ -138,7 +142,7 @@ class Shell:
                 args.append(w)
         if redirect is not None:
             if redirect == "/dev/null":
-                out = lambda _d: None
+                out = _discard
             else:
                 try:
                     target = open(self.storage.host(redirect, self.cwd), "wb")  # noqa: SIM115 (closed by the with below)
