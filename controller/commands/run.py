@@ -69,7 +69,9 @@ def read_report(path: Path) -> Dict[str, Any]:
         raise StoreError(f"{path}: damaged, not JSON ({str(exc).splitlines()[0][:200]})") from None
     if not isinstance(data, dict):
         raise StoreError(f"{path}: damaged: expected a JSON object")
-    schema = data.get("schema", SCHEMA)  # reports written before the field existed are v1
+    schema = data.get("schema")
+    if schema is None:  # every report.json larfarm wrote has one (v1 too): this one is not ours
+        raise StoreError(f"{path}: no schema field (expected {SCHEMA!r}): not a larfarm report.json")
     if schema != SCHEMA:
         raise StoreError(f"{path}: schema {schema!r} is not one this controller reads ({SCHEMA})")
     _expect(path, data, "campaign", str)

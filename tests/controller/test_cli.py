@@ -42,6 +42,7 @@ def test_report_command_reads_a_stored_report(tmp_path: Path) -> None:
     (folder / "report.json").write_text(
         json.dumps(
             {
+                "schema": "larfarm.report.v2",
                 "campaign": "c",
                 "differs": True,
                 "clean": False,
@@ -64,6 +65,13 @@ def test_report_command_reads_a_stored_report(tmp_path: Path) -> None:
     assert "naive" in proc.stdout and "roots=[9]" in proc.stdout
     missing = run_controller(["report", str(tmp_path)], tmp_path)
     assert missing.returncode == 2 and "no report.json" in missing.stderr
+    # without its schema field the file was never written by larfarm: refused, not read as the current schema
+    data = json.loads((folder / "report.json").read_text())
+    del data["schema"]
+    (folder / "report.json").write_text(json.dumps(data))
+    unknown = run_controller(["report", str(folder)], tmp_path)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.count("\n") == 1 and "no schema field" in unknown.stderr
 
 
 def test_inline_campaign_runs_without_campaign_file(tmp_path: Path) -> None:

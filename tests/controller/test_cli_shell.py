@@ -155,6 +155,7 @@ def test_report_refuses_special_and_unknown_files(tmp_path: Path) -> None:
             "schema/report.json": json.dumps({"schema": "larfarm.report.v9", "campaign": "c"}),
             "keys/report.json": json.dumps(
                 {
+                    "schema": "larfarm.report.v2",
                     "campaign": "c",
                     "unhealthy": [],
                     "checks": [{"kind": "naive", "devices": [], "status": "ok", "differing": []}],
