@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import faulthandler
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ class _Shell(TyperGroup):
             raise
         except _click_exception_types():
             raise
+        except BrokenPipeError:  # the reader left (`| head`): nothing to say, and nothing more to write at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_CANNOT_RUN) from None
         except BaseException as exc:  # noqa: BLE001 - the one place every command's errors end
             if settings.debug:
                 raise

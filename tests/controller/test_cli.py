@@ -189,3 +189,24 @@ def test_compare_tolerance_is_finite_and_not_negative(tmp_path: Path) -> None:
         line = proc.stderr.strip()
         assert line.startswith("controller compare: error: Invalid value for '--tolerance'") and "\n" not in line
         assert "must be a finite number >= 0" in line
+
+
+def test_a_reader_that_leaves_early_gets_no_error_line(tmp_path: Path) -> None:
+    """`controller report DIR | head -1`: the closed pipe is the reader's choice, not an error to print."""
+    import subprocess
+
+    from tests.controller.campaigns import controller_argv
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    checks = [
+        {"kind": "naive", "devices": ["a"], "status": "differs", "differing": [9], "first": 9, "roots": [{"id": 9}]}
+    ] * 2000  # more than a pipe buffer holds
+    report = {"schema": "larfarm.report.v2", "campaign": "c", "differs": True, "unhealthy": [], "checks": checks}
+    (folder / "report.json").write_text(json.dumps(report))
+    proc = subprocess.Popen(controller_argv("report", str(folder)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert err == ""
