@@ -23,6 +23,9 @@ IDENTICAL_BY_DIGEST = "identical_by_digest"
 ONLY_A = "only_a"
 ONLY_B = "only_b"
 ERROR = "error"
+#: How graph matching's reason starts for a var it found no counterpart for (not fused, not a relayout,
+#: not padding): unexplained, so the comparison is not clean.
+NO_COUNTERPART = "no var of run"
 
 
 @dataclass(frozen=True)
@@ -290,13 +293,25 @@ class RunDiff:
             "only_a": len(self.only_a()),
             "only_b": len(self.only_b()),
             "errors": len(self.errors()),
+            "unmatched_a": len(self.unmatched_a),
+            "unmatched_b": len(self.unmatched_b),
+            "no_counterpart": len(self.no_counterpart()),
         }
+
+    def no_counterpart(self) -> List[Tuple[str, int, str]]:
+        """Graph matching: ("a"/"b", var id, reason) of vars it could not explain (not fused, relayout or padding)."""
+        return [
+            (side, vid, reason)
+            for side, items in (("a", self.unmatched_a), ("b", self.unmatched_b))
+            for vid, reason in items
+            if reason.startswith(NO_COUNTERPART)
+        ]
 
     @property
     def clean(self) -> bool:
-        """True when nothing differs, nothing is one-sided and every file was read."""
+        """True when nothing differs, nothing is one-sided or without a counterpart, and every file was read."""
         s = self.stats()
-        return not (s["differing"] or s["only_a"] or s["only_b"] or s["errors"])
+        return not (s["differing"] or s["only_a"] or s["only_b"] or s["errors"] or s["no_counterpart"])
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain JSON-able data of the whole comparison."""

@@ -86,6 +86,14 @@ class RunVars:
         self.root: Dict[int, int] = {}
         for vid in self.order:
             self.root[vid] = self._root_of(vid)
+        # Zeros a layout pass concatenated onto a tensor to pad its channels: no tensor of the model's.
+        self.padding = frozenset(
+            i
+            for v in self.vars.values()
+            if self.root[v.id] != v.id and v.type == "Concat"
+            for i in (v.inputs[1], *self.vars[v.inputs[1]].inputs)
+            if i in self.vars
+        )
         groups: Dict[int, List[int]] = {}
         for vid in self.order:
             groups.setdefault(self.root[vid], []).append(vid)

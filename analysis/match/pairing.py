@@ -22,6 +22,7 @@ import numpy as np
 from analysis.layouts import EXACT, LAYOUT, Alignment, alignments, best_alignments
 from analysis.match.nodes import CONV_TYPES, INPUT_TYPE, MatchVar, RunVars
 from analysis.metrics import megengine_error
+from analysis.results import NO_COUNTERPART
 
 #: (side "a" or "b", var id) -> the var's values, or None when they cannot be read.
 Loader = Callable[[str, int], Optional[np.ndarray]]
@@ -32,7 +33,9 @@ CONST_EQUAL = 1e-6
 
 FUSED = "fused into ConvBias var {other} of run {run}: no var of its own there"
 RELAYOUT = "relayout of var {root}: run {run} holds this tensor only in another layout"
-NONE = "no var of run {run} holds this tensor (no name, structure or value match)"
+NONE = NO_COUNTERPART + " {run} holds this tensor (no name, structure or value match)"
+PADDING = "channel padding (zeros) a layout pass added: no tensor of the model's, none in run {run}"
+OTHER_FORM = "run {run} holds this tensor (var {var}) only in a form no layout reading matches (padded, reshaped)"
 ORPHAN = "relayout of var {root}, which has no counterpart in run {run}"
 
 
@@ -314,12 +317,15 @@ class Pairing:
                 continue
             rb = self.b.root[b]
             ra = self.b2a.get(rb)
+            if ra is None and b in self.b.padding:
+                un_b[b] = PADDING.format(run="A")
+                continue
             if ra is None:
                 un_b[b] = NONE.format(run="A") if rb == b else ORPHAN.format(root=rb, run="A")
                 continue
             a = ra if rb == b and self.aligns(ra, b) else self._member_partner(ra, b)
             if a is None:
-                un_b[b] = RELAYOUT.format(root=rb, run="A")
+                un_b[b] = RELAYOUT.format(root=rb, run="A") if rb != b else OTHER_FORM.format(var=ra, run="A")
                 continue
             pairs.append((a, b))
             used_a.add(a)
@@ -332,6 +338,8 @@ class Pairing:
                 un_a[a] = self.gone_a[a]
             elif ra in self.a2b:
                 un_a[a] = RELAYOUT.format(root=ra, run="B")
+            elif a in self.a.padding:
+                un_a[a] = PADDING.format(run="B")
             elif ra != a:
                 un_a[a] = ORPHAN.format(root=ra, run="B")
             else:

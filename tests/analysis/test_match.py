@@ -170,3 +170,20 @@ def test_graph_view_says_how_vars_were_matched(tmp_path, capsys):
         box.locator("summary").click()
         assert "fused into ConvBias" in page.locator('[data-unmatched="A9"]').inner_text()
         assert errors == []
+
+
+def test_unrelated_graphs_are_not_clean(capsys):
+    code = cli.main([str(TINY / "default" / "bin"), str(RUNS / "mlp" / "default" / "bin"), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["matching"] == "graph" and not data["pairs"]
+    assert 0 < data["stats"]["no_counterpart"] <= len(data["unmatched_a"]) + len(data["unmatched_b"])
+
+
+def test_layout_transform_padding_is_explained_and_the_comparison_clean(capsys):
+    res = MORE / "res_dw"
+    code = cli.main([str(res / "default" / "bin"), str(res / "layout_transform" / "bin"), "-e", "1e-3", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0, data["stats"]
+    reasons = {u["var_id"]: u["reason"] for u in data["unmatched_b"]}
+    assert sum("channel padding" in r for r in reasons.values()) == 2  # the zero constant and its broadcast
+    assert data["stats"]["no_counterpart"] == 0
