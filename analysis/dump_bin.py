@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -319,6 +318,8 @@ def write_dump(
     max_ndim: int = DEFAULT_MAX_NDIM,
 ) -> Path:
     """Write one dump file atomically (temp file + rename): a reader never sees half a file."""
+    import tempfile  # here: only writers need it, and it costs the readers' start-up ~5 ms
+
     path = Path(path)
     blob = encode_dump(title, dtype_code, shape, data, max_ndim)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

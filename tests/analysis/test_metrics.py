@@ -185,3 +185,60 @@ def test_check_only_bounds_b_through_a_minus_b() -> None:
     assert not m.maybe_not_finite and m.first_index == 0
     m = tensor_metrics(small, np.array([1, 1, np.nan, 1], np.float32), 1e-3, full=False)
     assert m.nan_b == 1 and m.first_index == 2
+
+
+# Values where float32 rounding is at its trickiest: denormals, around 1 (where the
+# divisor switches between 1 and |a|), signed zeros, the largest finite values, NaN and Inf.
+_ADVERSARIAL = np.array(
+    [0.0, -0.0, 1e-45, -1e-45, 1e-38, 1.0, -1.0, 0.99999994, 1.0000001, 1e-7, 1.1e-7, 9.9e-8, 3.4e38, -3.4e38]
+    + [np.nan, np.inf, -np.inf],
+    dtype=np.float32,
+)
+_pick = st.one_of(
+    st.sampled_from(list(_ADVERSARIAL)),
+    st.floats(-2.0, 2.0, width=32),
+    st.floats(width=32, allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    a=st.lists(_pick, min_size=1, max_size=40),
+    b_pick=st.lists(st.tuples(st.integers(0, 4), _pick), min_size=1, max_size=40),
+    tol=st.sampled_from([0.0, 1e-45, 1e-20, 1e-7, 1.1e-7, 1e-3, 0.5, 1.0, 2.0, 1e30]),
+    chunk=st.integers(1, 17),
+)
+def test_check_only_candidates_find_megengines_first_index(a, b_pick, tol, chunk) -> None:
+    """Screening by |a-b| > tol (then MegEngine's formula on the candidates only) finds the same
+    first element, values and error as the formula on every element, on adversarial data."""
+    va = np.array(a, dtype=np.float32)
+    vb = va.copy()
+    for i, (how, x) in enumerate(b_pick[: va.size]):
+        # b is a one step off, a tiny relative change off, copied, or anything at all
+        if how == 0:
+            vb[i] = np.nextafter(va[i], np.float32(np.inf))
+        elif how == 1:
+            vb[i] = va[i] * np.float32(1 + 1e-7)
+        elif how == 2:
+            vb[i] = -va[i]
+        elif how == 3:
+            vb[i] = x
+    with np.errstate(all="ignore"):
+        err = _megengine_err(va, vb)
+        d = np.abs(va - vb)
+    tol32 = np.float32(tol)
+    # the screen is a superset: wherever MegEngine's error is over, |a-b| is over
+    assert not np.any((err > tol32) & ~(d > tol32))
+    checked = ErrorAccumulator(tol, full=False)
+    full = ErrorAccumulator(tol, full=True)
+    for s in range(0, va.size, chunk):
+        checked.add(va[s : s + chunk], vb[s : s + chunk])
+        full.add(va[s : s + chunk], vb[s : s + chunk])
+    mc, mf = checked.result(), full.result()
+    assert repr((mc.first_index, mc.first_values)) == repr((mf.first_index, mf.first_values))  # NaN != NaN
+    if np.isfinite(va).all() and np.isfinite(vb).all():
+        over = np.flatnonzero(err > tol32)
+        want = int(over[0]) if over.size else None
+        assert mc.first_index == want
+        if want is not None:
+            assert mc.first_values == (float(va[want]), float(vb[want]), float(err[want]))
