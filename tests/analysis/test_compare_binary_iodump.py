@@ -345,3 +345,20 @@ def test_complex64_not_finite_is_quiet(tmp_path: Path) -> None:
         rc, out, err = _run("A", "B", 1e-3, cwd=tmp_path)
     assert (rc, err) == (0, "")
     assert out.endswith(" not finite: sum=inf vs sum=inf\n")
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_streamed_nan_inf_and_overflow_warn_nothing(tmp_path: Path, full: bool) -> None:
+    """numpy's floating-point warnings are silenced once per tensor (not per chunk): none leaks out."""
+    from analysis.compare_tensors import compare_dumps
+    from analysis.dump_bin import read_header
+
+    n = 2 * CHUNK_ELEMS + 3
+    a = np.ones(n, np.float32)
+    b = a.copy()
+    a[5], b[CHUNK_ELEMS + 1], a[-1], b[-1] = np.nan, np.inf, 3e38, -3e38  # NaN, Inf, a-b overflowing
+    pa, pb = write_var(tmp_path / "A", 3, a), write_var(tmp_path / "B", 3, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = compare_dumps(read_header(pa), read_header(pb), 1e-7, full=full)
+    assert m is not None and m.first_index == 5 and m.maybe_not_finite
