@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 
 if __name__ == "__main__":
-    # Before numpy loads: its OpenBLAS starts one spinning thread per core, and
-    # this tool's dot products (one chunk each) are below OpenBLAS's threading
-    # size anyway; on 2 cores those threads only cost CPU.
+    # Before numpy loads: OpenBLAS would start a spinning thread per core, and
+    # this tool's only BLAS calls are dot products of one 128 KB chunk, which
+    # OpenBLAS runs on one thread anyway; on 2 cores those threads only cost CPU.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse

@@ -20,7 +20,7 @@ import numpy as np
 from analysis.dump_bin import DumpFile
 from analysis.errors import DumpFormatError
 from analysis.files import open_regular
-from analysis.metrics import QUIET, ErrorAccumulator, TensorMetrics
+from analysis.metrics import ErrorAccumulator, TensorMetrics
 
 #: Elements per chunk: small enough that a chunk and its temporaries stay in
 #: the CPU cache, large enough that numpy's per-call overhead does not matter.
@@ -91,7 +91,7 @@ def _stream(fa: DumpFile, fb: DumpFile, tolerance: float, full: bool, chunk_elem
         with (
             open_regular(fa.path, "rb", buffering=0) as f1,
             open_regular(fb.path, "rb", buffering=0) as f2,
-            np.errstate(**QUIET),
+            np.errstate(all="ignore"),
         ):
             f1.seek(fa.data_offset)
             f2.seek(fb.data_offset)

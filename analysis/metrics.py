@@ -28,8 +28,6 @@ _SUM_OVERFLOW_GUARD = 1e37
 # |a-b| <= 1e19 and |a| < 1.9e19 (a's float32 squares sum finitely) give |b| < 3e19:
 # no float32 sum of fewer than 1e18 such values can overflow.
 _DIFF_BOUND = 1e19
-#: numpy's floating-point warnings that the accumulator handles itself (NaN, Inf, overflow).
-QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore", "under": "ignore"}
 
 
 @dataclass(frozen=True)
@@ -141,11 +139,11 @@ class ErrorAccumulator:
         ``equal_bytes`` says the chunk's stored bytes are identical on both
         sides, so its error is zero without any subtraction.
         """
-        with np.errstate(**QUIET):
+        with np.errstate(all="ignore"):
             self.add_quiet(a, b, equal_bytes=equal_bytes)
 
     def add_quiet(self, a: np.ndarray, b: np.ndarray, *, equal_bytes: bool = False) -> None:
-        """``add()`` for a caller already inside ``np.errstate(**QUIET)``.
+        """``add()`` for a caller already inside ``np.errstate(all="ignore")``.
 
         NaN, Inf and overflow are handled here, so numpy's warnings about them
         are noise; entering errstate costs several microseconds, which a
