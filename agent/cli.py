@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import NoReturn, Optional, Sequence
+from typing import Any, NoReturn, Optional, Sequence
 
 from agent import __version__
 from agent.config import AgentConfig, load_config, read_token_file
@@ -50,6 +50,11 @@ def is_loopback(host: str) -> bool:
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (as every other error), not the usage block and a line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # no prefixes: `--port 9000` silently meant --port-file and wrote a file named 9000
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

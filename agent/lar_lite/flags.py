@@ -185,7 +185,15 @@ def _graph_options(values: Dict[str, object]) -> GraphOptions:
     return opts
 
 
+#: load_and_run's --iter, --warmup-iter and --multithread are gflags int32: a larger value is refused there.
+INT32_MAX = (1 << 31) - 1
+
+
 def _validate(opts: LarOptions) -> None:
+    for name in ("iter", "warmup_iter", "multithread"):
+        value = getattr(opts, name)
+        if value > INT32_MAX:  # 1e20 iterations would run for ever instead of failing as load_and_run does
+            raise UsageError(f"--{name.replace('_', '-')}: must be at most {INT32_MAX}, got {value}")
     if opts.iter < 0:
         raise UsageError(f"--iter: must be >= 0, got {opts.iter}")
     if opts.warmup_iter < 0:

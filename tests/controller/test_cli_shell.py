@@ -204,6 +204,13 @@ def test_agent_corrupt_input_is_one_line(tmp_path: Path, command: str) -> None:
     assert_one_line(proc, code, says, "agent: error: ")
 
 
+def test_agent_flags_are_never_abbreviated(tmp_path: Path) -> None:
+    """`agent serve --port 9000` was argparse's prefix of --port-file: it served, writing a file named 9000."""
+    proc = _run(["-m", "agent", "serve", "--port", "9000"], tmp_path)
+    assert_one_line(proc, 2, "unrecognized arguments: --port 9000", "agent: error: ")
+    assert not (tmp_path / "9000").exists()
+
+
 def test_agent_config_nested_too_deeply_is_one_line(tmp_path: Path) -> None:
     """PyYAML's composer recurses per level: a RecursionError was an 'internal error' (exit 70)."""
     _write(tmp_path, {"agent.yaml": "a: " + "[" * 5000 + "]" * 5000 + "\n"})

@@ -72,6 +72,9 @@ def test_input_value_keeps_colons_and_semicolons():
         (["m.mge", "--iter", "-1"], "--iter: must be >= 0"),
         (["m.mge", "--warmup-iter=-2"], "--warmup-iter: must be >= 0"),
         (["m.mge", "--multithread", "0"], "--multithread: must be >= 1"),
+        (["m.mge", "--iter", "99999999999999999999"], "--iter: must be at most 2147483647"),  # ran for ever
+        (["m.mge", "--warmup-iter", "2147483648"], "--warmup-iter: must be at most 2147483647"),
+        (["m.mge", "--multithread", "4294967297"], "--multithread: must be at most 2147483647"),
         (["m.mge", "--cpu-default", "--multithread", "2"], "exclude each other"),
         (["m.mge", "--cuda"], "--cuda: lar-lite runs MegEngine Lite on the CPU only"),
         (["m.mge", "--verbose=maybe"], "--verbose: invalid value 'maybe'"),
