@@ -1,13 +1,14 @@
-"""Test helper: put real MegEngine fixture runs into a result store, as a campaign would."""
+"""Test helpers: put runs into a result store as a campaign would (real MegEngine fixture runs, or a tiny one)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from analysis.dump_names import DumpRecord
-from controller.store import RunRecord, Store, sha256_file
+from controller.store import RunRecord, Store, sha256_file, write_atomic
 
 
 def stored_run(
@@ -31,3 +32,32 @@ def stored_run(
     rec = RunRecord(run_id=rid, device=device, role=role, status="complete", manifest=tuple(manifest), fetched=fetched)
     store.save(rec)
     return rec
+
+
+def small_run(store: Store, data: bytes = b"tensor", extra: bytes = b"") -> RunRecord:
+    """A complete stored run with bin/000001 (and bin/00002a-inp0 when `extra`)."""
+    manifest = []
+    for name, body in (("bin/000001", data), ("bin/00002a-inp0", extra)):
+        if name.endswith("inp0") and not extra:
+            continue
+        path = store.run_dir("d.default") / name
+        write_atomic(path, body)
+        manifest.append(DumpRecord.of(name, len(body), sha256_file(path)))
+    rec = RunRecord(
+        "d.default",
+        "d",
+        "default",
+        status="complete",
+        manifest=tuple(manifest),
+        fetched=[f.name for f in manifest],
+    )
+    store.save(rec)
+    return rec
+
+
+def edit_run_json(folder: Path, edit: Callable[[Dict[str, Any]], Any]) -> None:
+    """Rewrite a stored run's run.json through `edit` (a damaged store, made on purpose)."""
+    path = folder / "run.json"
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))

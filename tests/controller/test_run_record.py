@@ -3,44 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from analysis.dump_names import DumpRecord
 from controller.errors import StoreError
 from controller.run_record import _FIELD_TYPES
-from controller.store import RunRecord, Store, open_stored_run, sha256_file, write_atomic
-
-
-def _record(store: Store, data: bytes = b"tensor", extra: bytes = b"") -> RunRecord:
-    """A complete stored run with bin/000001 (and bin/00002a-inp0 when `extra`)."""
-    manifest = []
-    for name, body in (("bin/000001", data), ("bin/00002a-inp0", extra)):
-        if name.endswith("inp0") and not extra:
-            continue
-        path = store.run_dir("d.default") / name
-        write_atomic(path, body)
-        manifest.append(DumpRecord.of(name, len(body), sha256_file(path)))
-    rec = RunRecord(
-        "d.default",
-        "d",
-        "default",
-        status="complete",
-        manifest=tuple(manifest),
-        fetched=[f.name for f in manifest],
-    )
-    store.save(rec)
-    return rec
-
-
-def _edit_run_json(folder: Path, edit) -> None:
-    path = folder / "run.json"
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data))
+from controller.store import RunRecord, Store, open_stored_run
+from tests.controller.storeruns import edit_run_json, small_run
 
 
 def _opened_error(folder: Path) -> str:
@@ -53,7 +24,7 @@ def _opened_error(folder: Path) -> str:
 
 def test_open_refuses_a_same_size_altered_file(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store, b"tensor")
+    small_run(store, b"tensor")
     path = store.run_dir("d.default") / "bin" / "000001"
     path.write_bytes(b"tensoR")
     assert _opened_error(store.run_dir("d.default")) == f"{path}: sha256 does not match run.json; the file is damaged"
@@ -61,7 +32,7 @@ def test_open_refuses_a_same_size_altered_file(tmp_path: Path) -> None:
 
 def test_open_refuses_a_file_of_another_size(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store, b"tensor")
+    small_run(store, b"tensor")
     path = store.run_dir("d.default") / "bin" / "000001"
     path.write_bytes(b"tensor!")
     assert _opened_error(store.run_dir("d.default")).startswith(f"{path}: 7 bytes, run.json says 6")
@@ -69,11 +40,11 @@ def test_open_refuses_a_file_of_another_size(tmp_path: Path) -> None:
 
 def test_open_refuses_bin_files_the_manifest_does_not_list(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store, extra=b"in")
+    small_run(store, extra=b"in")
     folder = store.run_dir("d.default")
-    _edit_run_json(folder, lambda d: d.update(manifest=d["manifest"][:1], fetched=d["fetched"][:1]))
+    edit_run_json(folder, lambda d: d.update(manifest=d["manifest"][:1], fetched=d["fetched"][:1]))
     assert _opened_error(folder).startswith(f"{folder / 'bin' / '00002a-inp0'}: not in run.json's manifest")
-    _edit_run_json(folder, lambda d: d.update(manifest=[], fetched=[]))
+    edit_run_json(folder, lambda d: d.update(manifest=[], fetched=[]))
     assert "not in run.json's manifest" in _opened_error(folder)
     for path in (folder / "bin").iterdir():
         path.unlink()
@@ -82,15 +53,15 @@ def test_open_refuses_bin_files_the_manifest_does_not_list(tmp_path: Path) -> No
 
 def test_open_refuses_edited_digests(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     folder = store.run_dir("d.default")
-    _edit_run_json(folder, lambda d: d["manifest"][0].update(sha256="0" * 64))
+    edit_run_json(folder, lambda d: d["manifest"][0].update(sha256="0" * 64))
     assert _opened_error(folder).startswith(f"{folder / 'bin' / '000001'}: sha256 does not match")
 
 
 def test_open_refuses_a_missing_fetched_file(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     (store.run_dir("d.default") / "bin" / "000001").unlink()
     assert "missing (run.json says it was fetched)" in _opened_error(store.run_dir("d.default"))
 
@@ -98,10 +69,10 @@ def test_open_refuses_a_missing_fetched_file(tmp_path: Path) -> None:
 def test_open_accepts_files_never_fetched(tmp_path: Path) -> None:
     """Digest-first: a file identical to the other run's was never fetched, and that is fine."""
     store = Store(tmp_path, "c")
-    _record(store, extra=b"in")
+    small_run(store, extra=b"in")
     folder = store.run_dir("d.default")
     (folder / "bin" / "00002a-inp0").unlink()
-    _edit_run_json(folder, lambda d: d.update(fetched=["bin/000001"]))
+    edit_run_json(folder, lambda d: d.update(fetched=["bin/000001"]))
     assert open_stored_run(folder).fetched == ["bin/000001"]
 
 
@@ -127,16 +98,16 @@ def test_open_accepts_files_never_fetched(tmp_path: Path) -> None:
 )
 def test_open_refuses_a_run_json_that_is_not_ours(tmp_path: Path, edit, message: str) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     folder = store.run_dir("d.default")
-    _edit_run_json(folder, edit)
+    edit_run_json(folder, edit)
     text = _opened_error(folder)
     assert text.startswith(str(folder / "run.json")) and message in text
 
 
 def test_open_refuses_odd_files_without_opening_them(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     folder = store.run_dir("d.default")
     os.mkfifo(folder / "bin" / "000003")  # reading it would hang
     assert _opened_error(folder) == f"{folder / 'bin' / '000003'}: not a regular file in a stored run"

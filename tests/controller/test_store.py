@@ -7,51 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from analysis.dump_names import DumpRecord
 from controller.errors import StoreError
 from controller.store import (
     CAMPAIGN_SCHEMA,
     RUN_SCHEMA,
-    RunRecord,
     Store,
     open_stored_run,
-    sha256_file,
     write_atomic,
 )
-
-
-def _record(store: Store, data: bytes = b"tensor", extra: bytes = b"") -> RunRecord:
-    """A complete stored run with bin/000001 (and bin/00002a-inp0 when `extra`)."""
-    manifest = []
-    for name, body in (("bin/000001", data), ("bin/00002a-inp0", extra)):
-        if name.endswith("inp0") and not extra:
-            continue
-        path = store.run_dir("d.default") / name
-        write_atomic(path, body)
-        manifest.append(DumpRecord.of(name, len(body), sha256_file(path)))
-    rec = RunRecord(
-        "d.default",
-        "d",
-        "default",
-        status="complete",
-        manifest=tuple(manifest),
-        fetched=[f.name for f in manifest],
-    )
-    store.save(rec)
-    return rec
-
-
-def _edit_run_json(folder: Path, edit) -> None:
-    path = folder / "run.json"
-    data = json.loads(path.read_text())
-    edit(data)
-    path.write_text(json.dumps(data))
+from tests.controller.storeruns import edit_run_json, small_run
 
 
 def test_complete_run_round_trips_with_its_schema_and_var_ids(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     store.prepare("x", resume=False)
-    rec = _record(store, extra=b"in")
+    rec = small_run(store, extra=b"in")
     assert store.load_complete("d.default") == rec
     assert not list(tmp_path.rglob("*.part"))
     data = json.loads((store.run_dir("d.default") / "run.json").read_text())
@@ -64,7 +34,7 @@ def test_complete_run_round_trips_with_its_schema_and_var_ids(tmp_path: Path) ->
 
 def test_altered_file_makes_the_run_incomplete(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     (store.run_dir("d.default") / "bin" / "000001").write_bytes(b"tampered")
     assert store.load_complete("d.default") is None
     with pytest.raises(StoreError, match="does not match"):
@@ -73,15 +43,15 @@ def test_altered_file_makes_the_run_incomplete(tmp_path: Path) -> None:
 
 def test_resume_redoes_a_run_with_a_file_run_json_does_not_list(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
+    small_run(store)
     write_atomic(store.run_dir("d.default") / "bin" / "000002", b"stray")
     assert store.load_complete("d.default") is None
 
 
 def test_resume_redoes_a_run_whose_manifest_was_emptied(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
-    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(manifest=[], fetched=[]))
+    small_run(store)
+    edit_run_json(store.run_dir("d.default"), lambda d: d.update(manifest=[], fetched=[]))
     assert store.load_complete("d.default") is None
 
 
@@ -95,7 +65,7 @@ def test_unreadable_run_json_is_redone_not_fatal(tmp_path: Path) -> None:
 def test_prepare_refuses_mixing_campaigns(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     store.prepare("digest-1", resume=False)
-    _record(store)
+    small_run(store)
     with pytest.raises(StoreError, match="--resume"):
         store.prepare("digest-1", resume=False)
     store.prepare("digest-1", resume=True)
@@ -106,7 +76,7 @@ def test_prepare_refuses_mixing_campaigns(tmp_path: Path) -> None:
 def test_resume_refuses_a_store_without_schema_in_one_line(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     store.prepare("d", resume=False)
-    _record(store)
+    small_run(store)
     marker = store.root / "campaign.json"
     marker.write_text(json.dumps({"campaign": "c", "options_digest": "d"}))  # as the first wave wrote it
     with pytest.raises(StoreError) as err:
@@ -117,8 +87,8 @@ def test_resume_refuses_a_store_without_schema_in_one_line(tmp_path: Path) -> No
 def test_resume_refuses_a_run_json_of_another_schema(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     store.prepare("d", resume=False)
-    _record(store)
-    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(schema="larfarm.run.v9"))
+    small_run(store)
+    edit_run_json(store.run_dir("d.default"), lambda d: d.update(schema="larfarm.run.v9"))
     with pytest.raises(
         StoreError, match=r"run\.json: schema 'larfarm\.run\.v9', this larfarm reads 'larfarm\.run\.v1'"
     ):
@@ -127,13 +97,13 @@ def test_resume_refuses_a_run_json_of_another_schema(tmp_path: Path) -> None:
 
 def test_local_have_lists_only_verified_files(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    rec = _record(store)
+    rec = small_run(store)
     assert store.local_have(rec, ["bin/000001", "bin/000002"]) == {"bin/000001": rec.manifest[0].sha256}
 
 
 def test_verify_trusts_a_known_digest_only_when_it_matches_the_manifest(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    rec = _record(store)
+    rec = small_run(store)
     store.verify(rec, ["bin/000001"], {"bin/000001": rec.manifest[0].sha256})
     with pytest.raises(StoreError, match="does not match"):
         store.verify(rec, ["bin/000001"], {"bin/000001": "0" * 64})
@@ -143,7 +113,7 @@ def test_verify_trusts_a_known_digest_only_when_it_matches_the_manifest(tmp_path
 
 def test_a_symlink_in_the_store_is_never_followed(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    rec = _record(store)
+    rec = small_run(store)
     path = store.run_dir("d.default") / "bin" / "000001"
     path.rename(tmp_path / "elsewhere")
     path.symlink_to(tmp_path / "elsewhere")  # same bytes, but not the store's file
@@ -157,8 +127,8 @@ def test_a_symlink_in_the_store_is_never_followed(tmp_path: Path) -> None:
 def test_a_run_json_whose_run_id_leaves_the_store_is_refused(tmp_path: Path, run_id: str) -> None:
     """Paths are built from the record's run_id: a damaged one must not point outside the store."""
     store = Store(tmp_path, "c")
-    _record(store)
-    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id=run_id))
+    small_run(store)
+    edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id=run_id))
     with pytest.raises(StoreError, match="not a run folder's name"):
         open_stored_run(store.run_dir("d.default"))
     assert store.load_complete("d.default") is None
@@ -166,14 +136,14 @@ def test_a_run_json_whose_run_id_leaves_the_store_is_refused(tmp_path: Path, run
 
 def test_resume_redoes_a_run_whose_run_json_names_another_run(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
-    _edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id="d.naive"))
+    small_run(store)
+    edit_run_json(store.run_dir("d.default"), lambda d: d.update(run_id="d.naive"))
     assert store.load("d.default") is None
 
 
 def test_a_manifest_size_no_file_can_have_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
-    _record(store)
-    _edit_run_json(store.run_dir("d.default"), lambda d: d["manifest"][0].update(size=10**30))
+    small_run(store)
+    edit_run_json(store.run_dir("d.default"), lambda d: d["manifest"][0].update(size=10**30))
     with pytest.raises(StoreError, match="is not a byte count"):
         open_stored_run(store.run_dir("d.default"))
