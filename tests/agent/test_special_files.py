@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
 from agent.errors import UnsafePathError
 from agent.manifest import sha256_of
 from agent.paths import open_confined
-
-
-def _within(fn, seconds: float = 10.0):
-    out: dict = {}
-
-    def target() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as err:  # noqa: BLE001 - handed to the test
-            out["error"] = err
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), "blocked opening a FIFO"
-    return out
+from tests.support.bounded import finishes_within
 
 
 @pytest.fixture
@@ -37,10 +21,10 @@ def fifo(tmp_path):
 
 
 def test_fetch_refuses_a_fifo_at_once(fifo, tmp_path) -> None:
-    out = _within(lambda: open_confined(tmp_path, "bin/000005", "fetch"))
+    out = finishes_within(lambda: open_confined(tmp_path, "bin/000005", "fetch"), 10.0)
     assert isinstance(out.get("error"), UnsafePathError) and "not a regular file" in str(out["error"])
 
 
 def test_hashing_refuses_a_fifo_at_once(fifo) -> None:
-    out = _within(lambda: sha256_of(fifo))
+    out = finishes_within(lambda: sha256_of(fifo), 10.0)
     assert isinstance(out.get("error"), OSError) and "not a regular file" in str(out["error"])

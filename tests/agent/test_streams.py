@@ -8,7 +8,6 @@ hung for 150 s with timeout=20.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent import futures
 
@@ -19,6 +18,7 @@ from controller.agent_client import AgentClient, AgentQuotaError, AgentUnreachab
 from larfarm.agent.v1 import agent_pb2 as pb
 from larfarm.agent.v1 import agent_pb2_grpc as pb_grpc
 from tests.agent.conftest import FAKE_DUMPER, PROGRAMS, script_runner
+from tests.support.bounded import finishes_within
 
 HOSTILE_STREAMS = 100
 PER_CLIENT = 3
@@ -155,28 +155,11 @@ def stalled_agent():
     server.stop(0)
 
 
-def _finishes_within(fn, seconds: float):
-    """Run fn in a thread; the test fails (instead of hanging) if it is still running after seconds."""
-    out: dict = {}
-
-    def target() -> None:
-        try:
-            out["value"] = fn()
-        except BaseException as err:  # noqa: BLE001 - handed to the test
-            out["error"] = err
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still blocked after {seconds} s"
-    return out
-
-
 def test_fetch_from_a_stalled_agent_gives_up_after_the_client_timeout(stalled_agent, tmp_path) -> None:
     client = AgentClient(stalled_agent, timeout=2)
     try:
         t0 = time.monotonic()
-        out = _finishes_within(lambda: client.fetch("20260101-000000-abcd", tmp_path / "f"), 20)
+        out = finishes_within(lambda: client.fetch("20260101-000000-abcd", tmp_path / "f"), 20)
         assert isinstance(out.get("error"), AgentUnreachable), out
         assert "nothing received for 2 s" in str(out["error"])
         assert 1.5 < time.monotonic() - t0 < 8
@@ -188,7 +171,7 @@ def test_fetch_from_a_stalled_agent_gives_up_after_the_client_timeout(stalled_ag
 def test_upload_to_a_stalled_agent_gives_up(stalled_agent) -> None:
     client = AgentClient(stalled_agent, timeout=2)
     try:
-        out = _finishes_within(lambda: client.upload_blob(b"x" * (16 << 20)), 30)
+        out = finishes_within(lambda: client.upload_blob(b"x" * (16 << 20)), 30)
         assert isinstance(out.get("error"), AgentUnreachable), out
         assert "no progress for 2 s" in str(out["error"])
     finally:
@@ -198,7 +181,7 @@ def test_upload_to_a_stalled_agent_gives_up(stalled_agent) -> None:
 def test_run_stream_has_a_deadline(stalled_agent) -> None:
     client = AgentClient(stalled_agent, timeout=2)
     try:
-        out = _finishes_within(lambda: list(client.run(RunSpec(model_sha256="ab" * 32, timeout_s=1), deadline_s=2)), 20)
+        out = finishes_within(lambda: list(client.run(RunSpec(model_sha256="ab" * 32, timeout_s=1), deadline_s=2)), 20)
         assert isinstance(out.get("error"), AgentUnreachable), out
     finally:
         client.close()
