@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -172,6 +173,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         return EXIT_DIFF if not run.clean else EXIT_OK
+    except OSError as exc:  # a full disk, a closed terminal: one line, and no second failure at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"analysis: error: cannot write the report to stdout: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD
     for v in run.errors():
         print(f"analysis: error: {v.error}", file=sys.stderr)
     if text_error is not None:

@@ -10,10 +10,15 @@ controller/report/html.py embeds the same assets for report.html.
 
 from __future__ import annotations
 
+import errno
 import html
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any, Mapping, Optional
+
+from analysis.files import NotRegularFileError
 
 _HERE = Path(__file__).resolve().parent
 #: The vendored layout library (see README, "Graph report": version and how to refresh it).
@@ -87,5 +92,17 @@ graph from {html.escape(str(data.get("graph_source", "")))}</div>
 def write_comparison_page(data: Mapping[str, Any], path: Path, *, title: Optional[str] = None) -> Path:
     """Write the page (UTF-8) to ``path``."""
     path = Path(path)
-    path.write_text(comparison_page(data, title=title), encoding="utf-8")
+    page = comparison_page(data, title=title).encode("utf-8")
+    try:
+        # O_NONBLOCK: a FIFO nobody reads blocked open() for ever; a pipe with a reader is fine
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise NotRegularFileError(errno.ENXIO, "a FIFO that nothing reads", str(path)) from None
+        raise
+    with os.fdopen(fd, "wb") as f:
+        os.set_blocking(fd, True)
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            f.truncate(0)
+        f.write(page)
     return path

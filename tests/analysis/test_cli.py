@@ -202,3 +202,30 @@ def test_a_huge_worker_count_is_one_usage_error_not_a_traceback(capsys, workers:
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "--workers: at most 256" in err
+
+
+def _analysis(*args: str, **kw) -> subprocess.CompletedProcess:
+    argv = [sys.executable, "-m", "analysis", str(RUNS / "tiny_cnn/default/bin"), str(RUNS / "tiny_cnn/naive/bin")]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, cwd=REPO, timeout=60, **kw)
+
+
+def test_html_to_a_fifo_nobody_reads_is_one_line_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "page.html")
+    proc = _analysis("--html", str(tmp_path / "page.html"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "page.html: a FIFO that nothing reads" in proc.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_stdout_that_cannot_be_written_is_one_line_not_a_traceback() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "analysis", str(RUNS / "tiny_cnn/default/bin"), str(RUNS / "tiny_cnn/naive/bin")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    assert proc.stderr == "analysis: error: cannot write the report to stdout: No space left on device\n"
