@@ -27,6 +27,7 @@ What differs from MegEngine 1.13, on purpose:
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -198,11 +199,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    print("varnode root:")
-    for key, value in roots.items():
-        print(key)
-        print("detail info:")
-        value.show_src_info()
+    try:
+        print("varnode root:")
+        for key, value in roots.items():
+            print(key)
+            print("detail info:")
+            value.show_src_info()
+        sys.stdout.flush()
+    except BrokenPipeError:  # piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:  # a full disk: one line, and no second failure at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"{PROG}: error: cannot write to stdout: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -229,3 +229,26 @@ def test_a_stdout_that_cannot_be_written_is_one_line_not_a_traceback() -> None:
         )
     assert proc.returncode == 2
     assert proc.stderr == "analysis: error: cannot write the report to stdout: No space left on device\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "module,args,code",
+    [
+        ("compare_binary_iodump", ["tiny_cnn/default/bin", "tiny_cnn/naive/bin", "-e", "1e-7"], 2),
+        ("accuracy_shake_var_tree", ["tiny_cnn/default/io_dump.txt"], 1),
+    ],
+)
+def test_the_drop_ins_say_in_one_line_that_stdout_cannot_be_written(module: str, args: list, code: int) -> None:
+    argv = [str(RUNS / a) if "/" in a else a for a in args]
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", f"analysis.{module}", *argv],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+        )
+    assert proc.returncode == code
+    assert proc.stderr == f"{module}: error: cannot write to stdout: No space left on device\n"
