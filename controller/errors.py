@@ -124,11 +124,19 @@ def exit_table() -> Dict[type, Rule]:
 
 
 def describe(exc: BaseException) -> Failure:
-    """The table's verdict for `exc`; a message that is not one line is cut to its first line."""
+    """The table's verdict for `exc`, always one line.
+
+    A line break inside the message (a file name holding one, a library's multi-line text)
+    is written as ``\\n`` rather than cut off, so the reason after it is not lost.
+    """
     table = exit_table()
     rule = next(table[k] for k in type(exc).__mro__ if k in table)
     text = rule.message(exc).strip() or type(exc).__name__
-    return Failure(text.splitlines()[0], rule.hint, rule.exit_code)
+    return Failure(_one_line(text), rule.hint, rule.exit_code)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def where_in_larfarm(exc: BaseException) -> str:

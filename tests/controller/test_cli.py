@@ -130,6 +130,14 @@ def test_errors_are_plain_text_on_one_line(tmp_path: Path) -> None:
         assert proc.stderr.splitlines() == [f"error: {name}: file not found"]
 
 
+def test_a_line_break_in_a_message_is_shown_not_cut(tmp_path: Path) -> None:
+    """A file name holding a newline: the reason after it stays on the one line (it was cut off)."""
+    name = "farm\nx.yaml"
+    proc = run_controller(["run", "--devices", name, "--out", "out"], tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == ["error: farm\\nx.yaml: file not found"]
+
+
 def test_summary_prints_reasons_and_notes_verbatim() -> None:
     import io
 
