@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import traceback
 from typing import List, Optional, Sequence
 
+from agent.lar_lite import exit_guard
 from agent.lar_lite.errors import UsageError, describe
 from agent.lar_lite.flags import parse_args, usage
 
@@ -33,20 +35,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         level=logging.DEBUG if debug else logging.WARNING, format="lar-lite: %(levelname)s: %(message)s"
     )
     try:
-        return _run(args)
+        code = _run(args)
     except BrokenPipeError:
         # stdout was closed early (e.g. piped into head): not an error of the run.
         # Point stdout at devnull so the interpreter's final flush stays quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        code = 141
     except SystemExit:
         raise
     except BaseException as exc:  # noqa: BLE001 - the one place every failure ends
         if debug:
-            raise
-        line, hint, code = describe(exc)
-        print(f"lar-lite: error: {line}" + (f" (hint: {hint})" if hint else ""), file=sys.stderr)
-        return code
+            traceback.print_exc()  # printed, not raised: see exit_guard
+            code = 1
+        else:
+            line, hint, code = describe(exc)
+            print(f"lar-lite: error: {line}" + (f" (hint: {hint})" if hint else ""), file=sys.stderr)
+    if exit_guard.armed():
+        exit_guard.leave(code)  # never through the C exit handlers once ours is registered
+    return code
 
 
 def _run(args: List[str]) -> int:

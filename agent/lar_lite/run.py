@@ -24,9 +24,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
+from agent.graph_options import to_flags
+from agent.lar_lite import exit_guard, report
 from agent.lar_lite import inputs as input_forms
 from agent.lar_lite import options as graph_options
-from agent.lar_lite import report
 from agent.lar_lite.engine import without_backtraces
 from agent.lar_lite.errors import EngineError, InputSpecError, UsageError
 from agent.lar_lite.flags import LarOptions
@@ -225,6 +226,9 @@ class LarRun:
 
     def _execute(self, net: Any) -> Tuple[float, float]:
         """One forward + wait; returns (host ms, end-to-end ms)."""
+        # Armed only now: MegEngine registers its own exit handlers while loading.
+        flags = to_flags(self.opts.graph)
+        exit_guard.arm(f" with {' '.join(flags)}" if flags else "")
         try:
             start = time.perf_counter()
             self._engine("forward", net.forward)

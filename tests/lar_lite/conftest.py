@@ -17,12 +17,17 @@ def run_model(lar_lite_argv: List[str], megengine_fixtures: Path) -> Callable[..
     """``run_model("mlp", *flags, dbg=2)``: lar-lite on a fixture model with its fixture input."""
 
     def run(
-        model: str, *flags: object, dbg: Optional[int] = None, with_input: bool = True, cwd: Optional[Path] = None
+        model: str,
+        *flags: object,
+        dbg: Optional[int] = None,
+        with_input: bool = True,
+        cwd: Optional[Path] = None,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess:
         args: List[object] = [megengine_fixtures / "models" / f"{model}.mge"]
         if with_input:
             args += ["--input", f"data:{megengine_fixtures / 'inputs' / f'{model}__data.npy'}"]
-        return run_lar_lite(lar_lite_argv, [*args, *flags], megdnn_dbg=dbg, cwd=cwd)
+        return run_lar_lite(lar_lite_argv, [*args, *flags], megdnn_dbg=dbg, cwd=cwd, timeout=timeout)
 
     return run
 

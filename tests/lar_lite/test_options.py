@@ -10,6 +10,7 @@ rewritten graph.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,29 @@ def test_the_two_networks_of_a_layout_transform_run_are_told_apart(megengine_fix
     for config in ("layout_transform", "nchw88", "nhwcd4"):
         same = options / "runs" / "tiny_cnn" / config
         assert two_graphs(str(same / "io.txt"), str(same / "bin")) == "", config
+
+
+def test_engine_exit_inside_the_forward_ends_the_run_at_once(run_model, tmp_path):
+    """Where MegEngine's optimised NCHW88 kernels fail ("bad err=45 in Xbyak::Error"), MegEngine calls
+    exit() in its worker thread and its own exit handler waits for that thread: without lar-lite's
+    guard the process hung until killed. Either the forward works, or the run ends in seconds with
+    one line naming the options."""
+    dump = tmp_path / "bin"
+    dump.mkdir()
+    proc = run_model("tiny_cnn", *ONE_FORWARD, "--bin-io-dump", dump, "--enable-nchw88", timeout=60)
+    if proc.returncode != 0:
+        # MegEngine's own message ("bad err=45 in Xbyak::Error") comes first, unprefixed
+        lines = proc.stderr.splitlines()
+        assert "Traceback" not in proc.stderr and [x for x in lines if "lar-lite: error" in x] == lines[-1:]
+        assert re.fullmatch(
+            r"lar-lite: error: MegEngine called exit\(\d+\) inside the forward \(a fatal engine error; its own "
+            r"message precedes this line on stderr\) with --enable-nchw88",
+            lines[-1],
+        ), proc.stderr
+    else:
+        assert "lar-lite: error" not in proc.stderr
+    # a normal run still writes and closes every dump (the guard's exit flushes C's buffers)
+    text = tmp_path / "dump.txt"
+    ok = run_model("tiny_cnn", *ONE_FORWARD, "--io-dump", text, "--enable-nchw44", dbg=1)
+    assert ok.returncode == 0, ok.stderr
+    assert text.read_text().count("var") > 5
