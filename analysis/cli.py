@@ -131,19 +131,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         for folder in (args.a, args.b):
             check_dump_folder(folder)  # a digest-first store's run would read as one-sided vars
-        try:
-            inputs_of, order, source, graph = _graph(args)
-        except AnalysisError as exc:
-            text_error, inputs_of, order, source, graph = exc, None, None, None, None
         if choose_matching(args.a, args.b, args.match) == "graph":
             # Ids name other vars in B: the graph is A's titles (a text dump of B cannot stand for it).
+            # The text dumps are not even read: two differently optimised graphs always "disagree".
             run = compare_graph_matched(args.a, args.b, args.tolerance, workers=max(1, args.workers))
             if args.txt_a or args.txt_b:
                 print(
-                    "analysis: note: graph matching reads the binary titles; the text dumps are not used",
+                    "analysis: note: --txt-a/--txt-b not used: the graphs differ, so vars are paired and ordered "
+                    "from the binary titles, which carry the same var names, oprs and inputs",
                     file=sys.stderr,
                 )
         else:
+            try:
+                inputs_of, order, source, graph = _graph(args)
+            except AnalysisError as exc:
+                text_error, inputs_of, order, source, graph = exc, None, None, None, None
             compare = functools.partial(compare_folders, args.a, args.b, args.tolerance, workers=max(1, args.workers))
             run = compare(inputs_of=inputs_of, order=order, graph_source=source)
             if graph is not None:
