@@ -125,8 +125,15 @@ def _matching_lines(run: RunDiff, shown: int = 20) -> List[str]:
     """How vars were paired: by id (one line) or by graph (counts, then the vars left over and why)."""
     if run.matching != "graph":
         return [f"matching: by var id ({len(run.outputs())} pairs)"]
+    # Several B vars can pair with one A var (its relayout copies): the counts above are per A var.
+    copies = sum(1 for v in run.vars if v.secondary)
+    also = (
+        f": {len(run.pairs) - copies} compared + {copies} more copies in B (relayouts) of those A vars"
+        if copies
+        else ""
+    )
     lines = [
-        f"matching: by graph ({len(run.pairs)} pairs; {len(run.unmatched_a)} vars of A and"
+        f"matching: by graph ({len(run.pairs)} pairs{also}; {len(run.unmatched_a)} vars of A and"
         f" {len(run.unmatched_b)} of B without a counterpart, not counted as differences)"
     ]
     for label, items in (("A", run.unmatched_a), ("B", run.unmatched_b)):

@@ -199,3 +199,12 @@ def test_text_dumps_of_differently_optimised_graphs_are_not_read_and_the_note_sa
         "analysis: note: --txt-a/--txt-b not used: the graphs differ, so vars are paired and ordered from the "
         "binary titles, which carry the same var names, oprs and inputs"
     ]
+
+
+def test_text_report_pair_count_agrees_with_the_vars_compared(capsys):
+    """nchw88 keeps relayout copies of A's vars: 33 pairs but 22 vars compared read as a contradiction."""
+    res = RUNS.parents[1] / "match" / "runs" / "res_dw"
+    cli.main([str(res / "default" / "bin"), str(res / "nchw88" / "bin")])
+    out = capsys.readouterr().out
+    assert "22 vars compared" in out
+    assert "matching: by graph (33 pairs: 22 compared + 11 more copies in B (relayouts) of those A vars; " in out
