@@ -14,8 +14,12 @@ SCHEMA = "larfarm.report.v2"
 
 
 def var_json(v: VarDiff, amplification: Optional[float] = None) -> Dict[str, Any]:
-    """A var as the check-level lists show it (analysis's full record is in the comparison)."""
-    return {
+    """A var as the check-level lists show it (analysis's full record is in the comparison).
+
+    Graph-matched, B's partner is named beside it where it is another var (a ConvBias for A's
+    fused Elemwise): the root is in A's terms, the kernel that made the error may be B's.
+    """
+    out: Dict[str, Any] = {
         "id": v.var_id,
         "opr": v.opr_name,
         "type": v.opr_type,
@@ -23,6 +27,13 @@ def var_json(v: VarDiff, amplification: Optional[float] = None) -> Dict[str, Any
         "err": json_float(v.max_err),
         "amplification": json_float(amplification),
     }
+    if _other_in_b(v):
+        out["b"] = {"id": v.var_id_b, "opr": v.opr_name_b, "type": v.opr_type_b, "name": v.var_name_b}
+    return out
+
+
+def _other_in_b(v: VarDiff) -> bool:
+    return v.var_id_b is not None and (v.var_id_b, v.opr_type_b, v.var_name_b) != (v.var_id, v.opr_type, v.var_name)
 
 
 def comparison_json(c: Comparison) -> Dict[str, Any]:

@@ -20,8 +20,11 @@ def _first(c: CheckResult) -> str:
 
 def _roots(c: CheckResult) -> str:
     # amplification as analysis prints it: "new" where the opr made the error from exact inputs
+    # graph-matched: B's partner beside A's var when it is another one (a ConvBias for a fused Elemwise)
     parts = [
-        f"var{r.var_id} {r.opr_type} err={fmt_err(r.max_err)} amp={fmt_amp(c.amplification.get(r.var_id))}"
+        f"var{r.var_id} {r.opr_type}"
+        + (f" (B: var{r.var_id_b} {r.opr_type_b})" if r.var_id_b is not None and r.var_id_b != r.var_id else "")
+        + f" err={fmt_err(r.max_err)} amp={fmt_amp(c.amplification.get(r.var_id))}"
         for r in c.roots[:4]
     ]
     if len(c.roots) > 4:

@@ -59,7 +59,11 @@ def test_options_check_in_a_campaign(tmp_path, megengine_fixtures, lite_runtime)
     assert "enable_nchw44" in check["note"] and "paired by graph" in check["note"]
     for r in check["roots"]:
         assert r["type"] not in ("Reshape", "Dimshuffle", "RelayoutFormat"), r
+    # in A's terms the root is the Elemwise after the fused conv; B's kernel that made it is named beside it
+    fused = [r for r in check["roots"] if r.get("b", {}).get("type") == "ConvBiasForward"]
+    assert fused and all(r["type"] == "Elemwise" and r["b"]["id"] != r["id"] for r in fused), check["roots"]
     assert "options" in proc.stdout
+    assert f"(B: var{fused[0]['b']['id']}" in proc.stdout  # the table may wrap the rest of the cell
 
 
 def test_an_option_the_model_cannot_take_fails_that_run_in_one_line_and_the_device_goes_on(tmp_path, lite_runtime):
