@@ -162,17 +162,14 @@ def make_checks(
             if o.device == baseline:
                 continue
             if base is None or not base.healthy or not o.healthy:
-                bad = baseline if base is None or not base.healthy else o.device
-                made.append(
-                    CheckResult(
-                        "cross",
-                        (baseline, o.device),
-                        (),
-                        campaign.tolerance,
-                        "skipped",
-                        note=f"device unhealthy: {bad}",
-                    )
+                down = base if base is None or not base.healthy else o
+                # the reason too: the device's own checks may not be in the report to say it (--checks cross)
+                why = (
+                    f"device unhealthy: {down.device}: {down.reason}"
+                    if down is not None
+                    else f"device unhealthy: {baseline}"
                 )
+                made.append(CheckResult("cross", (baseline, o.device), (), campaign.tolerance, "skipped", note=why))
                 continue
             made.append(
                 _guard(

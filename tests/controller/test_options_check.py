@@ -106,3 +106,19 @@ def test_an_unhealthy_device_with_options_has_its_options_check_skipped_with_the
     checks = make_checks(camp, Store(tmp_path, "c"), [down], "b", {"b": {"enable_nchw88": True}})
     (opt,) = [c for c in checks if c.kind == "options"]
     assert opt.status == "skipped" and opt.note == "device unhealthy: run b.default failed: timed_out"
+
+
+def test_cross_with_an_unhealthy_device_says_why(tmp_path):
+    """A refused option (layout_transform=cuda on lar-lite) left cross saying only "device unhealthy: host-b"."""
+    from controller.campaign_run import make_checks
+    from controller.store import Store
+    from controller.worker import DeviceOutcome
+
+    camp = Campaign.model_validate(
+        {"name": "c", "model": "m.mge", "inputs": {"data": {"shape": [1]}}, "checks": ["cross"]}
+    )
+    up = DeviceOutcome("a", "127.0.0.1:1", {}, healthy=True)
+    why = "agent refused run (not started): runner lite: option layout_transform=cuda: lar-lite runs on the CPU only"
+    down = DeviceOutcome("b", "127.0.0.1:2", {}, healthy=False, reason=why)
+    (cross,) = make_checks(camp, Store(tmp_path, "c"), [up, down], "a", {"b": {"layout_transform": "cuda"}})
+    assert cross.status == "skipped" and cross.note == f"device unhealthy: b: {why}"
