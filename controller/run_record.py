@@ -83,7 +83,7 @@ class RunRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Any, path: Path) -> "RunRecord":
+    def from_json(cls, data: Any, path: Path) -> RunRecord:
         """Parse run.json's content (read from `path`, named in errors); StoreError when it is not ours."""
         check_schema(path, data, RUN_SCHEMA)
         kwargs: Dict[str, Any] = {}
@@ -263,7 +263,7 @@ def verify_run_folder(folder: Path, record: RunRecord) -> None:
             raise StoreError(f"{folder / name}: {size} bytes, run.json says {entry.size}; the file is damaged")
     names = sorted(present)
     with ThreadPoolExecutor(2, thread_name_prefix="store-sha256") as pool:  # hashlib drops the GIL
-        for name, got in zip(names, pool.map(lambda n: sha256_file(folder / n), names)):
+        for name, got in zip(names, pool.map(lambda n: sha256_file(folder / n), names), strict=True):
             if got != listed[name].sha256:
                 raise StoreError(f"{folder / name}: sha256 does not match run.json; the file is damaged")
 

@@ -189,7 +189,7 @@ class DeviceWorker:
                 self._run_all(client, more, shas, facts, records, fresh)
         self._redo_stale(client, shas, facts, records, fresh)
         self._fetch(client, records, fresh)
-        for role, rec in fresh.items():
+        for rec in fresh.values():
             try:
                 client.release(rec.agent_run_id)
             except AgentClientError as exc:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from larfarm.agent.v1 import agent_pb2 as pb
-
 from analysis.dump_names import DumpRecord
 from controller.agent_client.errors import AgentRequestError, AgentRunError
 from controller.agent_client.types import (
@@ -15,6 +13,7 @@ from controller.agent_client.types import (
     RunSpec,
     Started,
 )
+from larfarm.agent.v1 import agent_pb2 as pb
 
 #: Run states, as the agent names them.
 RUN_STATES = {
@@ -29,7 +28,7 @@ RUN_STATES = {
 }
 
 
-def _file_entry(msg: "pb.FileEntry") -> DumpRecord:
+def _file_entry(msg: pb.FileEntry) -> DumpRecord:
     """A manifest entry as the agent sent it, var id included; refused when that var id is not
     what the dump-name grammar (the agent's and analysis's, one and the same) reads in the name."""
     record = DumpRecord(
@@ -48,7 +47,7 @@ def _file_entry(msg: "pb.FileEntry") -> DumpRecord:
     return record
 
 
-def _finished(run_id: str, msg: "pb.Finished") -> Finished:
+def _finished(run_id: str, msg: pb.Finished) -> Finished:
     return Finished(
         run_id=run_id,
         state=RUN_STATES.get(msg.state, "unknown"),
@@ -61,7 +60,7 @@ def _finished(run_id: str, msg: "pb.Finished") -> Finished:
     )
 
 
-def _event(msg: "pb.RunEvent") -> RunEvent:
+def _event(msg: pb.RunEvent) -> RunEvent:
     kind = msg.WhichOneof("kind")
     if kind == "queued":
         return Queued(msg.run_id, msg.queued.position)
@@ -78,7 +77,7 @@ def _event(msg: "pb.RunEvent") -> RunEvent:
     raise AgentRunError(f"agent sent a run event of unknown kind {kind!r}")
 
 
-def spec_to_proto(spec: RunSpec) -> "pb.RunSpec":
+def spec_to_proto(spec: RunSpec) -> pb.RunSpec:
     """Translate a RunSpec into its protobuf message."""
     msg = pb.RunSpec(
         runner=spec.runner,

@@ -42,6 +42,11 @@ def findings(report: dict) -> dict:
     return out
 
 
+def _dump_digests(run: dict) -> dict:
+    """name -> sha256 of a stored run's dump files (run.json's manifest)."""
+    return {f["name"]: f["sha256"] for f in run["manifest"] if f["name"].startswith("bin/")}
+
+
 def test_two_phones_and_a_host_find_what_local_devices_find(
     adb: Adb, phones, tmp_path: Path, megengine_fixtures: Path, lite_runtime: Path
 ) -> None:
@@ -78,8 +83,7 @@ def test_two_phones_and_a_host_find_what_local_devices_find(
     store = on_phones / "out" / "tiny"
     host = json.loads((store / "host.default" / "run.json").read_text())
     phone = json.loads((store / "pa.default" / "run.json").read_text())
-    digests = lambda rec: {f["name"]: f["sha256"] for f in rec["manifest"] if f["name"].startswith("bin/")}
-    assert digests(phone) == digests(host)
+    assert _dump_digests(phone) == _dump_digests(host)
     assert "Android" in json.dumps(phone["facts"]) and pa.serial in json.dumps(phone["facts"])
     assert load_report(on_phones / "out", "tiny") == report
 

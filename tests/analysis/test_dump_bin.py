@@ -193,7 +193,7 @@ def test_quantized_values_are_raw_integers(tmp_path):
 @pytest.mark.parametrize("shape", [(4, 0), (0,), (2, 0, 3)])
 def test_empty_tensor_shape_comes_from_the_title(tmp_path, shape):
     dims = ",".join(f"{d}(1)" for d in shape)
-    title = TITLE.replace("{2(3),3(1) Float32}", "{%s Float32}" % dims)
+    title = TITLE.replace("{2(3),3(1) Float32}", f"{{{dims} Float32}}")
     path = tmp_path / "000001"
     path.write_bytes(encode_dump(title, 0, shape, b""))
     header = read_header(path)
