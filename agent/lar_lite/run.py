@@ -226,7 +226,9 @@ class LarRun:
 
     def _execute(self, net: Any) -> Tuple[float, float]:
         """One forward + wait; returns (host ms, end-to-end ms)."""
-        # Armed only now: MegEngine registers its own exit handlers while loading.
+        # Armed only now: MegEngine registers its comp node's exit handler while loading, and ours must
+        # come after it to run first. (So an exit() in the global layout transform's profiling, which
+        # runs during the load, still hangs: there is no point between the two to register at.)
         flags = to_flags(self.opts.graph)
         exit_guard.arm(f" with {' '.join(flags)}" if flags else "")
         try:
