@@ -182,7 +182,8 @@ def _gated(handler: grpc.RpcMethodHandler, gate: StreamGate, method: str) -> grp
             if gate.note_refusal():  # once a minute: a flood of refusals must not flood the log
                 log.warning("refused %s from %s: %s", short, client_key(context), why)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
-        return slot  # type: ignore[return-value]
+            raise AssertionError("context.abort() raises")  # never reached: gRPC ends the call there
+        return slot
 
     if handler.response_streaming:
         behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream

@@ -84,7 +84,7 @@ def usage() -> str:
     for name, (kind, default, text) in FLAGS.items():
         spell = "--" + name.replace("_", "-")
         arg = "" if kind == "bool" else (" N" if kind == "int" else " VALUE")
-        dflt = f" (default {default})" if kind == "int" and default >= 0 else ""  # type: ignore[operator]
+        dflt = f" (default {default})" if isinstance(default, int) and kind == "int" and default >= 0 else ""
         lines.append(f"  {spell + arg:<30} {text}{dflt}")
     lines.append("")
     lines.append("MGB_USE_MEGDNN_DBG=0|1|2 in the environment picks optimised, fallback or naive kernels.")
@@ -170,8 +170,9 @@ def parse_args(argv: Sequence[str]) -> LarOptions:
 
 def _graph_options(values: Dict[str, object]) -> GraphOptions:
     """The graph options given; what load_and_run refuses for a Lite model is refused the same way."""
-    if "workspace_limit" in values and values["workspace_limit"] < 0:  # type: ignore[operator]
-        raise UsageError(f"--workspace-limit: must be >= 0, got {values['workspace_limit']}")
+    limit = values.get("workspace_limit")
+    if isinstance(limit, int) and limit < 0:
+        raise UsageError(f"--workspace-limit: must be >= 0, got {limit}")
     opts = GraphOptions(**values)  # type: ignore[arg-type]
     for name, message in LITE_REFUSED.items():
         if getattr(opts, name):
