@@ -75,6 +75,11 @@ class RunRecord:
                 return f.size
         return 0
 
+    @property
+    def bytes_dumped(self) -> int:
+        """Every byte the run wrote (dumps, text dump, logs): what a fetch of all of it would move."""
+        return sum(f.size for f in self.manifest)
+
     def to_json(self) -> Dict[str, Any]:
         """run.json's content: the fields, the manifest as plain objects, and the schema."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

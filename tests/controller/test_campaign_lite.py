@@ -37,6 +37,8 @@ def test_two_agents_real_engine(tmp_path: Path, megengine_fixtures: Path, lite_r
         assert by[("shake", (dev,))]["status"] == "ok"
     assert by[("cross", ("host-a", "host-b"))]["status"] == "ok"
     assert all(d["healthy"] for d in data["devices"])
+    # what was fetched is part of what was dumped: both count every file a run wrote (io.txt too)
+    assert 0 < data["bytes_fetched"] <= data["bytes_dumped"]
     # the store: every fetched file verified; the naive run moved only what differs from default
     root = tmp_path / "out" / "tiny"
     for dev in ("host-a", "host-b"):

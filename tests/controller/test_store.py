@@ -32,6 +32,16 @@ def test_complete_run_round_trips_with_its_schema_and_var_ids(tmp_path: Path) ->
     assert [(r.name, r.var_id, r.input_index) for r in records] == [("bin/000001", 1, None), ("bin/00002a-inp0", 42, 0)]
 
 
+def test_bytes_dumped_counts_every_file_the_run_wrote() -> None:
+    """A fetch moves the text dump and logs too; counting only bin/ as dumped read as 'fetched 130%'."""
+    from analysis.dump_names import DumpRecord
+    from controller.store import RunRecord
+
+    files = (DumpRecord.of("bin/000001", 100, "a" * 64), DumpRecord.of("io.txt", 40, "b" * 64))
+    rec = RunRecord("d.default", "d", "default", status="complete", manifest=files, fetched=[f.name for f in files])
+    assert rec.bytes_dumped == 140
+
+
 def test_altered_file_makes_the_run_incomplete(tmp_path: Path) -> None:
     store = Store(tmp_path, "c")
     small_run(store)
