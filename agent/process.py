@@ -72,7 +72,11 @@ class Process:
         log_lines_max: int,
         log_tail_bytes: int,
         max_file_bytes: Optional[int] = None,
+        next_tick_in: Optional[Callable[[], float]] = None,
+        nice: int = 0,
     ) -> None:
+        """next_tick_in: seconds until on_tick wants to run again (the wait loop sleeps at most TICK_S).
+        nice: niceness added to the program (see RunManager._execute for when that is harmless)."""
         if not (timeout_s > 0 and math.isfinite(timeout_s)):
             raise ValueError(f"timeout_s must be a positive finite number, got {timeout_s!r}")
         self.argv = argv
@@ -84,6 +88,8 @@ class Process:
         self.log_lines_max = log_lines_max
         self.log_tail_bytes = log_tail_bytes
         self.max_file_bytes = max_file_bytes
+        self.next_tick_in = next_tick_in
+        self.nice = nice
         self._stop = threading.Event()
         self._stop_reason: Optional[str] = None
         self._stop_detail = ""
@@ -106,6 +112,8 @@ class Process:
         )
         if self.max_file_bytes is not None:
             _limit_file_size(self._popen.pid, self.max_file_bytes)
+        if self.nice:
+            _renice(self._popen.pid, self.nice)
         self._tails = {"stdout": _Tail(self.log_tail_bytes), "stderr": _Tail(self.log_tail_bytes)}
         self._readers = [
             threading.Thread(target=self._read, args=(self._popen.stdout, "stdout"), daemon=True),
@@ -171,7 +179,7 @@ class Process:
                     killed_at = now
                 elif now - killed_at > KILL_GRACE_S:
                     self._kill_group(signal.SIGKILL)
-            self._stop.wait(TICK_S)
+            self._stop.wait(TICK_S if self.next_tick_in is None else min(TICK_S, self.next_tick_in()))
         wall = time.monotonic() - self._t0
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -sig
@@ -204,6 +212,14 @@ def _limit_file_size(pid: int, limit: int) -> None:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
     except (ImportError, AttributeError, OSError, ValueError) as err:
         log.debug("cannot limit file size of pid %d: %s", pid, err)
+
+
+def _renice(pid: int, increment: int) -> None:
+    """Add `increment` to the started program's niceness (its threads started later inherit it)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + increment))
+    except (AttributeError, OSError) as err:
+        log.debug("cannot renice pid %d: %s", pid, err)
 
 
 def _start_ticks(pid: int) -> Optional[int]:
