@@ -73,10 +73,8 @@ class Process:
         log_tail_bytes: int,
         max_file_bytes: Optional[int] = None,
         next_tick_in: Optional[Callable[[], float]] = None,
-        nice: int = 0,
     ) -> None:
-        """next_tick_in: seconds until on_tick wants to run again (the wait loop sleeps at most TICK_S).
-        nice: niceness added to the program (see RunManager._execute for when that is harmless)."""
+        """next_tick_in: seconds until on_tick wants to run again (the wait loop sleeps at most TICK_S)."""
         if not (timeout_s > 0 and math.isfinite(timeout_s)):
             raise ValueError(f"timeout_s must be a positive finite number, got {timeout_s!r}")
         self.argv = argv
@@ -89,7 +87,6 @@ class Process:
         self.log_tail_bytes = log_tail_bytes
         self.max_file_bytes = max_file_bytes
         self.next_tick_in = next_tick_in
-        self.nice = nice
         self._stop = threading.Event()
         self._stop_reason: Optional[str] = None
         self._stop_detail = ""
@@ -112,8 +109,6 @@ class Process:
         )
         if self.max_file_bytes is not None:
             _limit_file_size(self._popen.pid, self.max_file_bytes)
-        if self.nice:
-            _renice(self._popen.pid, self.nice)
         self._tails = {"stdout": _Tail(self.log_tail_bytes), "stderr": _Tail(self.log_tail_bytes)}
         self._readers = [
             threading.Thread(target=self._read, args=(self._popen.stdout, "stdout"), daemon=True),
@@ -212,14 +207,6 @@ def _limit_file_size(pid: int, limit: int) -> None:
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (limit, limit))
     except (ImportError, AttributeError, OSError, ValueError) as err:
         log.debug("cannot limit file size of pid %d: %s", pid, err)
-
-
-def _renice(pid: int, increment: int) -> None:
-    """Add `increment` to the started program's niceness (its threads started later inherit it)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, pid) + increment))
-    except (AttributeError, OSError) as err:
-        log.debug("cannot renice pid %d: %s", pid, err)
 
 
 def _start_ticks(pid: int) -> Optional[int]:

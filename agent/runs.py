@@ -33,12 +33,6 @@ log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
 EXPIRE_EVERY_S = 60.0
-#: Niceness added to a dumping run's program. A dump writer can fill the page cache faster than the
-#: quota checks run when the cores are busy; a little lower priority lets the checking thread in first.
-#: This changes no result: a dumping run is never a timing run (writing every var's value dominates
-#: its time), its numbers do not depend on scheduling, and on an idle board nice changes nothing.
-#: Runs without dumps (timing, fast-run profiling) keep the agent's own priority.
-DUMP_NICE = 5
 
 
 def run_timeout(asked: float, default: float, cap: float) -> float:
@@ -48,11 +42,6 @@ def run_timeout(asked: float, default: float, cap: float) -> float:
     """
     timeout = asked if asked > 0 else default
     return timeout if timeout <= cap else cap
-
-
-def dumping(req: RunRequest) -> bool:
-    """Whether a run writes per-var dumps (bin or text)."""
-    return bool(req.bin_io_dump or req.io_dump)
 
 
 class Run:
@@ -319,7 +308,6 @@ class RunManager:
             # one file can never pass the free quota: the kernel stops it (SIGXFSZ) before any check
             max_file_bytes=self.quota.free() + 1,
             next_tick_in=watch.next_check_in,
-            nice=DUMP_NICE if dumping(run.req) else 0,
         )
         with self._lock:
             if run.cancel_requested:
