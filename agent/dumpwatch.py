@@ -140,8 +140,12 @@ class RunWatch:
     RLIMIT_FSIZE to the largest file plus the free bytes, so the kernel stops a file (SIGXFSZ) there.
     """
 
-    def __init__(self, watcher: DumpWatcher, quota: Quota, what: str, emit: Callable[[FileEntry], None]) -> None:
+    def __init__(
+        self, watcher: DumpWatcher, quota: Quota, what: str, emit: Callable[[FileEntry], None], dumping: bool = True
+    ) -> None:
+        """dumping: the run writes per-var dumps, so near the quota it may yield the CPU (see _yield_cpu)."""
         self.watcher = watcher
+        self.dumping = dumping
         self.quota = quota
         self.what = what
         self.emit = emit
@@ -169,7 +173,7 @@ class RunWatch:
         cost = time.thread_time() - cpu0  # CPU time: on a loaded machine wall time counts the waits too
         self._written, self._left = written, self.quota.free() - size
         self._limit_files(self.watcher.largest + self._left)
-        if self._left < NEAR_QUOTA_BYTES:
+        if self.dumping and self._left < NEAR_QUOTA_BYTES:
             self._yield_cpu()
         # a folder of many files takes a while to list: never spend more than a fifth of a core on it
         self._next_check = now + max(QUOTA_POLL_S, 4 * cost)
@@ -188,7 +192,7 @@ class RunWatch:
 
     def next_check_in(self) -> float:
         """Seconds until the next look is due (the process's wait loop sleeps no longer)."""
-        if self._written is not None:
+        if self.dumping and self._written is not None:  # a run without dumps is not woken every millisecond
             return QUOTA_FAST_POLL_S
         return max(0.0, self._next_check - time.monotonic())
 
@@ -196,9 +200,10 @@ class RunWatch:
         """Near the quota, make the program's threads SCHED_IDLE: a core running only such threads
         counts as idle, so the checking thread, when it wakes, preempts the writer at once instead of
         waiting for another task's time slice while the writer goes on (on 2 busy cores a writer did
-        15 MiB in one such 5 ms wait; a nicer writer does not help, the wait is on the other core).
-        This changes no result: only a run close to using up the workspace is affected, and only on a
-        busy machine; its numbers do not depend on scheduling. Threads started later inherit it."""
+        15 MiB in one 5 ms wait; a nice +5..+10 writer still overshot: the wait is on the other core).
+        Only dumping runs: those are not timing runs (writing every var dominates their time) and
+        their dumped values do not depend on scheduling; only a run within 64 MiB of a full workspace
+        on a busy machine is slowed. Runs without dumps keep their priority. Later threads inherit it."""
         if self.pid is None or self._idle:
             return
         self._idle = True

@@ -295,7 +295,13 @@ class RunManager:
         timeout = run_timeout(run.req.timeout_s, cfg.run_timeout_s, cfg.max_run_timeout_s)
         hasher = Hasher()
         watcher = DumpWatcher(run.out_dir, hasher, run.folder, skip=(run.folder / IN_DIR,))
-        watch = RunWatch(watcher, self.quota, f"run {run.id}'s output", lambda entry: run.emit(ev.FileEvent(entry)))
+        watch = RunWatch(
+            watcher,
+            self.quota,
+            f"run {run.id}'s output",
+            lambda entry: run.emit(ev.FileEvent(entry)),
+            dumping=bool(run.req.bin_io_dump or run.req.io_dump),
+        )
         proc = Process(
             cmd.argv,
             cmd.env,
