@@ -15,9 +15,14 @@ from tests.agent.conftest import PROGRAMS, script_runner
 
 QUOTA = 20 << 20
 FILLER = PROGRAMS / "disk_filler.py"
-#: What a run may hold beyond the quota when it is stopped. Measured here (a writer at full speed,
-#: 1 MiB files, 2 cores shared): see the printed figure; the bound leaves room for a loaded machine.
-MARGIN = 8 << 20
+#: What a run may hold beyond the quota when it is stopped. One growing file is held exactly by
+#: RLIMIT_FSIZE, whatever the load. Many files are caught by the agent's watcher, so the overshoot is
+#: the bytes the writer puts into the page cache while the watcher waits for a core: this filler
+#: writes 2-3 GB/s, so 1 ms of delay is 2-3 MiB. Measured on this 2-core machine: at most 3 MiB over
+#: when idle, up to 48 MiB over with the suite and two busy loops competing (30 runs). The bound
+#: covers that loaded case; the defect it guards against was 300+ MiB over.
+MARGIN_ONE_FILE = 8 << 20
+MARGIN_MANY_FILES = 64 << 20
 
 
 def _stopped_run(agent):
@@ -39,4 +44,5 @@ def test_a_fast_writer_is_stopped_near_the_quota(agent_factory, mode) -> None:
     fin, held, took = _stopped_run(agent)
     assert fin.state == "quota_exceeded", fin
     print(f"quota {QUOTA >> 20} MiB: run stopped holding {held / (1 << 20):.1f} MiB after {took:.2f} s: {fin.error}")
-    assert held <= QUOTA + MARGIN, f"{held / (1 << 20):.1f} MiB written with a {QUOTA >> 20} MiB quota"
+    margin = MARGIN_ONE_FILE if mode else MARGIN_MANY_FILES
+    assert held <= QUOTA + margin, f"{held / (1 << 20):.1f} MiB written with a {QUOTA >> 20} MiB quota"
