@@ -97,8 +97,9 @@ def test_jit_is_one_clear_error_not_a_crash(run_model):
         (["--enable-nchw4"], None, "enable nchw4 optimization", 15),
         (["--enable-nchw32"], None, "enable nchw32 optimization", 15),
         (["--enable-nchw64"], None, "enable nchw64 optimization", 15),
-        # layouts chosen by timing: NCHW kept with fused convs (15) or NCHW88 (22), by the machine's load
-        (["--layout-transform=cpu"], 1, "using global layout transform optimization", (15, 22)),
+        # layouts chosen by timing, so the var count depends on the machine's load (15, 22 and 27 seen):
+        # only that the graph was rewritten (its convs fused into ConvBias) is fixed
+        (["--layout-transform=cpu"], 1, "using global layout transform optimization", None),
     ],
 )
 def test_layout_options_log_and_rewrite_the_graph(run_model, tmp_path, flags, dbg, line, count):
@@ -107,7 +108,10 @@ def test_layout_options_log_and_rewrite_the_graph(run_model, tmp_path, flags, db
     proc = run_model("tiny_cnn", *flags, "--bin-io-dump", out, *ONE_FORWARD, dbg=dbg)
     assert proc.returncode == 0, proc.stderr
     assert line in proc.stdout.splitlines()
-    assert len(list(out.iterdir())) in (count if isinstance(count, tuple) else (count,))
+    if count is None:
+        assert any(b"ConvBias" in t for t in titles(out).values())
+    else:
+        assert len(list(out.iterdir())) == count
 
 
 def test_const_shape_keeps_the_vars_but_shifts_ids(run_model, tmp_path):
