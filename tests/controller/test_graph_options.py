@@ -167,3 +167,16 @@ def _pairs_by_graph(check: dict) -> None:
     for root in check["roots"]:
         assert root["type"] not in ("Reshape", "Dimshuffle", "RelayoutFormat"), root
         assert root["name"].endswith(".RELU") or "conv" in root["name"], root
+
+
+def test_agent_and_controller_tables_name_the_protos_fields_in_order() -> None:
+    """The agent may not import the controller, so each side keeps its own GraphOptions table;
+    both must stay the proto's message, field for field, or a new option is lost on one side."""
+    import dataclasses
+
+    from agent.graph_options import GraphOptions as AgentGraphOptions
+    from larfarm.agent.v1 import agent_pb2 as pb
+
+    wire = [f.name for f in pb.GraphOptions.DESCRIPTOR.fields]
+    assert [f.name for f in dataclasses.fields(AgentGraphOptions)] == wire
+    assert list(GraphOptions.model_fields) == wire
