@@ -19,6 +19,14 @@ LIMIT_HINT = (
     " MegEngine Lite sets the workspace limit only after loading)"
 )
 _LAYOUT_FIELDS = ("nchw4", "nchw44", "nchw44_dot", "nchw88", "nchw32", "nchw64", "nhwcd4")
+#: Graph option -> (Lite option attribute, value to set, the line load_and_run logs for it).
+_SWITCHES = (
+    ("enable_fuse_preprocess", "fuse_preprocess", True, "enable fuse-preprocess optimization"),
+    ("weight_preprocess", "weight_preprocess", True, "enable weight-preprocess optimization"),
+    ("const_shape", "const_shape", True, "enable const var shape"),
+    ("fake_first", "fake_next_exec", True, "enable fake-first optimization"),
+    ("no_sanity_check", "var_sanity_check_first_run", False, "disable var sanity check optimization"),
+)
 
 
 def lite_config(lite: ModuleType, graph: GraphOptions) -> tuple[object, list[str]]:
@@ -30,21 +38,10 @@ def lite_config(lite: ModuleType, graph: GraphOptions) -> tuple[object, list[str
         if getattr(graph, f"enable_{layout}"):
             setattr(o, f"enable_{layout}", True)
             said.append(f"enable {layout} optimization")
-    if graph.enable_fuse_preprocess:
-        o.fuse_preprocess = True
-        said.append("enable fuse-preprocess optimization")
-    if graph.weight_preprocess:
-        o.weight_preprocess = True
-        said.append("enable weight-preprocess optimization")
-    if graph.const_shape:
-        o.const_shape = True
-        said.append("enable const var shape")
-    if graph.fake_first:
-        o.fake_next_exec = True
-        said.append("enable fake-first optimization")
-    if graph.no_sanity_check:
-        o.var_sanity_check_first_run = False
-        said.append("disable var sanity check optimization")
+    for field, lite_attr, value, line in _SWITCHES:
+        if getattr(graph, field):
+            setattr(o, lite_attr, value)
+            said.append(line)
     level = 2 if graph.record_comp_seq2 else (1 if graph.record_comp_seq else 0)
     if level:
         o.comp_node_seq_record_level = level
